@@ -1,0 +1,32 @@
+"""tf.data pipelines: training (subset -> shuffle -> augment -> batch -> prefetch) and evaluation.
+
+Every random choice is seeded from the trial's seeds (data.subsets.trial_seeds),
+so a trial's data order and augmentation do not depend on where it runs.
+"""
+import numpy as np
+import tensorflow as tf
+
+from influence_mem.data.augment import augment_fn
+from influence_mem.data.datasets import Dataset
+
+SHUFFLE_BUFFER_LIMIT = 100_000
+
+
+def train_pipeline(dataset: Dataset, ids: np.ndarray, *, batch_size: int, shuffle_seed: int,
+                   augment_seed: int, crop_padding: int, flip: bool) -> tf.data.Dataset:
+    """Batches of (image, label) over the examples `ids`, reshuffled every epoch."""
+    ds = dataset.source("train", ids)
+    ds = ds.shuffle(min(len(ids), SHUFFLE_BUFFER_LIMIT), seed=shuffle_seed, reshuffle_each_iteration=True)
+    augment = augment_fn(crop_padding, flip)
+    if augment is not None:
+        # One stateless seed pair per element, different every epoch, fixed by augment_seed.
+        seeds = tf.data.Dataset.random(seed=augment_seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda ex, seed: {**ex, "image": augment(ex["image"], seed)}, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda ex: (ex["image"], ex["label"]))
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_pipeline(dataset: Dataset, split: str, batch_size: int) -> tf.data.Dataset:
+    """Batches of {image, label, index} over a whole split, in a fixed order."""
+    return dataset.source(split).batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,59 @@
+"""Which training examples each trial sees, and the seeds it uses.
+
+Determinism contract (see docs/formats.md): the triple (seed, subset_ratio,
+trial) fixes the subset, the model initialization, the data order and the
+augmentation of a trial, independently of how trials are scheduled (alone,
+packed, on another machine).  Never change the output of these functions
+silently: released estimates depend on it.
+"""
+import numpy as np
+
+
+def _seed_sequence(seed: int, ratio: float, trial: int) -> np.random.SeedSequence:
+    # The ratio enters as an integer number of parts per million so that 0.7
+    # and 0.70000001 (flag parsing noise) give the same stream.
+    return np.random.SeedSequence([int(seed), int(round(ratio * 1_000_000)), int(trial)])
+
+
+def subset_size(n: int, ratio: float) -> int:
+    """m = round(ratio * n), at least 1: the paper's m = 0.7 n."""
+    return max(1, int(np.floor(ratio * n + 0.5)))
+
+
+def subset_indices(n: int, ratio: float, seed: int, trial: int) -> np.ndarray:
+    """Sorted int64 ids of the m = round(ratio*n) examples trial `trial` trains on.
+
+    A uniform random subset of range(n) without replacement, drawn with
+    numpy's PCG64 generator seeded by SeedSequence([seed, round(ratio*1e6),
+    trial]).  ratio == 1 returns every index.
+    """
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"subset ratio must be in (0, 1], got {ratio}")
+    rng = np.random.Generator(np.random.PCG64(_seed_sequence(seed, ratio, trial)))
+    chosen = rng.choice(n, size=subset_size(n, ratio), replace=False)
+    return np.sort(chosen).astype(np.int64)
+
+
+def trial_seeds(seed: int, ratio: float, trial: int) -> dict:
+    """Independent 31-bit seeds for a trial's initialization, shuffling and augmentation."""
+    children = _seed_sequence(seed, ratio, trial).spawn(3)
+    names = ("init", "shuffle", "augment")
+    return {name: int(child.generate_state(1)[0] & 0x7FFFFFFF) for name, child in zip(names, children)}
+
+
+def parse_trials(spec: str) -> list:
+    """'0-99', '3,7,9' or '0-4,10,20-22' -> sorted unique list of trial ids."""
+    trials = set()
+    for part in str(spec).split(","):
+        part = part.strip()
+        if not part:
+            raise ValueError(f"malformed --trials {spec!r}: empty item")
+        lo, sep, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi) if sep else int(lo)
+        except ValueError:
+            raise ValueError(f"malformed --trials {spec!r}: {part!r} is not N or N-M") from None
+        if first < 0 or last < first:
+            raise ValueError(f"malformed --trials {spec!r}: range {part!r} is empty or negative")
+        trials.update(range(first, last + 1))
+    return sorted(trials)

@@ -1,0 +1,1 @@
+"""Training: one trial per random subset, written in the heldout per-trial format."""

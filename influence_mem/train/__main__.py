@@ -1,0 +1,3 @@
+from influence_mem.train.main import run
+
+run()

@@ -1,0 +1,136 @@
+"""im-train: train subset trials and write them in the heldout per-trial format.
+
+  python -m influence_mem.train --flagfile=configs/digits_mlp.cfg --trials=0-99 --workdir=/tmp/run
+
+Writes <workdir>/<subset_ratio>/<trial>/{aux_arrays.npz, metrics.json, saved_model/}
+and <workdir>/dataset_meta.npz.  Completed trials are skipped on rerun.
+"""
+import os
+import time
+
+from absl import app, flags, logging
+
+from influence_mem import models
+from influence_mem.data import datasets
+from influence_mem.data.subsets import parse_trials
+from influence_mem.train import outputs, schedules
+from influence_mem.train.trial import TrainConfig, train_trial
+
+FLAGS = flags.FLAGS
+_DEFAULTS = TrainConfig()
+
+flags.DEFINE_string("dataset", "digits", "Dataset name: " + ", ".join(datasets.names()) + ".")
+flags.DEFINE_string("data_dir", None, "TFDS data directory (where prepared datasets live).")
+flags.DEFINE_string("arch", _DEFAULTS.arch, "Architecture name from the model registry.")
+flags.DEFINE_string("mlp_hidden", "512,256", "Hidden layer widths of the mlp architecture.")
+flags.DEFINE_float("subset_ratio", _DEFAULTS.subset_ratio, "Fraction r of the training set in each subset (0, 1].")
+flags.DEFINE_string("trials", "0", "Trial ids to run: '0-99', '3,7,9' or mixed '0-9,20'.")
+flags.DEFINE_string("workdir", None, "Output root: <workdir>/<subset_ratio>/<trial>/.")
+flags.DEFINE_integer("seed", _DEFAULTS.seed, "Experiment seed; with (subset_ratio, trial) it fixes everything.")
+flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Training epochs.")
+flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Training batch size.")
+flags.DEFINE_float("base_lr", _DEFAULTS.base_lr, "Peak learning rate.")
+flags.DEFINE_enum("lr_schedule", _DEFAULTS.lr_schedule, schedules.NAMES, "Learning-rate schedule.")
+flags.DEFINE_float("warmup_fraction", _DEFAULTS.warmup_fraction, "linear_warmup_decay: warmup share of steps.")
+flags.DEFINE_float("warmup_epochs", _DEFAULTS.warmup_epochs, "warmup_piecewise: warmup epochs.")
+flags.DEFINE_list("decay_epochs", ["30", "60", "90"], "warmup_piecewise: epochs where lr drops 10x.")
+flags.DEFINE_float("momentum", _DEFAULTS.momentum, "SGD momentum.")
+flags.DEFINE_float("weight_decay", _DEFAULTS.weight_decay, "Decoupled weight decay (0 = off).")
+flags.DEFINE_integer("crop_padding", _DEFAULTS.crop_padding,
+                     "Random pad-and-crop padding in pixels; -1 = dataset default (4 CIFAR, 32 ImageNet, 0 digits/MNIST).")
+flags.DEFINE_enum("flip", "default", ["default", "true", "false"], "Random left-right flip.")
+flags.DEFINE_boolean("save_model", True, "Write a SavedModel (images -> logits) per trial.")
+flags.DEFINE_integer("eval_batch_size", _DEFAULTS.eval_batch_size, "Batch size for evaluation.")
+flags.DEFINE_integer("log_every_epochs", 1, "Log a progress line every this many epochs.")
+
+flags.register_validator("dataset", lambda v: _valid(datasets.check_name, v), "see the message above")
+flags.register_validator("arch", lambda v: v in models.names(),
+                         "unknown --arch; known: " + ", ".join(models.names()))
+flags.register_validator("subset_ratio", lambda v: 0.0 < v <= 1.0, "--subset_ratio must be in (0, 1]")
+flags.register_validator("trials", lambda v: _valid(parse_trials, v), "see the message above")
+flags.register_validator("epochs", lambda v: v >= 1, "--epochs must be >= 1")
+flags.register_validator("batch_size", lambda v: v >= 1, "--batch_size must be >= 1")
+flags.register_validator("crop_padding", lambda v: v >= -1, "--crop_padding must be >= 0 (or -1 for the default)")
+flags.mark_flag_as_required("workdir")
+
+
+def _valid(check, value) -> bool:
+    """Run a checker that raises ValueError; absl shows our message instead of a generic one."""
+    try:
+        check(value)
+    except ValueError as e:
+        raise flags.ValidationError(str(e)) from None
+    return True
+
+
+def config_from_flags() -> TrainConfig:
+    return TrainConfig(
+        arch=FLAGS.arch, arch_options={"mlp_hidden": FLAGS.mlp_hidden}, subset_ratio=FLAGS.subset_ratio,
+        seed=FLAGS.seed, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, base_lr=FLAGS.base_lr,
+        lr_schedule=FLAGS.lr_schedule, warmup_fraction=FLAGS.warmup_fraction, warmup_epochs=FLAGS.warmup_epochs,
+        decay_epochs=tuple(float(e) for e in FLAGS.decay_epochs), momentum=FLAGS.momentum,
+        weight_decay=FLAGS.weight_decay, crop_padding=FLAGS.crop_padding,
+        flip=None if FLAGS.flip == "default" else FLAGS.flip == "true", save_model=FLAGS.save_model,
+        eval_batch_size=FLAGS.eval_batch_size, log_every_epochs=FLAGS.log_every_epochs)
+
+
+def flag_values() -> dict:
+    """The flags this module defines, for metrics.json."""
+    return {f.name: f.value for f in FLAGS.get_flags_for_module(__name__)}
+
+
+def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: dict = None) -> dict:
+    """Train every not-yet-complete trial in `trials`; returns {'done': [...], 'skipped': [...]}."""
+    outputs.ensure_dataset_meta(workdir, dataset.meta())
+    summary = {"done": [], "skipped": [], "test_accuracy": []}
+    for position, trial in enumerate(trials):
+        final = outputs.trial_dir(workdir, config.subset_ratio, trial)
+        if outputs.is_complete(workdir, config.subset_ratio, trial):
+            logging.info("trial %d: already complete in %s, skipping", trial, final)
+            summary["skipped"].append(trial)
+            continue
+        temp = outputs.temp_trial_dir(workdir, config.subset_ratio, trial)
+        outputs.tf.io.gfile.makedirs(temp)
+        metrics = train_trial(dataset, config, trial, temp)
+        metrics["flags"] = flag_record or {}
+        outputs.write_json(os.path.join(temp, "metrics.json"), metrics)
+        if outputs.commit_trial(temp, final):
+            summary["done"].append(trial)
+            summary["test_accuracy"].append(metrics["test_accuracy"])
+            logging.info("trial %d done (%d/%d): test accuracy %.4f, %.1fs -> %s", trial, position + 1,
+                         len(trials), metrics["test_accuracy"], metrics["wall_seconds"], final)
+        else:
+            logging.info("trial %d: completed meanwhile by another worker, discarded this copy", trial)
+            summary["skipped"].append(trial)
+    return summary
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        dataset = datasets.load(FLAGS.dataset, FLAGS.data_dir)
+    except datasets.DatasetError as e:
+        raise SystemExit(f"error: --dataset={FLAGS.dataset}: {e}") from None
+    config = config_from_flags()
+    trials = parse_trials(FLAGS.trials)
+    logging.info("dataset %s: %d train / %d test examples (index: %s); arch %s; %d trials at r=%g -> %s",
+                 dataset.name, dataset.num_train, dataset.num_test, dataset.index_note, config.arch,
+                 len(trials), config.subset_ratio, FLAGS.workdir)
+    started = time.time()
+    try:
+        summary = run_trials(dataset, config, trials, FLAGS.workdir, flag_values())
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    accuracy = summary["test_accuracy"]
+    logging.info("finished in %.1fs: %d trained, %d already complete%s", time.time() - started,
+                 len(summary["done"]), len(summary["skipped"]),
+                 f", mean test accuracy {sum(accuracy) / len(accuracy):.4f}" if accuracy else "")
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

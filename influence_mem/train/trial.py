@@ -1,0 +1,112 @@
+"""Train and evaluate one trial: the unit of Algorithm 1 (one model on one random subset)."""
+import dataclasses
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from influence_mem import models
+from influence_mem.data import pipeline
+from influence_mem.data.datasets import Dataset
+from influence_mem.data.subsets import subset_indices, trial_seeds
+from influence_mem.train import outputs, schedules
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines how a trial is trained (the trainer flags, minus where and which)."""
+    arch: str = "mlp"
+    arch_options: dict = dataclasses.field(default_factory=dict)
+    subset_ratio: float = 0.7
+    seed: int = 0
+    epochs: int = 30
+    batch_size: int = 128
+    base_lr: float = 0.1
+    lr_schedule: str = "linear_warmup_decay"
+    warmup_fraction: float = 0.15
+    warmup_epochs: float = 15
+    decay_epochs: tuple = (30, 60, 90)
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    crop_padding: int = -1       # -1: the dataset's default (paper: 4 CIFAR, 32 ImageNet, 0 MNIST/digits)
+    flip: bool = None            # None: the dataset's default
+    save_model: bool = True
+    eval_batch_size: int = 1024
+    log_every_epochs: int = 1
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """One absl log line per `every` epochs: loss, accuracy, learning rate, time."""
+
+    def __init__(self, trial, epochs, every, schedule):
+        super().__init__()
+        self.trial, self.epochs, self.every, self.schedule = trial, epochs, max(1, every), schedule
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every and epoch + 1 != self.epochs:
+            return
+        step = int(self.model.optimizer.iterations.numpy())
+        logging.info("trial %d epoch %d/%d loss %.4f accuracy %.4f lr %.4g (%.1fs)", self.trial, epoch + 1,
+                     self.epochs, logs.get("loss", float("nan")), logs.get("accuracy", float("nan")),
+                     schedules.value(self.schedule, step), time.time() - self.start)
+
+
+def build_model(config: TrainConfig, dataset: Dataset) -> keras.Model:
+    return models.build(config.arch, dataset.image_shape, dataset.num_classes, config.arch_options)
+
+
+def predict_correct(model: keras.Model, dataset: Dataset, split: str, batch_size: int):
+    """(index, correct) over a whole split, in the evaluation pipeline's fixed order."""
+    indices, correct = [], []
+    infer = tf.function(lambda images: model(images, training=False))
+    for batch in pipeline.eval_pipeline(dataset, split, batch_size):
+        logits = infer(batch["image"])
+        correct.append(np.argmax(np.asarray(logits), axis=-1) == batch["label"].numpy())
+        indices.append(batch["index"].numpy())
+    return np.concatenate(indices), np.concatenate(correct)
+
+
+def train_trial(dataset: Dataset, config: TrainConfig, trial: int, out_dir: str) -> dict:
+    """Train trial `trial` and write its outputs into `out_dir` (a temporary directory).
+
+    Returns the metrics dict also written to metrics.json.
+    """
+    started = time.time()
+    ids = subset_indices(dataset.num_train, config.subset_ratio, config.seed, trial)
+    seeds = trial_seeds(config.seed, config.subset_ratio, trial)
+    keras.utils.set_random_seed(seeds["init"])
+    model = build_model(config, dataset)
+    steps_per_epoch = math.ceil(len(ids) / config.batch_size)
+    schedule = schedules.build(config.lr_schedule, config.base_lr, steps_per_epoch, config.epochs,
+                               config.warmup_fraction, config.warmup_epochs, config.decay_epochs)
+    optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum,
+                                     weight_decay=config.weight_decay or None)
+    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    padding = dataset.default_crop_padding if config.crop_padding < 0 else config.crop_padding
+    flip = dataset.default_flip if config.flip is None else config.flip
+    train_ds = pipeline.train_pipeline(dataset, ids, batch_size=config.batch_size, shuffle_seed=seeds["shuffle"],
+                                       augment_seed=seeds["augment"], crop_padding=padding, flip=flip)
+    history = model.fit(train_ds, epochs=config.epochs, verbose=0,
+                        callbacks=[EpochLogger(trial, config.epochs, config.log_every_epochs, schedule)])
+    train_index, train_correct = predict_correct(model, dataset, "train", config.eval_batch_size)
+    test_index, test_correct = predict_correct(model, dataset, "test", config.eval_batch_size)
+    aux = outputs.aux_arrays(ids, train_index, train_correct, test_index, test_correct)
+    outputs.write_npz(os.path.join(out_dir, "aux_arrays.npz"), aux)
+    if config.save_model:
+        model.export(os.path.join(out_dir, "saved_model"), format="tf_saved_model", verbose=False)
+    metrics = {
+        "trial": int(trial), "subset_ratio": config.subset_ratio, "num_subset": int(len(ids)),
+        "train_accuracy": float(aux["correctness_train"].mean()),
+        "removed_accuracy": float(aux["correctness_removed"].mean()) if len(aux["correctness_removed"]) else None,
+        "test_accuracy": float(aux["correctness_test"].mean()),
+        "final_loss": float(history.history["loss"][-1]), "epochs": config.epochs,
+        "wall_seconds": round(time.time() - started, 3), "seeds": seeds,
+        "config": dataclasses.asdict(config), "crop_padding": padding, "flip": flip,
+    }
+    return metrics
