@@ -1,0 +1,242 @@
+"""`im-aggregate`: stream completed trials into the released estimate files.
+
+    python -m influence_mem.aggregate --workdir=W [--subset_ratio=0.7] [--name=N]
+
+Reads `W/<subset_ratio>/<trial_id>/aux_arrays.npz` a chunk of trials at a
+time (memory: O(n + n_test + class blocks + one chunk), never the [t, n]
+stack), labels from `W/dataset_meta.npz`, and writes into --output_dir:
+`N_infl_matrix.npz`, `N_high_infl_pairs_infl{θ}_mem{θ}.npz`, `N_index.npz`
+(when the dataset has filenames), the sidecar `N_estimates_stats.npz`,
+optionally `N_infl_full.npy`, and `N-cscores-orig-order.npz` when C-scores
+are computed (default: when W holds more than one subset ratio).
+
+All outputs are staged in a hidden directory and renamed into place only
+after everything succeeded: a failed run writes nothing and leaves earlier
+outputs untouched.
+"""
+import dataclasses
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from absl import app, flags, logging
+
+from influence_mem import released
+from influence_mem.estimate.estimators import Accumulator, Estimates
+from influence_mem.estimate.pairs import high_influence_pairs
+from influence_mem.estimate.trials import (META_FILE, MetaError, TrialReader, list_trials,
+                                           load_dataset_meta, ratio_dirs)
+
+
+class AggregateError(RuntimeError):
+    """The run cannot produce estimates (e.g. no usable trials); nothing is written."""
+
+
+@dataclasses.dataclass
+class AggregateResult:
+    outputs: Dict[str, Path]
+    num_trials: int
+    trial_ids: List[int]
+    skipped: List[Tuple[int, str]]
+    num_no_in: int
+    num_no_out: int
+    num_pairs: int
+    cscore_ratios: List[float]
+
+
+def _find_ratio(ratios: Dict[float, Path], subset_ratio: float, workdir) -> Path:
+    for r, path in ratios.items():
+        if np.isclose(r, subset_ratio):
+            return path
+    raise AggregateError(f"no usable trials: no directory for subset ratio {subset_ratio} under "
+                         f"{workdir} (found ratios: {sorted(ratios) or 'none'})")
+
+
+def _stream(ratio_dir, n, n_test, chunk_size, acc: Accumulator, what: str):
+    """Feed every usable trial of ratio_dir into acc; returns the reader (used/skipped)."""
+    trials, ignored = list_trials(ratio_dir)
+    for name, reason in ignored:
+        logging.warning("ignoring %s: %s", Path(ratio_dir) / name, reason)
+    logging.info("%s: %d trial directories in %s", what, len(trials), ratio_dir)
+    reader = TrialReader(trials, n, n_test, chunk_size)
+    for chunk in reader.chunks():
+        acc.add(*chunk)
+    return reader
+
+
+def _cscores(workdir, ratios, subset_ratio, est: Estimates, n, chunk_size):
+    """Held-out accuracy P[correct on i | i out] averaged over subset ratios (Jiang et al.)."""
+    held_out, used = [], []
+    for r, path in ratios.items():
+        if np.isclose(r, subset_ratio):
+            mem_out, num = est.mem_out, est.num_trials
+        else:
+            acc = Accumulator(n)
+            _stream(path, n, None, chunk_size, acc, f"C-scores, ratio {r:g}")
+            if acc.num_trials == 0:
+                logging.warning("C-scores: no usable trials for ratio %g, left out", r)
+                continue
+            part = acc.finalize()
+            mem_out, num = part.mem_out, part.num_trials
+            if part.num_no_out:
+                logging.warning("C-scores, ratio %g: %d examples never held out (term set to 1/2)",
+                                r, part.num_no_out)
+        held_out.append(mem_out)
+        used.append((r, num))
+    return np.mean(held_out, axis=0), used
+
+
+def aggregate(workdir, subset_ratio=0.7, name=None, output_dir=None, mem_threshold=0.25,
+              infl_threshold=0.15, full_influence=False, chunk_size=100, labels_from=None,
+              cscores: Optional[bool] = None) -> AggregateResult:
+    """Estimate memorization/influence from the trials under workdir and write the files.
+
+    cscores: True/False forces C-scores on/off; None computes them when the
+    workdir holds more than one subset ratio.  Raises AggregateError (no
+    usable trials) or trials.MetaError (bad dataset_meta.npz); then nothing
+    is written.
+    """
+    workdir = Path(workdir)
+    meta = load_dataset_meta(labels_from or workdir / META_FILE)
+    name = name or meta.dataset
+    if not name:
+        raise AggregateError(f"{meta.path} has no 'dataset' name; pass --name")
+    output_dir = Path(output_dir or workdir)
+    n, n_test = len(meta.tr_labels), len(meta.tt_labels)
+    ratios = ratio_dirs(workdir) if workdir.is_dir() else {}
+    ratio_dir = _find_ratio(ratios, subset_ratio, workdir)
+
+    created_output_dir = not output_dir.exists()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".im-aggregate-", dir=output_dir))
+    try:
+        full = None
+        if full_influence:
+            full = np.lib.format.open_memmap(staging / released.infl_full_filename(name), "w+",
+                                             np.float32, (n, n_test))
+        acc = Accumulator(n, n_test, meta.tr_labels, meta.tt_labels, full=full)
+        start = time.monotonic()
+        reader = _stream(ratio_dir, n, n_test, chunk_size, acc, "estimates")
+        if acc.num_trials == 0:
+            reasons = "; ".join(f"trial {t}: {r}" for t, r in reader.skipped[:5])
+            raise AggregateError(
+                f"no usable trials in {ratio_dir} ({len(reader.trials)} trial directories, "
+                f"{len(reader.skipped)} skipped{': ' + reasons if reasons else ''})")
+        est = acc.finalize()
+        logging.info("estimates from %d trials in %.1f s", est.num_trials, time.monotonic() - start)
+        _report_coverage(est)
+
+        mem32 = est.mem.astype(np.float32)
+        pairs = high_influence_pairs(mem32, est.tr_classidx, est.tt_classidx, est.infl_blocks,
+                                     mem_threshold, infl_threshold,
+                                     extra_blocks={"infl_se": est.infl_se_blocks})
+        stats = dict(
+            num_trials=est.num_trials, subset_ratio=float(subset_ratio),
+            trial_ids=np.asarray(reader.used, np.int64),
+            skipped_trial_ids=np.asarray([t for t, _ in reader.skipped], np.int64),
+            skipped_reasons=np.asarray([r for _, r in reader.skipped], dtype=str),
+            n_in=est.n_in, n_out=est.n_out, mem_se=est.mem_se, mem_in=est.mem_in,
+            mem_out=est.mem_out, tt_correct=est.tt_correct,
+            num_no_in=est.num_no_in, num_no_out=est.num_no_out,
+            mem_threshold=mem_threshold, infl_threshold=infl_threshold,
+            pairs_infl_se=pairs["infl_se"].astype(np.float32))
+
+        want_cscores = len(ratios) > 1 if cscores is None else cscores
+        cscore_ratios = []
+        if want_cscores:
+            scores, used = _cscores(workdir, ratios, subset_ratio, est, n, chunk_size)
+            cscore_ratios = [r for r, _ in used]
+            stats.update(cscore_ratios=np.asarray(cscore_ratios),
+                         cscore_num_trials=np.asarray([k for _, k in used], np.int64))
+            released.write_cscores(staging / released.cscores_filename(name), scores,
+                                   labels=meta.tr_labels, filenames=meta.tr_filenames)
+
+        released.write_infl_matrix(staging / released.infl_matrix_filename(name), meta.tr_labels,
+                                   meta.tt_labels, mem32, est.tr_classidx, est.tt_classidx,
+                                   est.infl_blocks)
+        released.write_high_infl_pairs(
+            staging / released.high_infl_pairs_filename(name, infl_threshold, mem_threshold),
+            pairs["tr_idx"], pairs["tt_idx"], pairs["infl"], pairs["mem"])
+        if meta.tr_filenames is not None:
+            released.write_index(staging / released.index_filename(name), meta.tr_filenames,
+                                 meta.tr_labels, mem32)
+        released.write_estimates_stats(staging / released.stats_filename(name), **stats)
+        if full is not None:
+            full.flush()
+            full = acc.full = est.infl_full = None  # close the memmap before the rename
+
+        outputs = {}
+        for path in sorted(staging.iterdir()):
+            os.replace(path, output_dir / path.name)
+            outputs[path.name] = output_dir / path.name
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created_output_dir and not any(output_dir.iterdir()):
+            output_dir.rmdir()
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+    return AggregateResult(outputs, est.num_trials, reader.used, reader.skipped, est.num_no_in,
+                           est.num_no_out, len(pairs["tr_idx"]), cscore_ratios)
+
+
+def _report_coverage(est: Estimates):
+    """Log examples whose in- or out-term rests on no trials (Lemma 2.1: term = 1/2)."""
+    for what, counts in (("in", est.n_in), ("out", est.n_out)):
+        zero = np.flatnonzero(counts == 0)
+        if len(zero):
+            logging.warning("%d training examples were never %s a subset (their %s-term is set to "
+                            "1/2, Lemma 2.1), e.g. ids %s", len(zero), what, what,
+                            zero[:10].tolist())
+        logging.info("trials per example with i %s: min %d, median %d",
+                     what, counts.min(), int(np.median(counts)))
+
+
+def _define_flags():
+    """Defined by run() only, so importing this module for aggregate() adds no flags."""
+    flags.DEFINE_string("workdir", None, "Trainer workdir holding <subset_ratio>/<trial>/ dirs.")
+    flags.DEFINE_float("subset_ratio", 0.7, "Subset ratio whose trials give the estimates.")
+    flags.DEFINE_string("name", None, "Output file prefix (default: 'dataset' in dataset_meta).")
+    flags.DEFINE_string("output_dir", None, "Where to write the outputs (default: --workdir).")
+    flags.DEFINE_float("mem_threshold", 0.25, "High-influence pairs: minimum memorization.")
+    flags.DEFINE_float("infl_threshold", 0.15, "High-influence pairs: minimum influence.")
+    flags.DEFINE_boolean("full_influence", False,
+                         "Also write the full [n, n_test] influence matrix <name>_infl_full.npy.")
+    flags.DEFINE_integer("chunk_size", 100, "Trials read and accumulated at a time.")
+    flags.DEFINE_string("labels_from", None,
+                        "dataset_meta.npz to use instead of <workdir>/dataset_meta.npz.")
+    flags.DEFINE_boolean("cscores", None, "Write C-scores (--cscores / --nocscores); default: "
+                         "only when the workdir holds more than one subset ratio.")
+    flags.mark_flag_as_required("workdir")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    f = flags.FLAGS
+    try:
+        result = aggregate(f.workdir, f.subset_ratio, f.name, f.output_dir, f.mem_threshold,
+                           f.infl_threshold, f.full_influence, f.chunk_size, f.labels_from,
+                           f.cscores)
+    except (AggregateError, MetaError, released.ReleasedFormatError) as e:
+        sys.exit(f"im-aggregate: error: {e}")
+    print(f"im-aggregate: used {result.num_trials} trials ({len(result.skipped)} skipped), "
+          f"{result.num_no_in} examples never in / {result.num_no_out} never out of a subset, "
+          f"{result.num_pairs} high-influence pairs")
+    for t, reason in result.skipped:
+        print(f"  skipped trial {t}: {reason}")
+    for path in result.outputs.values():
+        print(f"  wrote {path}")
+
+
+def run():
+    _define_flags()
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,218 @@
+"""Reading completed trials: `<workdir>/<subset_ratio>/<trial_id>/aux_arrays.npz`.
+
+A trial becomes three rows: the in-subset mask [n], correctness on every
+training example [n] and on every test example [n_test], all in original
+example order (the files give them in the order of `index_*`).  Anything that
+would silently bias the estimates -- an unreadable file, missing keys, a
+different dataset size, indices that are not a permutation, the same subset
+twice -- makes the trial skipped, with the reason.
+"""
+import dataclasses
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+AUX_ARRAYS = "aux_arrays.npz"
+META_FILE = "dataset_meta.npz"
+TRIAL_KEYS = ("subsample_idx", "correctness_train", "correctness_removed", "correctness_test",
+              "index_train", "index_removed", "index_test")
+
+log = logging.getLogger(__name__)
+
+
+class SkipTrial(Exception):
+    """A trial that cannot be used; the message is the reason."""
+
+
+class MetaError(ValueError):
+    """dataset_meta.npz is missing or invalid."""
+
+
+@dataclasses.dataclass
+class DatasetMeta:
+    tr_labels: np.ndarray
+    tt_labels: np.ndarray
+    tr_filenames: Optional[np.ndarray]
+    dataset: Optional[str]
+    path: Path
+
+
+def load_dataset_meta(path) -> DatasetMeta:
+    """Labels (and filenames) written by the trainer; one clear error if unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise MetaError(f"{path}: dataset metadata file not found (the trainer writes it; "
+                        f"or pass --labels_from)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as e:  # zipfile / numpy raise many types for a corrupt file
+        raise MetaError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+    missing = [k for k in ("tr_labels", "tt_labels") if k not in arrays]
+    if missing:
+        raise MetaError(f"{path}: missing keys {missing} (has {sorted(arrays)})")
+    tr, tt = arrays["tr_labels"], arrays["tt_labels"]
+    for key, a in (("tr_labels", tr), ("tt_labels", tt)):
+        if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
+            raise MetaError(f"{path}: {key} must be a 1-D integer array, got {a.dtype}{a.shape}")
+    names = arrays.get("tr_filenames")
+    if names is not None and names.shape != tr.shape:
+        raise MetaError(f"{path}: tr_filenames has shape {names.shape}, tr_labels {tr.shape}")
+    dataset = arrays["dataset"].item() if "dataset" in arrays else None
+    if isinstance(dataset, bytes):
+        dataset = dataset.decode()
+    return DatasetMeta(tr.astype(np.int64), tt.astype(np.int64), names, dataset, path)
+
+
+def ratio_dirs(workdir) -> Dict[float, Path]:
+    """Subset-ratio directories of a workdir (names that parse as a ratio in (0, 1))."""
+    out = {}
+    for p in sorted(Path(workdir).iterdir()):
+        try:
+            r = float(p.name)
+        except ValueError:
+            continue
+        if p.is_dir() and 0 < r < 1:
+            out[r] = p
+    return out
+
+
+def list_trials(ratio_dir) -> Tuple[List[Tuple[int, Path]], List[Tuple[str, str]]]:
+    """(trials sorted by id, [(name, reason)] of directories that are not trials).
+
+    In-progress directories (name starting with '.' or ending in '.tmp') are
+    not listed at all.
+    """
+    trials, ignored = [], []
+    for p in Path(ratio_dir).iterdir():
+        if p.name.startswith(".") or p.name.endswith(".tmp") or not p.is_dir():
+            continue
+        try:
+            tid = int(p.name)
+        except ValueError:
+            ignored.append((p.name, "not a trial directory (name is not an integer)"))
+            continue
+        if not (p / AUX_ARRAYS).is_file():
+            ignored.append((p.name, f"no {AUX_ARRAYS} (incomplete trial)"))
+            continue
+        trials.append((tid, p / AUX_ARRAYS))
+    trials.sort()
+    return trials, ignored
+
+
+def _permutation_mask(idx, size, what):
+    """Boolean mask of idx; SkipTrial unless idx are distinct ids in [0, size)."""
+    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+        raise SkipTrial(f"{what} must be a 1-D integer array, got {idx.dtype}{idx.shape}")
+    if len(idx) and (idx.min() < 0 or idx.max() >= size):
+        raise SkipTrial(f"{what} has ids outside [0, {size})")
+    mask = np.zeros(size, bool)
+    mask[idx] = True
+    if mask.sum() != len(idx):
+        raise SkipTrial(f"{what} has repeated ids")
+    return mask
+
+
+def read_trial(path, n: int, n_test: Optional[int]):
+    """(in_mask [n], correct_train [n], correct_test [n_test] or None) of one trial.
+
+    n_test=None skips the test split (C-scores need only training examples).
+    Raises SkipTrial with the reason when the trial is unusable.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in TRIAL_KEYS if k not in z.files]
+            if missing:
+                raise SkipTrial(f"missing keys {missing}")
+            keys = TRIAL_KEYS if n_test is not None else TRIAL_KEYS[:3] + TRIAL_KEYS[4:6]
+            a = {k: z[k] for k in keys}
+    except SkipTrial:
+        raise
+    except Exception as e:  # zipfile / numpy raise many types for a corrupt file
+        raise SkipTrial(f"corrupt npz ({type(e).__name__}: {e})") from None
+    i_tr, i_rm = a["index_train"], a["index_removed"]
+    if len(i_tr) + len(i_rm) != n:
+        raise SkipTrial(f"different n: index_train + index_removed cover {len(i_tr) + len(i_rm)} "
+                        f"training examples, the dataset has {n}")
+    for split, idx in (("train", i_tr), ("removed", i_rm)):
+        if a[f"correctness_{split}"].shape != idx.shape:
+            raise SkipTrial(f"correctness_{split} has shape {a[f'correctness_{split}'].shape}, "
+                            f"index_{split} {idx.shape}")
+    in_mask = _permutation_mask(i_tr, n, "index_train")
+    if (in_mask & _permutation_mask(i_rm, n, "index_removed")).any():
+        raise SkipTrial("index_train and index_removed overlap")
+    if not np.array_equal(_permutation_mask(np.asarray(a["subsample_idx"]), n, "subsample_idx"),
+                          in_mask):
+        raise SkipTrial("subsample_idx is not the set of index_train")
+    correct_train = np.zeros(n, bool)
+    correct_train[i_tr] = a["correctness_train"]
+    correct_train[i_rm] = a["correctness_removed"]
+    if n_test is None:
+        return in_mask, correct_train, None
+    i_tt = a["index_test"]
+    if len(i_tt) != n_test:
+        raise SkipTrial(f"different n_test: index_test has {len(i_tt)} test examples, "
+                        f"the dataset has {n_test}")
+    if a["correctness_test"].shape != i_tt.shape:
+        raise SkipTrial(f"correctness_test has shape {a['correctness_test'].shape}, "
+                        f"index_test {i_tt.shape}")
+    _permutation_mask(i_tt, n_test, "index_test")
+    correct_test = np.zeros(n_test, bool)
+    correct_test[i_tt] = a["correctness_test"]
+    return in_mask, correct_train, correct_test
+
+
+class TrialReader:
+    """Reads trials in chunks of stacked rows, skipping (and recording) bad ones.
+
+    Memory is one chunk: [chunk, n] + [chunk, n] + [chunk, n_test] booleans.
+    Subsets are fingerprinted so a repeated subset is skipped as a duplicate.
+    """
+
+    def __init__(self, trials, n, n_test, chunk_size=100, progress_every=30.0):
+        self.trials = list(trials)
+        self.n, self.n_test, self.chunk_size = n, n_test, max(1, int(chunk_size))
+        self.used: List[int] = []
+        self.skipped: List[Tuple[int, str]] = []
+        self._seen: Dict[bytes, int] = {}
+        self._progress_every = progress_every
+
+    def chunks(self):
+        """Yield (in_mask, correct_train, correct_test or None) stacks of <= chunk_size trials."""
+        k, n, n_test = self.chunk_size, self.n, self.n_test
+        in_mask = np.zeros((k, n), bool)
+        c_tr = np.zeros((k, n), bool)
+        c_tt = None if n_test is None else np.zeros((k, n_test), bool)
+        filled, total = 0, len(self.trials)
+        start = last = time.monotonic()
+        for done, (tid, path) in enumerate(self.trials, 1):
+            try:
+                row = read_trial(path, n, n_test)
+                key = hashlib.sha1(np.packbits(row[0]).tobytes()).digest()
+                if key in self._seen:
+                    raise SkipTrial(f"duplicate subset (same subsample_idx as trial "
+                                    f"{self._seen[key]})")
+            except SkipTrial as e:
+                self.skipped.append((tid, str(e)))
+                log.warning("skipping trial %s (%s): %s", tid, path, e)
+            else:
+                self._seen[key] = tid
+                self.used.append(tid)
+                in_mask[filled], c_tr[filled] = row[0], row[1]
+                if c_tt is not None:
+                    c_tt[filled] = row[2]
+                filled += 1
+            if filled == k:
+                yield in_mask, c_tr, c_tt
+                filled = 0
+            now = time.monotonic()
+            if now - last >= self._progress_every or done == total:
+                last = now
+                log.info("trials processed %d/%d (%.0f%%, %d skipped) in %.1f s", done, total,
+                         100.0 * done / max(total, 1), len(self.skipped), now - start)
+        if filled:
+            yield in_mask[:filled], c_tr[:filled], None if c_tt is None else c_tt[:filled]

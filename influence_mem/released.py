@@ -1,0 +1,388 @@
+"""Read, validate and write the released estimate formats (numpy/pandas only).
+
+Every analysis loads estimates through this module, whether they are the
+authors' downloads or our aggregator's output, so a malformed file fails
+here with one clear `ReleasedFormatError` naming the file and the problem.
+Formats (see docs/formats.md):
+
+- infl matrix   `<name>_infl_matrix.npz`: tr_labels, tt_labels, tr_mem and per
+                class c tr_classidx_{c}, tt_classidx_{c}, infl_matrix_class{c}
+- pairs         `<name>_high_infl_pairs_infl{θ}_mem{θ}.npz`: tr_idx, tt_idx, infl, mem
+- index         `imagenet_index.npz` / `<name>_index.npz`: tr_filenames, tr_labels, tr_mem
+- C-scores      `.npz`: labels, scores (+ filenames); MNIST `.npy`: scores only
+- stats         `<name>_estimates_stats.npz`: our sidecar (counts, std errors)
+
+Writers validate with the same checks as the readers and write atomically
+(temporary name, then rename), so an existing file is never half-replaced.
+"""
+import contextlib
+import dataclasses
+import os
+import re
+import zipfile
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import pandas as pd
+
+from influence_mem.estimate.pairs import high_influence_pairs
+
+_CLASS_KEY = re.compile(r"^(tr_classidx_|tt_classidx_|infl_matrix_class)(\d+)$")
+PAIR_KEYS = ("tr_idx", "tt_idx", "infl", "mem")
+INDEX_KEYS = ("tr_filenames", "tr_labels", "tr_mem")
+STATS_KEYS = ("num_trials", "subset_ratio", "n_in", "n_out", "mem_se")
+
+
+class ReleasedFormatError(ValueError):
+    """A file that is not a valid released-format file."""
+
+    def __init__(self, path, problem):
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = path, problem
+
+
+# ---------------------------------------------------------------- file names
+
+def infl_matrix_filename(name: str) -> str:
+    return f"{name}_infl_matrix.npz"
+
+
+def high_infl_pairs_filename(name: str, infl_threshold: float, mem_threshold: float) -> str:
+    """e.g. cifar100_high_infl_pairs_infl0.15_mem0.25.npz (thresholds as %g)."""
+    return f"{name}_high_infl_pairs_infl{infl_threshold:g}_mem{mem_threshold:g}.npz"
+
+
+def index_filename(name: str) -> str:
+    return f"{name}_index.npz"
+
+
+def cscores_filename(name: str) -> str:
+    return f"{name}-cscores-orig-order.npz"
+
+
+def stats_filename(name: str) -> str:
+    return f"{name}_estimates_stats.npz"
+
+
+def infl_full_filename(name: str) -> str:
+    return f"{name}_infl_full.npy"
+
+
+# ---------------------------------------------------------------- reading
+
+def _read_npz(path) -> Dict[str, np.ndarray]:
+    path = Path(path)
+    if not path.is_file():
+        raise ReleasedFormatError(path, "no such file")
+    if not zipfile.is_zipfile(path):
+        raise ReleasedFormatError(path, "not an .npz file (not a zip archive)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as e:  # zipfile / numpy raise many types for a corrupt file
+        raise ReleasedFormatError(path, f"unreadable .npz ({type(e).__name__}: {e})") from None
+
+
+def _require(arrays, keys, path, kind):
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise ReleasedFormatError(path, f"missing key(s) {missing} for the {kind} format "
+                                        f"(has {sorted(arrays)})")
+
+
+def _vector(arrays, key, path, integer=False, length=None):
+    a = np.asarray(arrays[key])
+    if a.ndim != 1:
+        raise ReleasedFormatError(path, f"{key} must be 1-D, has shape {a.shape}")
+    if integer and not np.issubdtype(a.dtype, np.integer):
+        raise ReleasedFormatError(path, f"{key} must be integer, is {a.dtype}")
+    if not integer and a.dtype.kind not in "fiub" and key not in ("tr_filenames", "filenames"):
+        raise ReleasedFormatError(path, f"{key} must be numeric, is {a.dtype}")
+    if length is not None and len(a) != length:
+        raise ReleasedFormatError(path, f"{key} has length {len(a)}, expected {length}")
+    return a
+
+
+@dataclasses.dataclass
+class InflMatrix:
+    """Memorization plus same-class influence blocks, in original example order."""
+
+    tr_labels: np.ndarray
+    tt_labels: np.ndarray
+    tr_mem: np.ndarray
+    tr_classidx: Dict[int, np.ndarray]
+    tt_classidx: Dict[int, np.ndarray]
+    blocks: Dict[int, np.ndarray]
+
+    @property
+    def classes(self) -> List[int]:
+        return sorted(self.blocks)
+
+    def block(self, c: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(train ids, test ids, influence [len(train ids), len(test ids)]) of class c."""
+        return self.tr_classidx[c], self.tt_classidx[c], self.blocks[c]
+
+    def influence(self, i, j):
+        """Influence of train id(s) i on test id(s) j; NaN where the labels differ."""
+        i, j = np.broadcast_arrays(np.asarray(i, np.int64), np.asarray(j, np.int64))
+        pos_tr = np.full(len(self.tr_labels), -1, np.int64)
+        pos_tt = np.full(len(self.tt_labels), -1, np.int64)
+        for c in self.blocks:
+            pos_tr[self.tr_classidx[c]] = np.arange(len(self.tr_classidx[c]))
+            pos_tt[self.tt_classidx[c]] = np.arange(len(self.tt_classidx[c]))
+        out = np.full(i.shape, np.nan)
+        ci, cj = self.tr_labels[i], self.tt_labels[j]
+        for c in np.unique(ci):
+            sel = (ci == c) & (cj == c) & (pos_tr[i] >= 0) & (pos_tt[j] >= 0)
+            if int(c) in self.blocks and sel.any():
+                out[sel] = self.blocks[int(c)][pos_tr[i[sel]], pos_tt[j[sel]]]
+        return out if out.ndim else float(out)
+
+    def high_influence_pairs(self, mem_threshold=0.25, infl_threshold=0.15) -> pd.DataFrame:
+        """The pairs the paper selects, as a DataFrame (tr_idx, tt_idx, infl, mem)."""
+        return pd.DataFrame(high_influence_pairs(
+            self.tr_mem, self.tr_classidx, self.tt_classidx, self.blocks,
+            mem_threshold, infl_threshold))[list(PAIR_KEYS)]
+
+
+def _check_infl_matrix(arrays, path) -> InflMatrix:
+    _require(arrays, ("tr_labels", "tt_labels", "tr_mem"), path, "infl matrix")
+    tr_labels = _vector(arrays, "tr_labels", path, integer=True)
+    tt_labels = _vector(arrays, "tt_labels", path, integer=True)
+    tr_mem = _vector(arrays, "tr_mem", path, length=len(tr_labels))
+    classes = sorted({int(m.group(2)) for m in map(_CLASS_KEY.match, arrays) if m})
+    if not classes:
+        raise ReleasedFormatError(path, "no infl_matrix_class{c} keys for the infl matrix format")
+    tr_idx, tt_idx, blocks = {}, {}, {}
+    for c in classes:
+        keys = (f"tr_classidx_{c}", f"tt_classidx_{c}", f"infl_matrix_class{c}")
+        _require(arrays, keys, path, f"infl matrix (class {c})")
+        for key, labels, store in ((keys[0], tr_labels, tr_idx), (keys[1], tt_labels, tt_idx)):
+            idx = _vector(arrays, key, path, integer=True)
+            if len(idx) and (idx.min() < 0 or idx.max() >= len(labels)):
+                raise ReleasedFormatError(path, f"{key} has ids outside [0, {len(labels)})")
+            if np.any(labels[idx] != c):
+                raise ReleasedFormatError(path, f"{key} lists examples whose label is not {c}")
+            store[c] = idx
+        block = np.asarray(arrays[keys[2]])
+        if block.shape != (len(tr_idx[c]), len(tt_idx[c])):
+            raise ReleasedFormatError(path, f"{keys[2]} has shape {block.shape}, expected "
+                                            f"({len(tr_idx[c])}, {len(tt_idx[c])}) from "
+                                            f"{keys[0]} and {keys[1]}")
+        blocks[c] = block
+    return InflMatrix(tr_labels, tt_labels, tr_mem, tr_idx, tt_idx, blocks)
+
+
+def _check_pairs(arrays, path) -> pd.DataFrame:
+    _require(arrays, PAIR_KEYS, path, "high-influence pairs")
+    n = len(_vector(arrays, "tr_idx", path, integer=True))
+    _vector(arrays, "tt_idx", path, integer=True, length=n)
+    for key in ("infl", "mem"):
+        _vector(arrays, key, path, length=n)
+    return pd.DataFrame({k: arrays[k] for k in PAIR_KEYS})
+
+
+def _check_index(arrays, path) -> pd.DataFrame:
+    _require(arrays, INDEX_KEYS, path, "index")
+    n = len(_vector(arrays, "tr_filenames", path))
+    _vector(arrays, "tr_labels", path, integer=True, length=n)
+    _vector(arrays, "tr_mem", path, length=n)
+    return pd.DataFrame({k: arrays[k] for k in INDEX_KEYS})
+
+
+@dataclasses.dataclass
+class CScores:
+    """C-scores in original order; labels/filenames are None when not released (MNIST .npy)."""
+
+    scores: np.ndarray
+    labels: Optional[np.ndarray] = None
+    filenames: Optional[np.ndarray] = None
+
+
+def _check_cscores(arrays, path) -> CScores:
+    _require(arrays, ("labels", "scores"), path, "C-scores")
+    scores = _vector(arrays, "scores", path)
+    labels = _vector(arrays, "labels", path, integer=True, length=len(scores))
+    names = _vector(arrays, "filenames", path, length=len(scores)) if "filenames" in arrays else None
+    return CScores(scores, labels, names)
+
+
+def _check_stats(arrays, path) -> Dict[str, np.ndarray]:
+    _require(arrays, STATS_KEYS, path, "estimates stats")
+    n = len(_vector(arrays, "n_in", path, integer=True))
+    _vector(arrays, "n_out", path, integer=True, length=n)
+    _vector(arrays, "mem_se", path, length=n)
+    return arrays
+
+
+def load_infl_matrix(path) -> InflMatrix:
+    return _check_infl_matrix(_read_npz(path), path)
+
+
+def load_high_infl_pairs(path) -> pd.DataFrame:
+    """The pairs as a DataFrame with columns tr_idx, tt_idx, infl, mem."""
+    return _check_pairs(_read_npz(path), path)
+
+
+def load_index(path) -> pd.DataFrame:
+    """imagenet_index.npz-style file as a DataFrame (tr_filenames, tr_labels, tr_mem)."""
+    return _check_index(_read_npz(path), path)
+
+
+def load_cscores(path) -> CScores:
+    """C-scores from the .npz (labels, scores[, filenames]) or the MNIST .npy (scores)."""
+    path = Path(path)
+    if path.suffix != ".npy":
+        return _check_cscores(_read_npz(path), path)
+    if not path.is_file():
+        raise ReleasedFormatError(path, "no such file")
+    try:
+        scores = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise ReleasedFormatError(path, f"not a readable .npy file ({type(e).__name__}: {e})") from None
+    return CScores(_vector({"scores": scores}, "scores", path))
+
+
+def load_estimates_stats(path) -> Dict[str, np.ndarray]:
+    return _check_stats(_read_npz(path), path)
+
+
+def memorization(path) -> np.ndarray:
+    """The memorization vector tr_mem of an infl matrix or index file."""
+    arrays = _read_npz(path)
+    if "tr_filenames" in arrays:
+        return _check_index(arrays, path)["tr_mem"].to_numpy()
+    return _check_infl_matrix(arrays, path).tr_mem
+
+
+KINDS = {
+    "infl_matrix": _check_infl_matrix,
+    "high_infl_pairs": _check_pairs,
+    "index": _check_index,
+    "cscores": _check_cscores,
+    "estimates_stats": _check_stats,
+}
+
+
+def _kind(keys, path) -> str:
+    keys = set(keys)
+    if {"tr_labels", "tt_labels", "tr_mem"} <= keys or any(map(_CLASS_KEY.match, keys)):
+        return "infl_matrix"
+    for kind, required in (("high_infl_pairs", PAIR_KEYS), ("index", INDEX_KEYS),
+                           ("cscores", ("labels", "scores")), ("estimates_stats", STATS_KEYS)):
+        if set(required) <= keys:
+            return kind
+    raise ReleasedFormatError(path, f"keys {sorted(keys)} match no released format")
+
+
+def load(path):
+    """(kind, validated object) for any released-format file; kind is a key of KINDS."""
+    if Path(path).suffix == ".npy":
+        return "cscores", load_cscores(path)
+    arrays = _read_npz(path)
+    kind = _kind(arrays, path)
+    return kind, KINDS[kind](arrays, path)
+
+
+# ---------------------------------------------------------------- order remapping
+
+def tfds_order(tfds_ids) -> Tuple[np.ndarray, np.ndarray]:
+    """(orig_of_tfds, tfds_of_orig) from TFDS `id` strings in TFDS order.
+
+    b'train_16399' at TFDS position k means orig_of_tfds[k] = 16399, so
+    values_orig = values_tfds[tfds_of_orig] and values_tfds = values_orig[orig_of_tfds].
+    """
+    try:
+        orig = np.array([int((s.decode() if isinstance(s, bytes) else str(s)).rsplit("_", 1)[1])
+                         for s in tfds_ids], np.int64)
+    except (IndexError, ValueError) as e:
+        raise ValueError(f"TFDS ids must look like b'train_16399': {e}") from None
+    if not np.array_equal(np.sort(orig), np.arange(len(orig))):
+        raise ValueError("TFDS ids are not a permutation of 0..n-1")
+    inverse = np.empty_like(orig)
+    inverse[orig] = np.arange(len(orig))
+    return orig, inverse
+
+
+def to_original_order(values_tfds, tfds_ids):
+    return np.asarray(values_tfds)[tfds_order(tfds_ids)[1]]
+
+
+def to_tfds_order(values_orig, tfds_ids):
+    return np.asarray(values_orig)[tfds_order(tfds_ids)[0]]
+
+
+# ---------------------------------------------------------------- writing
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside `path`; rename it over `path` only on success."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_npz(path, arrays):
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+    return Path(path)
+
+
+def write_infl_matrix(path, tr_labels, tt_labels, tr_mem, tr_classidx, tt_classidx, blocks):
+    """Write `<name>_infl_matrix.npz` from dicts class -> indices / influence block."""
+    arrays = {"tr_labels": np.asarray(tr_labels, np.int64),
+              "tt_labels": np.asarray(tt_labels, np.int64),
+              "tr_mem": np.asarray(tr_mem, np.float32)}
+    for c in sorted(blocks):
+        arrays[f"tr_classidx_{c}"] = np.asarray(tr_classidx[c], np.int64)
+        arrays[f"tt_classidx_{c}"] = np.asarray(tt_classidx[c], np.int64)
+        arrays[f"infl_matrix_class{c}"] = np.asarray(blocks[c], np.float32)
+    _check_infl_matrix(arrays, path)
+    return _write_npz(path, arrays)
+
+
+def write_high_infl_pairs(path, tr_idx, tt_idx, infl, mem):
+    arrays = {"tr_idx": np.asarray(tr_idx, np.int64), "tt_idx": np.asarray(tt_idx, np.int64),
+              "infl": np.asarray(infl, np.float32), "mem": np.asarray(mem, np.float32)}
+    _check_pairs(arrays, path)
+    return _write_npz(path, arrays)
+
+
+def write_index(path, tr_filenames, tr_labels, tr_mem):
+    arrays = {"tr_filenames": np.asarray(tr_filenames), "tr_labels": np.asarray(tr_labels, np.int64),
+              "tr_mem": np.asarray(tr_mem, np.float32)}
+    _check_index(arrays, path)
+    return _write_npz(path, arrays)
+
+
+def write_cscores(path, scores, labels=None, filenames=None):
+    """`.npz` with labels, scores (+ filenames); a `.npy` path writes scores only (MNIST style)."""
+    path = Path(path)
+    scores = np.asarray(scores, np.float64)
+    if path.suffix == ".npy":
+        _vector({"scores": scores}, "scores", path)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, scores)
+        return path
+    arrays = {"labels": np.asarray(labels, np.int64), "scores": scores}
+    if filenames is not None:
+        arrays["filenames"] = np.asarray(filenames)
+    _check_cscores(arrays, path)
+    return _write_npz(path, arrays)
+
+
+def write_estimates_stats(path, **arrays):
+    """Our sidecar: any arrays, at least num_trials, subset_ratio, n_in, n_out, mem_se."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    _check_stats(arrays, path)
+    return _write_npz(path, arrays)
