@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 DIGITS_SPLIT_SEED = 0
-DIGITS_TEST_FRACTION = 0.2
+DIGITS_NUM_TEST = 360  # 20% of 1,797
 
 
 class DatasetError(ValueError):
@@ -123,9 +123,9 @@ def load(name: str, data_dir: Optional[str] = None) -> Dataset:
 
 @register("digits")
 def load_digits(data_dir=None) -> Dataset:
-    """scikit-learn's bundled 8x8 digits (1,797 images), split once into 80% train / 20% test.
+    """scikit-learn's bundled 8x8 digits (1,797 images), split once into 1,437 train / 360 test.
 
-    The split is numpy RandomState(0).permutation(1797): the first 20% of it
+    The split is numpy RandomState(0).permutation(1797): its first 360 entries
     (sorted) is the test set, the rest (sorted) the training set.  Pixel values
     0..16 are scaled to [0, 1].
     """
@@ -135,8 +135,7 @@ def load_digits(data_dir=None) -> Dataset:
     images = (bunch.images / 16.0).astype(np.float32)[..., None]
     labels = bunch.target.astype(np.int64)
     order = np.random.RandomState(DIGITS_SPLIT_SEED).permutation(len(labels))
-    n_test = int(round(DIGITS_TEST_FRACTION * len(labels)))
-    test_ids, train_ids = np.sort(order[:n_test]), np.sort(order[n_test:])
+    test_ids, train_ids = np.sort(order[:DIGITS_NUM_TEST]), np.sort(order[DIGITS_NUM_TEST:])
     return Dataset(
         name="digits", num_classes=10, image_shape=(8, 8, 1),
         train_labels=labels[train_ids], test_labels=labels[test_ids],
@@ -200,10 +199,12 @@ def _tfds_arrays(name: str, split: str, data_dir: Optional[str], use_id: bool):
     import tensorflow_datasets as tfds
 
     try:
-        data = tfds.as_numpy(tfds.load(name, split=split, batch_size=-1, data_dir=data_dir))
+        ds = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False)
+        batches = list(ds.batch(8192).as_numpy_iterator())
     except Exception as e:
         raise DatasetError(f"TFDS dataset {name!r} split {split!r} could not be loaded "
                            f"(is it downloaded and prepared in --data_dir?): {e}") from None
+    data = {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
     images, labels = data["image"], data["label"].astype(np.int64)
     if use_id:
         order = np.argsort(original_index_from_id(data["id"]))
