@@ -2,7 +2,9 @@
 
 A builder takes (input_shape, num_classes, options) and returns an unbuilt-free
 keras.Model mapping images to logits.  `options` is a dict of architecture
-flags (e.g. mlp_hidden); builders ignore the ones they do not use.
+flags (e.g. mlp_hidden); builders ignore the ones they do not use.  The
+options `input_mean`/`input_std` (set from the dataset, e.g. ImageNet) make
+the model normalize its input itself, so a SavedModel takes [0, 1] images.
 """
 from typing import Callable, Dict
 
@@ -30,6 +32,16 @@ def build(name: str, input_shape, num_classes: int, options: dict = None) -> ker
     return _BUILDERS[name](tuple(input_shape), int(num_classes), dict(options or {}))
 
 
+def image_input(input_shape, options: dict):
+    """(keras.Input, tensor to build on): the input, per-channel normalized when options name a mean/std."""
+    inputs = keras.Input(input_shape, name="image")
+    mean, std = options.get("input_mean"), options.get("input_std")
+    if mean is None or std is None:
+        return inputs, inputs
+    variance = [float(s) ** 2 for s in std]
+    return inputs, keras.layers.Normalization(mean=list(mean), variance=variance, name="normalize")(inputs)
+
+
 def _import_all():
     # Importing a family module registers its architectures.
-    from influence_mem.models import convnet, mlp  # noqa: F401
+    from influence_mem.models import convnet, densenet, inception, linear, mlp, resnet, vgg  # noqa: F401
