@@ -34,6 +34,9 @@ class Dataset:
     default_flip: bool
     train_filenames: Optional[np.ndarray] = None
     index_note: str = "original order"
+    # Per-channel mean/std the model normalizes [0, 1] images with (None: no normalization).
+    input_mean: Optional[tuple] = None
+    input_std: Optional[tuple] = None
     # Either in-memory arrays (sorted by index) or a streaming source factory.
     x_train: Optional[np.ndarray] = None
     x_test: Optional[np.ndarray] = None

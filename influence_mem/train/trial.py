@@ -37,6 +37,7 @@ class TrainConfig:
     save_model: bool = True
     eval_batch_size: int = 1024
     log_every_epochs: int = 1
+    mixed_precision: bool = False  # float16 compute with float32 variables and logits (GPUs)
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -57,7 +58,13 @@ class EpochLogger(keras.callbacks.Callback):
 
 
 def build_model(config: TrainConfig, dataset: Dataset) -> keras.Model:
-    return models.build(config.arch, dataset.image_shape, dataset.num_classes, config.arch_options)
+    """The trial's model; sets the global Keras dtype policy first (mixed_float16 or float32)."""
+    keras.mixed_precision.set_global_policy("mixed_float16" if config.mixed_precision else "float32")
+    options = dict(config.arch_options)
+    if dataset.input_mean is not None:
+        options.setdefault("input_mean", dataset.input_mean)
+        options.setdefault("input_std", dataset.input_std)
+    return models.build(config.arch, dataset.image_shape, dataset.num_classes, options)
 
 
 def predict_correct(model: keras.Model, dataset: Dataset, split: str, batch_size: int):
@@ -71,10 +78,12 @@ def predict_correct(model: keras.Model, dataset: Dataset, split: str, batch_size
     return np.concatenate(indices), np.concatenate(correct)
 
 
-def train_trial(dataset: Dataset, config: TrainConfig, trial: int, out_dir: str) -> dict:
+def train_trial(dataset: Dataset, config: TrainConfig, trial: int, out_dir: str, on_trained=None) -> dict:
     """Train trial `trial` and write its outputs into `out_dir` (a temporary directory).
 
-    Returns the metrics dict also written to metrics.json.
+    Returns the metrics dict also written to metrics.json.  `on_trained(model,
+    out_dir)`, if given, runs on the trained model before it is dropped (e.g.
+    to extract features for the last-layer mode).
     """
     started = time.time()
     ids = subset_indices(dataset.num_train, config.subset_ratio, config.seed, trial)
@@ -98,6 +107,8 @@ def train_trial(dataset: Dataset, config: TrainConfig, trial: int, out_dir: str)
     test_index, test_correct = predict_correct(model, dataset, "test", config.eval_batch_size)
     aux = outputs.aux_arrays(ids, train_index, train_correct, test_index, test_correct)
     outputs.write_npz(os.path.join(out_dir, "aux_arrays.npz"), aux)
+    if on_trained is not None:
+        on_trained(model, out_dir)
     if config.save_model:
         model.export(os.path.join(out_dir, "saved_model"), format="tf_saved_model", verbose=False)
     metrics = {
