@@ -42,6 +42,7 @@ flags.DEFINE_enum("flip", "default", ["default", "true", "false"], "Random left-
 flags.DEFINE_boolean("save_model", True, "Write a SavedModel (images -> logits) per trial.")
 flags.DEFINE_integer("eval_batch_size", _DEFAULTS.eval_batch_size, "Batch size for evaluation.")
 flags.DEFINE_integer("log_every_epochs", 1, "Log a progress line every this many epochs.")
+flags.DEFINE_boolean("mixed_precision", False, "float16 compute, float32 variables and logits (GPUs with tensor cores).")
 
 flags.register_validator("dataset", lambda v: _valid(datasets.check_name, v), "see the message above")
 flags.register_validator("arch", lambda v: v in models.names(),
@@ -71,7 +72,8 @@ def config_from_flags() -> TrainConfig:
         decay_epochs=tuple(float(e) for e in FLAGS.decay_epochs), momentum=FLAGS.momentum,
         weight_decay=FLAGS.weight_decay, crop_padding=FLAGS.crop_padding,
         flip=None if FLAGS.flip == "default" else FLAGS.flip == "true", save_model=FLAGS.save_model,
-        eval_batch_size=FLAGS.eval_batch_size, log_every_epochs=FLAGS.log_every_epochs)
+        eval_batch_size=FLAGS.eval_batch_size, log_every_epochs=FLAGS.log_every_epochs,
+        mixed_precision=FLAGS.mixed_precision)
 
 
 def flag_values() -> dict:
