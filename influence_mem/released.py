@@ -267,6 +267,9 @@ KINDS = {
 
 def _kind(keys, path) -> str:
     keys = set(keys)
+    if "subsample_idx" in keys:
+        raise ReleasedFormatError(path, "a per-trial aux_arrays.npz, not a released estimate "
+                                        "file (aggregate trials with im-aggregate)")
     if {"tr_labels", "tt_labels", "tr_mem"} <= keys or any(map(_CLASS_KEY.match, keys)):
         return "infl_matrix"
     for kind, required in (("high_infl_pairs", PAIR_KEYS), ("index", INDEX_KEYS),
