@@ -14,6 +14,7 @@ from influence_mem import models
 from influence_mem.data import datasets
 from influence_mem.data.subsets import parse_trials
 from influence_mem.train import outputs, schedules
+from influence_mem.train import strategy as strategy_lib
 from influence_mem.train.trial import TrainConfig, train_trial
 
 FLAGS = flags.FLAGS
@@ -42,6 +43,13 @@ flags.DEFINE_enum("flip", "default", ["default", "true", "false"], "Random left-
 flags.DEFINE_boolean("save_model", True, "Write a SavedModel (images -> logits) per trial.")
 flags.DEFINE_integer("eval_batch_size", _DEFAULTS.eval_batch_size, "Batch size for evaluation.")
 flags.DEFINE_integer("log_every_epochs", 1, "Log a progress line every this many epochs.")
+flags.DEFINE_enum("strategy", "default", strategy_lib.NAMES,
+                  "default: one device; mirrored: tf.distribute.MirroredStrategy over the visible GPUs.")
+flags.DEFINE_integer("num_gpus", 0, "--strategy=mirrored: use the first N visible GPUs (0 = all).")
+flags.DEFINE_integer("checkpoint_every", 1, "Checkpoint every N epochs in the trial's work dir, to resume "
+                     "after a kill (0 = never).")
+flags.DEFINE_float("claim_timeout_minutes", outputs.STALE_SECONDS / 60,
+                   "A trial claimed by a worker on another host whose heartbeat is older than this is taken over.")
 flags.DEFINE_boolean("mixed_precision", False, "float16 compute, float32 variables and logits (GPUs with tensor cores).")
 
 flags.register_validator("dataset", lambda v: _valid(datasets.check_name, v), "see the message above")
@@ -52,6 +60,9 @@ flags.register_validator("trials", lambda v: _valid(parse_trials, v), "see the m
 flags.register_validator("epochs", lambda v: v >= 1, "--epochs must be >= 1")
 flags.register_validator("batch_size", lambda v: v >= 1, "--batch_size must be >= 1")
 flags.register_validator("crop_padding", lambda v: v >= -1, "--crop_padding must be >= 0 (or -1 for the default)")
+flags.register_validator("num_gpus", lambda v: v >= 0, "--num_gpus must be >= 0 (0 = all visible)")
+flags.register_validator("checkpoint_every", lambda v: v >= 0, "--checkpoint_every must be >= 0 (0 = never)")
+flags.register_validator("claim_timeout_minutes", lambda v: v > 0, "--claim_timeout_minutes must be > 0")
 flags.mark_flag_as_required("workdir")
 
 
@@ -81,22 +92,69 @@ def flag_values() -> dict:
     return {f.name: f.value for f in FLAGS.get_flags_for_module(__name__)}
 
 
-def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: dict = None) -> dict:
-    """Train every not-yet-complete trial in `trials`; returns {'done': [...], 'skipped': [...]}."""
+class TrialsFailed(Exception):
+    """Some trials raised; the others ran.  Carries the run summary and the failed ids."""
+
+    def __init__(self, summary: dict, failed: list):
+        super().__init__(f"trials {','.join(map(str, failed))} failed (error in <ratio>/.<trial>.inprogress/"
+                         f"{outputs.FAILED_FILE}; rerun resumes them from their checkpoints)")
+        self.summary, self.failed = summary, failed
+
+
+def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: dict = None, strategy=None,
+               checkpoint_every: int = 1, stale_seconds: float = outputs.STALE_SECONDS) -> dict:
+    """Train every trial in `trials` that is neither complete nor held by another live worker.
+
+    Returns {'done': [...], 'skipped': [...] (complete or claimed elsewhere),
+    'test_accuracy': [...]}.  Each trial is claimed first (outputs.claim_trial)
+    and checkpointed every `checkpoint_every` epochs (0: never) in its work dir,
+    so a rerun after a kill resumes it.  A trial that raises leaves failed.json,
+    the rest still run, and TrialsFailed is raised at the end.
+    """
     outputs.ensure_dataset_meta(workdir, dataset.meta())
-    summary = {"done": [], "skipped": [], "test_accuracy": []}
+    if strategy is not None:
+        strategy_lib.check_batch_size(strategy, config.batch_size)
+    summary, failed = {"done": [], "skipped": [], "test_accuracy": []}, []
     for position, trial in enumerate(trials):
         final = outputs.trial_dir(workdir, config.subset_ratio, trial)
         if outputs.is_complete(workdir, config.subset_ratio, trial):
             logging.info("trial %d: already complete in %s, skipping", trial, final)
             summary["skipped"].append(trial)
             continue
-        temp = outputs.temp_trial_dir(workdir, config.subset_ratio, trial)
+        claim = outputs.claim_trial(workdir, config.subset_ratio, trial, stale_seconds)
+        if claim is None:
+            logging.info("trial %d: claimed by another live worker, skipping", trial)
+            summary["skipped"].append(trial)
+            continue
+        if outputs.is_complete(workdir, config.subset_ratio, trial):  # finished while we claimed
+            claim.release(remove_work=True)
+            summary["skipped"].append(trial)
+            continue
+        logging.info("trial %d: claimed by %s pid %d", trial, claim.owner["host"], claim.owner["pid"])
+        temp = os.path.join(claim.work, "out")
+        if outputs.tf.io.gfile.exists(temp):  # partial outputs of a killed worker
+            outputs.tf.io.gfile.rmtree(temp)
         outputs.tf.io.gfile.makedirs(temp)
-        metrics = train_trial(dataset, config, trial, temp)
+        try:
+            metrics = train_trial(dataset, config, trial, temp, strategy=strategy,
+                                  checkpoint_dir=os.path.join(claim.work, "ckpt") if checkpoint_every > 0 else None,
+                                  checkpoint_every=checkpoint_every, still_ours=claim.held)
+        except outputs.ClaimLost as e:
+            logging.warning("%s; leaving it to that worker", e)
+            claim.release()
+            summary["skipped"].append(trial)
+            continue
+        except Exception as e:  # one bad trial must not stop the range; its error is kept on disk
+            logging.exception("trial %d failed", trial)
+            claim.release(failure=f"{type(e).__name__}: {e}")
+            failed.append(trial)
+            continue
         metrics["flags"] = flag_record or {}
+        metrics["worker"] = {k: claim.owner[k] for k in ("host", "pid")}
         outputs.write_json(os.path.join(temp, "metrics.json"), metrics)
-        if outputs.commit_trial(temp, final):
+        committed = outputs.commit_trial(temp, final)
+        claim.release(remove_work=True)
+        if committed:
             summary["done"].append(trial)
             summary["test_accuracy"].append(metrics["test_accuracy"])
             logging.info("trial %d done (%d/%d): test accuracy %.4f, %.1fs -> %s", trial, position + 1,
@@ -104,6 +162,8 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
         else:
             logging.info("trial %d: completed meanwhile by another worker, discarded this copy", trial)
             summary["skipped"].append(trial)
+    if failed:
+        raise TrialsFailed(summary, failed)
     return summary
 
 
@@ -120,14 +180,22 @@ def main(argv):
                  dataset.name, dataset.num_train, dataset.num_test, dataset.index_note, config.arch,
                  len(trials), config.subset_ratio, FLAGS.workdir)
     started = time.time()
+    failure = None
     try:
-        summary = run_trials(dataset, config, trials, FLAGS.workdir, flag_values())
+        strategy = strategy_lib.get(FLAGS.strategy, FLAGS.num_gpus)
+        summary = run_trials(dataset, config, trials, FLAGS.workdir, flag_values(), strategy=strategy,
+                             checkpoint_every=FLAGS.checkpoint_every,
+                             stale_seconds=FLAGS.claim_timeout_minutes * 60)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
+    except TrialsFailed as e:
+        summary, failure = e.summary, e
     accuracy = summary["test_accuracy"]
-    logging.info("finished in %.1fs: %d trained, %d already complete%s", time.time() - started,
-                 len(summary["done"]), len(summary["skipped"]),
+    logging.info("finished in %.1fs: %d trained, %d skipped (complete or claimed by another worker)%s",
+                 time.time() - started, len(summary["done"]), len(summary["skipped"]),
                  f", mean test accuracy {sum(accuracy) / len(accuracy):.4f}" if accuracy else "")
+    if failure:
+        raise SystemExit(f"error: {failure}")
 
 
 def run():

@@ -13,7 +13,8 @@ from influence_mem import models
 from influence_mem.data import pipeline
 from influence_mem.data.datasets import Dataset
 from influence_mem.data.subsets import subset_indices, trial_seeds
-from influence_mem.train import outputs, schedules
+from influence_mem.train import checkpoints, outputs, schedules
+from influence_mem.train.strategy import check_batch_size
 
 
 @dataclasses.dataclass
@@ -78,31 +79,50 @@ def predict_correct(model: keras.Model, dataset: Dataset, split: str, batch_size
     return np.concatenate(indices), np.concatenate(correct)
 
 
-def train_trial(dataset: Dataset, config: TrainConfig, trial: int, out_dir: str, on_trained=None) -> dict:
+def train_trial(dataset: Dataset, config: TrainConfig, trial: int, out_dir: str, on_trained=None, strategy=None,
+                checkpoint_dir: str = None, checkpoint_every: int = 1, still_ours=lambda: True) -> dict:
     """Train trial `trial` and write its outputs into `out_dir` (a temporary directory).
 
     Returns the metrics dict also written to metrics.json.  `on_trained(model,
     out_dir)`, if given, runs on the trained model before it is dropped (e.g.
-    to extract features for the last-layer mode).
+    to extract features for the last-layer mode).  Trains under `strategy`
+    (default: one device) with the global batch config.batch_size.  With
+    `checkpoint_dir`, resumes from its checkpoint and saves one every
+    `checkpoint_every` epochs; raises outputs.ClaimLost if `still_ours()` turns
+    False (another worker took the trial over).
     """
     started = time.time()
+    strategy = strategy or tf.distribute.get_strategy()
+    check_batch_size(strategy, config.batch_size)
     ids = subset_indices(dataset.num_train, config.subset_ratio, config.seed, trial)
     seeds = trial_seeds(config.seed, config.subset_ratio, trial)
     keras.utils.set_random_seed(seeds["init"])
-    model = build_model(config, dataset)
     steps_per_epoch = math.ceil(len(ids) / config.batch_size)
     schedule = schedules.build(config.lr_schedule, config.base_lr, steps_per_epoch, config.epochs,
                                config.warmup_fraction, config.warmup_epochs, config.decay_epochs)
-    optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum,
-                                     weight_decay=config.weight_decay or None)
-    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    with strategy.scope():
+        model = build_model(config, dataset)
+        optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum,
+                                         weight_decay=config.weight_decay or None)
+        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        checkpoint = (checkpoints.TrialCheckpoint(checkpoint_dir, model, optimizer, dataclasses.asdict(config))
+                      if checkpoint_dir else None)
+        initial_epoch = checkpoint.restore() if checkpoint else 0
+    callbacks = [EpochLogger(trial, config.epochs, config.log_every_epochs, schedule)]
+    if checkpoint:
+        callbacks.append(checkpoints.CheckpointEveryEpochs(checkpoint, checkpoint_every, config.epochs, still_ours))
+    if initial_epoch:
+        logging.info("trial %d: resuming from checkpoint at epoch %d/%d", trial, initial_epoch, config.epochs)
     padding = dataset.default_crop_padding if config.crop_padding < 0 else config.crop_padding
     flip = dataset.default_flip if config.flip is None else config.flip
     train_ds = pipeline.train_pipeline(dataset, ids, batch_size=config.batch_size, shuffle_seed=seeds["shuffle"],
                                        augment_seed=seeds["augment"], crop_padding=padding, flip=flip)
-    history = model.fit(train_ds, epochs=config.epochs, verbose=0,
-                        callbacks=[EpochLogger(trial, config.epochs, config.log_every_epochs, schedule)])
+    checkpoints.skip_epochs(train_ds, initial_epoch)
+    history = model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, verbose=0,
+                        shuffle=False, callbacks=callbacks)
+    if not still_ours():
+        raise outputs.ClaimLost(f"trial {trial}: claim taken over by another worker")
     train_index, train_correct = predict_correct(model, dataset, "train", config.eval_batch_size)
     test_index, test_correct = predict_correct(model, dataset, "test", config.eval_batch_size)
     aux = outputs.aux_arrays(ids, train_index, train_correct, test_index, test_correct)
@@ -116,7 +136,9 @@ def train_trial(dataset: Dataset, config: TrainConfig, trial: int, out_dir: str,
         "train_accuracy": float(aux["correctness_train"].mean()),
         "removed_accuracy": float(aux["correctness_removed"].mean()) if len(aux["correctness_removed"]) else None,
         "test_accuracy": float(aux["correctness_test"].mean()),
-        "final_loss": float(history.history["loss"][-1]), "epochs": config.epochs,
+        "final_loss": float(history.history["loss"][-1]) if history.history.get("loss") else None,
+        "epochs": config.epochs, "resumed_from_epoch": initial_epoch,
+        "replicas": strategy.num_replicas_in_sync,
         "wall_seconds": round(time.time() - started, 3), "seeds": seeds,
         "config": dataclasses.asdict(config), "crop_padding": padding, "flip": flip,
     }

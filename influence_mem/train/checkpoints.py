@@ -1,0 +1,78 @@
+"""Per-epoch tf.train.Checkpoint of a trial, so a killed or pre-empted trial resumes where it stopped.
+
+Checkpoints live in the trial's work dir (outputs.work_dir(...)/ckpt), never in
+the trial directory the aggregator reads.  A checkpoint holds the model, the
+optimizer (its step counter drives the learning-rate schedule) and the number
+of finished epochs, plus the trial's config; one written under another config
+is discarded rather than resumed.
+
+A resumed trial sees the same data as an uninterrupted one: the input pipeline
+reshuffles and re-augments from seeded generators that advance once per
+iterator, so `skip_epochs` creates (without reading) one iterator per finished
+epoch before training continues.
+"""
+import json
+import os
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+CONFIG_FILE = "config.json"
+
+
+class TrialCheckpoint:
+    """Save and restore (model, optimizer, finished epochs) in `directory`, keeping the last one."""
+
+    def __init__(self, directory: str, model: keras.Model, optimizer, config: dict):
+        self.directory, self.config = directory, json.dumps(config, sort_keys=True, default=str)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
+        optimizer.build(model.trainable_variables)  # restore needs the slot variables to exist
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=1)
+
+    def restore(self) -> int:
+        """Load the latest checkpoint; the number of epochs it had finished (0 if none)."""
+        path = self.manager.latest_checkpoint
+        if path is None:
+            return 0
+        config_path = os.path.join(self.directory, CONFIG_FILE)
+        saved = tf.io.gfile.GFile(config_path).read() if tf.io.gfile.exists(config_path) else None
+        if saved != self.config:
+            logging.warning("%s: checkpoint was written under another trial config; starting over", path)
+            tf.io.gfile.rmtree(self.directory)
+            self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory, max_to_keep=1)
+            return 0
+        self.checkpoint.restore(path).assert_existing_objects_matched()
+        return int(self.epoch.numpy())
+
+    def save(self, finished_epochs: int) -> str:
+        if not tf.io.gfile.exists(os.path.join(self.directory, CONFIG_FILE)):
+            tf.io.gfile.makedirs(self.directory)
+            with tf.io.gfile.GFile(os.path.join(self.directory, CONFIG_FILE), "w") as f:
+                f.write(self.config)
+        self.epoch.assign(finished_epochs)
+        return self.manager.save(checkpoint_number=finished_epochs)
+
+
+class CheckpointEveryEpochs(keras.callbacks.Callback):
+    """Save every `every` epochs (and after the last); stop training if `still_ours()` turns False."""
+
+    def __init__(self, checkpoint: TrialCheckpoint, every: int, epochs: int, still_ours=lambda: True):
+        super().__init__()
+        self.checkpoint, self.every, self.epochs, self.still_ours = checkpoint, every, epochs, still_ours
+        self.lost = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.still_ours():
+            logging.warning("the trial's claim was taken over by another worker; stopping this copy")
+            self.lost, self.model.stop_training = True, True
+            return
+        if self.every > 0 and ((epoch + 1) % self.every == 0 or epoch + 1 == self.epochs):
+            self.checkpoint.save(epoch + 1)
+
+
+def skip_epochs(dataset: tf.data.Dataset, epochs: int) -> None:
+    """Advance the seeded reshuffle/augment generators of `dataset` past `epochs` epochs, reading nothing."""
+    for _ in range(epochs):
+        iter(dataset)
