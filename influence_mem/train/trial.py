@@ -69,14 +69,58 @@ def build_model(config: TrainConfig, dataset: Dataset) -> keras.Model:
 
 
 def predict_correct(model: keras.Model, dataset: Dataset, split: str, batch_size: int):
-    """(index, correct) over a whole split, in the evaluation pipeline's fixed order."""
+    """(index, correct) over a whole split, in the evaluation pipeline's fixed order.
+
+    `model` maps images to logits [batch, classes], or [K, batch, classes] for
+    a pack of K models (models.packed.PackedModel); `correct` is then [K, n].
+    """
     indices, correct = [], []
     infer = tf.function(lambda images: model(images, training=False))
     for batch in pipeline.eval_pipeline(dataset, split, batch_size):
         logits = infer(batch["image"])
         correct.append(np.argmax(np.asarray(logits), axis=-1) == batch["label"].numpy())
         indices.append(batch["index"].numpy())
-    return np.concatenate(indices), np.concatenate(correct)
+    return np.concatenate(indices), np.concatenate(correct, axis=-1)
+
+
+def augmentation(config: TrainConfig, dataset: Dataset):
+    """(crop padding, flip) of a trial: the config's values, or the dataset's defaults."""
+    padding = dataset.default_crop_padding if config.crop_padding < 0 else config.crop_padding
+    flip = dataset.default_flip if config.flip is None else config.flip
+    return padding, flip
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    """(lr schedule, SGD optimizer) of a trial; call inside the strategy's scope."""
+    schedule = schedules.build(config.lr_schedule, config.base_lr, steps_per_epoch, config.epochs,
+                               config.warmup_fraction, config.warmup_epochs, config.decay_epochs)
+    optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay or None)
+    return schedule, optimizer
+
+
+def finish_trial(dataset: Dataset, config: TrainConfig, trial: int, ids, seeds: dict, model: keras.Model,
+                 train_eval, test_eval, out_dir: str, extra: dict, on_trained=None) -> dict:
+    """Write a trained trial's aux_arrays.npz (and SavedModel) into `out_dir`; its metrics dict.
+
+    `train_eval`/`test_eval` are predict_correct's (index, correct); `extra`
+    adds run facts (final_loss, wall_seconds, ...).  Shared by the one-model
+    and the packed trainer so both write the same files.
+    """
+    aux = outputs.aux_arrays(ids, *train_eval, *test_eval)
+    outputs.write_npz(os.path.join(out_dir, "aux_arrays.npz"), aux)
+    if on_trained is not None:
+        on_trained(model, out_dir)
+    if config.save_model:
+        model.export(os.path.join(out_dir, "saved_model"), format="tf_saved_model", verbose=False)
+    padding, flip = augmentation(config, dataset)
+    return {
+        "trial": int(trial), "subset_ratio": config.subset_ratio, "num_subset": int(len(ids)),
+        "train_accuracy": float(aux["correctness_train"].mean()),
+        "removed_accuracy": float(aux["correctness_removed"].mean()) if len(aux["correctness_removed"]) else None,
+        "test_accuracy": float(aux["correctness_test"].mean()),
+        "epochs": config.epochs, "seeds": seeds,
+        "config": dataclasses.asdict(config), "crop_padding": padding, "flip": flip, **extra,
+    }
 
 
 def train_trial(dataset: Dataset, config: TrainConfig, trial: int, out_dir: str, on_trained=None, strategy=None,
@@ -98,12 +142,9 @@ def train_trial(dataset: Dataset, config: TrainConfig, trial: int, out_dir: str,
     seeds = trial_seeds(config.seed, config.subset_ratio, trial)
     keras.utils.set_random_seed(seeds["init"])
     steps_per_epoch = math.ceil(len(ids) / config.batch_size)
-    schedule = schedules.build(config.lr_schedule, config.base_lr, steps_per_epoch, config.epochs,
-                               config.warmup_fraction, config.warmup_epochs, config.decay_epochs)
     with strategy.scope():
         model = build_model(config, dataset)
-        optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum,
-                                         weight_decay=config.weight_decay or None)
+        schedule, optimizer = make_optimizer(config, steps_per_epoch)
         model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
         checkpoint = (checkpoints.TrialCheckpoint(checkpoint_dir, model, optimizer, dataclasses.asdict(config))
@@ -114,32 +155,18 @@ def train_trial(dataset: Dataset, config: TrainConfig, trial: int, out_dir: str,
         callbacks.append(checkpoints.CheckpointEveryEpochs(checkpoint, checkpoint_every, config.epochs, still_ours))
     if initial_epoch:
         logging.info("trial %d: resuming from checkpoint at epoch %d/%d", trial, initial_epoch, config.epochs)
-    padding = dataset.default_crop_padding if config.crop_padding < 0 else config.crop_padding
-    flip = dataset.default_flip if config.flip is None else config.flip
+    padding, flip = augmentation(config, dataset)
     train_ds = pipeline.train_pipeline(dataset, ids, batch_size=config.batch_size, shuffle_seed=seeds["shuffle"],
                                        augment_seed=seeds["augment"], crop_padding=padding, flip=flip)
-    checkpoints.skip_epochs(train_ds, initial_epoch)
+    checkpoints.skip_epochs(train_ds, 2 * initial_epoch)
     history = model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, verbose=0,
                         shuffle=False, callbacks=callbacks)
     if not still_ours():
         raise outputs.ClaimLost(f"trial {trial}: claim taken over by another worker")
-    train_index, train_correct = predict_correct(model, dataset, "train", config.eval_batch_size)
-    test_index, test_correct = predict_correct(model, dataset, "test", config.eval_batch_size)
-    aux = outputs.aux_arrays(ids, train_index, train_correct, test_index, test_correct)
-    outputs.write_npz(os.path.join(out_dir, "aux_arrays.npz"), aux)
-    if on_trained is not None:
-        on_trained(model, out_dir)
-    if config.save_model:
-        model.export(os.path.join(out_dir, "saved_model"), format="tf_saved_model", verbose=False)
-    metrics = {
-        "trial": int(trial), "subset_ratio": config.subset_ratio, "num_subset": int(len(ids)),
-        "train_accuracy": float(aux["correctness_train"].mean()),
-        "removed_accuracy": float(aux["correctness_removed"].mean()) if len(aux["correctness_removed"]) else None,
-        "test_accuracy": float(aux["correctness_test"].mean()),
-        "final_loss": float(history.history["loss"][-1]) if history.history.get("loss") else None,
-        "epochs": config.epochs, "resumed_from_epoch": initial_epoch,
-        "replicas": strategy.num_replicas_in_sync,
-        "wall_seconds": round(time.time() - started, 3), "seeds": seeds,
-        "config": dataclasses.asdict(config), "crop_padding": padding, "flip": flip,
-    }
-    return metrics
+    train_eval = predict_correct(model, dataset, "train", config.eval_batch_size)
+    test_eval = predict_correct(model, dataset, "test", config.eval_batch_size)
+    return finish_trial(dataset, config, trial, ids, seeds, model, train_eval, test_eval, out_dir,
+                        on_trained=on_trained,
+                        extra={"final_loss": float(history.history["loss"][-1]) if history.history.get("loss") else None,
+                               "resumed_from_epoch": initial_epoch, "replicas": strategy.num_replicas_in_sync,
+                               "wall_seconds": round(time.time() - started, 3)})
