@@ -8,8 +8,11 @@ is discarded rather than resumed.
 
 A resumed trial sees the same data as an uninterrupted one: the input pipeline
 reshuffles and re-augments from seeded generators that advance once per
-iterator, so `skip_epochs` creates (without reading) one iterator per finished
-epoch before training continues.
+iterator made over it, and Keras 3's fit (without steps_per_epoch) makes two
+per epoch (one at the start, one spare at the end), so `skip_epochs` makes
+(without reading) the iterators of the finished epochs before training
+continues.  tests/test_interrupt.py checks the result bitwise against an
+uninterrupted run, so a Keras that iterates differently fails there.
 """
 import json
 import os
@@ -19,6 +22,7 @@ import tensorflow as tf
 from absl import logging
 
 CONFIG_FILE = "config.json"
+ITERATORS_PER_EPOCH = 2  # keras.src.trainers.epoch_iterator, Keras 3.x, fit() without steps_per_epoch
 
 
 class TrialCheckpoint:
@@ -74,5 +78,5 @@ class CheckpointEveryEpochs(keras.callbacks.Callback):
 
 def skip_epochs(dataset: tf.data.Dataset, epochs: int) -> None:
     """Advance the seeded reshuffle/augment generators of `dataset` past `epochs` epochs, reading nothing."""
-    for _ in range(epochs):
+    for _ in range(epochs * ITERATORS_PER_EPOCH):
         iter(dataset)
