@@ -1,0 +1,79 @@
+"""--strategy=mirrored on logical CPU devices (in subprocesses, TF devices are fixed at start-up)."""
+import json
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+# Split the one CPU into N logical devices, then run the trainer CLI with the remaining arguments.
+WITH_DEVICES = """
+import sys, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * int(sys.argv[1]))
+if sys.argv[2] == "--replicas":
+    from influence_mem.train import strategy
+    print([strategy.get(n, int(g)).num_replicas_in_sync for n, g in zip(sys.argv[3::2], sys.argv[4::2])])
+else:
+    from influence_mem.train.main import run
+    sys.argv = ["im-train"] + sys.argv[2:]
+    run()
+"""
+TRAIN = ["--flagfile=configs/digits_mlp.cfg", "--trials=0", "--epochs=12", "--batch_size=48"]
+
+
+def with_devices(n, *args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-c", WITH_DEVICES, str(n), *map(str, args)], capture_output=True,
+                          text=True, cwd=REPO, env=env, timeout=300)
+
+
+def test_mirrored_trains_the_same_trial_as_one_device(tmp_path):
+    mirrored = with_devices(3, *TRAIN, f"--workdir={tmp_path / 'mirrored'}", "--strategy=mirrored")
+    assert mirrored.returncode == 0, mirrored.stderr[-3000:]
+    single = with_devices(1, *TRAIN, f"--workdir={tmp_path / 'single'}", "--save_model=false")
+    assert single.returncode == 0, single.stderr[-3000:]
+    trial_m, trial_s = tmp_path / "mirrored" / "0.7" / "0", tmp_path / "single" / "0.7" / "0"
+
+    metrics_m = json.loads((trial_m / "metrics.json").read_text())
+    metrics_s = json.loads((trial_s / "metrics.json").read_text())
+    assert (metrics_m["replicas"], metrics_s["replicas"]) == (3, 1)
+    assert (trial_m / "saved_model" / "saved_model.pb").exists()
+    with np.load(trial_m / "aux_arrays.npz") as m, np.load(trial_s / "aux_arrays.npz") as s:
+        assert sorted(m.files) == sorted(s.files)
+        for key in ("subsample_idx", "index_train", "index_removed", "index_test"):
+            np.testing.assert_array_equal(m[key], s[key])
+        # Same subset, init and global batch: the two runs differ only by float reduction order
+        # (and Keras's one extra reshuffle under a strategy), so they must agree closely.
+        assert abs(m["correctness_test"].mean() - s["correctness_test"].mean()) <= 0.02
+        assert (m["correctness_test"] == s["correctness_test"]).mean() >= 0.97
+        assert (m["correctness_removed"] == s["correctness_removed"]).mean() >= 0.97
+    assert metrics_s["test_accuracy"] > 0.9  # both actually learned digits
+    assert metrics_m["test_accuracy"] > 0.9
+
+
+def test_num_gpus_picks_that_many_devices():
+    out = with_devices(4, "--replicas", "mirrored", 0, "mirrored", 2, "default", 0)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[4, 2, 1]"
+
+
+def test_mirrored_rejects_batch_that_does_not_split(tmp_path):
+    out = with_devices(2, *TRAIN[:-1], "--batch_size=49", f"--workdir={tmp_path}", "--strategy=mirrored")
+    assert out.returncode != 0
+    assert "--batch_size=49 is the global batch and must be divisible by the 2 replicas" in out.stderr
+    assert not (tmp_path / "0.7").exists()
+
+
+def test_bad_strategy_arguments_have_clear_errors():
+    from influence_mem.train import strategy
+
+    with pytest.raises(ValueError, match=r"--num_gpus=99 but only \d+ device"):
+        strategy.get("mirrored", 99)
+    with pytest.raises(ValueError, match="unknown --strategy 'tpu'"):
+        strategy.get("tpu")
+    assert strategy.check_batch_size(types.SimpleNamespace(num_replicas_in_sync=8), 896) == 112
