@@ -71,3 +71,72 @@ def test_sigkill_leaves_nothing_counted_and_rerun_resumes_to_the_same_result(tmp
     ref_metrics = json.loads((reference / "0.7" / "0" / "metrics.json").read_text())
     assert ref_metrics["resumed_from_epoch"] == 0
     np.testing.assert_allclose(metrics["final_loss"], ref_metrics["final_loss"], rtol=1e-4)
+
+
+def test_two_workers_on_overlapping_ranges_train_each_trial_once(tmp_path):
+    args = ["--flagfile=configs/digits_mlp.cfg", "--epochs=8", "--batch_size=32", "--save_model=false",
+            f"--workdir={tmp_path}"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    workers = [subprocess.Popen([sys.executable, "-m", "influence_mem.train", *args, f"--trials={spec}"],
+                                cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+               for spec in ("0-3", "1-4")]
+    logs = [w.communicate(timeout=300)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], logs[0][-2000:] + logs[1][-2000:]
+
+    started = [[int(t) for t in re.findall(r"trial (\d+): claimed by \S+ pid", log)] for log in logs]
+    assert sorted(started[0] + started[1]) == [0, 1, 2, 3, 4]  # every trial trained by exactly one worker
+    for trial in range(5):
+        metrics = json.loads((tmp_path / "0.7" / str(trial) / "metrics.json").read_text())
+        owner = 0 if trial in started[0] else 1
+        assert metrics["worker"]["pid"] == workers[owner].pid
+        with np.load(tmp_path / "0.7" / str(trial) / "aux_arrays.npz") as aux:
+            assert len(aux["correctness_train"]) + len(aux["correctness_removed"]) == 1437
+    assert sorted(p.name for p in (tmp_path / "0.7").iterdir()) == ["0", "1", "2", "3", "4"]
+
+
+def test_claims_are_exclusive_and_stale_ones_are_taken_over(tmp_path, monkeypatch):
+    import socket
+
+    from influence_mem.train import outputs
+
+    workdir = str(tmp_path)
+    mine = outputs.claim_trial(workdir, 0.7, 5)
+    assert mine is not None and outputs.claim_trial(workdir, 0.7, 5) is None
+    assert outputs.claim_state(mine.work)[0] == "live"
+    mine.release(failure="ValueError: boom")
+    assert json.loads((tmp_path / "0.7" / ".5.inprogress" / "failed.json").read_text())["error"] == "ValueError: boom"
+    assert outputs.claim_state(mine.work)[0] == "none"
+
+    # A killed worker on this host: its claim is stale at once; the checkpoints stay.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    work = tmp_path / "0.7" / ".6.inprogress"
+    (work / "ckpt").mkdir(parents=True)
+    (work / "ckpt" / "keep").write_text("x")
+    (work / "claim.json").write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "token": "t"}))
+    taken = outputs.claim_trial(workdir, 0.7, 6)
+    assert taken is not None and taken.owner["pid"] == os.getpid() and (work / "ckpt" / "keep").exists()
+    taken.release()
+
+    # Another host: live while its heartbeat is fresh, stale after the timeout.
+    work = tmp_path / "0.7" / ".7.inprogress"
+    work.mkdir()
+    (work / "claim.json").write_text(json.dumps({"host": "elsewhere", "pid": 1, "token": "u"}))
+    assert outputs.claim_trial(workdir, 0.7, 7, stale_seconds=600) is None
+    old = time.time() - 601
+    os.utime(work / "claim.json", (old, old))
+    assert outputs.claim_state(str(work), 600)[0] == "stale"
+    monkeypatch.setattr(outputs, "HEARTBEAT_SECONDS", 0.05)
+    taken = outputs.claim_trial(workdir, 0.7, 7, stale_seconds=600)
+    assert taken is not None
+    os.utime(work / "claim.json", (old, old))
+    time.sleep(0.5)  # the heartbeat refreshes it
+    assert outputs.claim_state(str(work), 600)[0] == "live"
+
+    # The worker that lost its claim notices and leaves the new owner's claim alone.
+    monkeypatch.setattr(outputs, "HEARTBEAT_SECONDS", 60.0)
+    time.sleep(0.2)  # the heartbeat thread is now in its long wait
+    (work / "claim.json").write_text(json.dumps({"host": "elsewhere", "pid": 2, "token": "v"}))
+    assert not taken.held()
+    taken.release()
+    assert json.loads((work / "claim.json").read_text())["token"] == "v"
