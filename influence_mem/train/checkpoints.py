@@ -80,3 +80,9 @@ def skip_epochs(dataset: tf.data.Dataset, epochs: int) -> None:
     """Advance the seeded reshuffle/augment generators of `dataset` past `epochs` epochs, reading nothing."""
     for _ in range(epochs * ITERATORS_PER_EPOCH):
         iter(dataset)
+
+
+def latest_epoch(directory: str) -> int:
+    """Finished epochs of the newest checkpoint in `directory` (0 if none), without building a model."""
+    path = tf.train.latest_checkpoint(directory) if tf.io.gfile.isdir(directory) else None
+    return int(path.rsplit("-", 1)[1]) if path else 0

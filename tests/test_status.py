@@ -1,0 +1,75 @@
+"""python -m influence_mem.status: done / in progress / failed / missing trials and the --trials to rerun."""
+import json
+import socket
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import run_module
+
+
+def make_workdir(root):
+    """Ratio 0.7 with trials 0-1 done, 2 in progress (live claim, checkpoint at epoch 3), 3 failed with
+    an error, 5 killed (dead owner), 4 and 6 missing; ratio 0.5 with trial 1 done."""
+    import tensorflow as tf
+
+    from influence_mem.train import outputs
+
+    for ratio, trial in ((0.7, 0), (0.7, 1), (0.5, 1)):
+        path = root / str(ratio) / str(trial)
+        path.mkdir(parents=True)
+        (path / "aux_arrays.npz").write_bytes(b"complete")
+    live = outputs.claim_trial(str(root), 0.7, 2)
+    ckpt = tf.train.Checkpoint(v=tf.Variable(1.0))
+    tf.train.CheckpointManager(ckpt, f"{live.work}/ckpt", max_to_keep=1).save(checkpoint_number=3)
+    outputs.claim_trial(str(root), 0.7, 3).release(failure="ResourceExhaustedError: OOM")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    work = root / "0.7" / ".5.inprogress"
+    work.mkdir()
+    (work / "claim.json").write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "token": "t"}))
+    (root / "0.7" / "6").mkdir()  # a leftover without aux_arrays.npz does not count as done
+    return live, dead.pid
+
+
+def test_report_classifies_every_trial(tmp_path):
+    from influence_mem import status
+
+    live, dead_pid = make_workdir(tmp_path)
+    try:
+        text = status.report(str(tmp_path), expected=range(8))
+    finally:
+        live.release()
+    lines = text.splitlines()
+    assert lines[0] == "subset ratio 0.5: 1 done, 0 in progress, 0 failed, 7 missing (of 8: trials 0-7)"
+    assert lines[1] == "  rerun: --subset_ratio=0.5 --trials=0,2-7"
+    assert lines[2] == "subset ratio 0.7: 2 done, 1 in progress, 3 failed, 2 missing (of 8: trials 0-7)"
+    assert lines[3] == f"  in progress 2: {socket.gethostname()} pid {live.owner['pid']}, checkpoint at epoch 3"
+    assert lines[4] == "  failed 3: error: ResourceExhaustedError: OOM; no checkpoint yet"
+    assert lines[5] == f"  failed 5: interrupted ({socket.gethostname()} pid {dead_pid} gone); no checkpoint yet"
+    assert lines[6] == "  failed 6: directory without aux_arrays.npz (incomplete copy)"
+    assert lines[7] == "  rerun: --subset_ratio=0.7 --trials=3-7"
+
+
+def test_format_trials_is_the_inverse_of_parse_trials():
+    from influence_mem.data.subsets import parse_trials
+    from influence_mem.status import format_trials
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        ids = sorted(set(rng.integers(0, 60, size=rng.integers(1, 40)).tolist()))
+        assert parse_trials(format_trials(ids)) == ids
+    assert format_trials([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+
+
+def test_cli_defaults_to_trials_up_to_the_largest_seen(tmp_path):
+    for trial in (0, 3):
+        (tmp_path / "0.7" / str(trial)).mkdir(parents=True)
+        (tmp_path / "0.7" / str(trial) / "aux_arrays.npz").write_bytes(b"x")
+    out = run_module("influence_mem.status", f"--workdir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == ["subset ratio 0.7: 2 done, 0 in progress, 0 failed, 2 missing (of 4: "
+                                       "trials 0-3)", "  rerun: --subset_ratio=0.7 --trials=1-2"]
+    bad = run_module("influence_mem.status", f"--workdir={tmp_path / 'nope'}")
+    assert bad.returncode != 0 and f"--workdir={tmp_path / 'nope'}: not a directory" in bad.stderr
