@@ -11,4 +11,4 @@ from influence_mem.models.mlp import build_mlp
 @register("linear")
 def build_linear(input_shape, num_classes, options):
     model = build_mlp(input_shape, num_classes, {**options, "mlp_hidden": ""})
-    return keras.Model(model.inputs, model.outputs, name="linear")
+    return keras.Model(model.inputs[0], model.outputs[0], name="linear")
