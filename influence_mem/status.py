@@ -18,13 +18,17 @@ from influence_mem.data.subsets import parse_trials
 from influence_mem.train import checkpoints, outputs
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "The trainer's --workdir.")
-flags.DEFINE_string("trials", None, "Trials the experiment should have, e.g. 0-3999 (default: 0 to the largest "
-                    "trial id seen, per ratio).")
-flags.DEFINE_float("claim_timeout_minutes", outputs.STALE_SECONDS / 60,
-                   "A claim from another host with an older heartbeat counts as failed (its worker is gone).")
-flags.register_validator("trials", lambda v: v is None or bool(parse_trials(v)), "malformed --trials")
-flags.mark_flag_as_required("workdir")
+
+
+def define_flags():
+    """Only when run as the program: the launchers import this module next to the trainer's same-named flags."""
+    flags.DEFINE_string("workdir", None, "The trainer's --workdir.")
+    flags.DEFINE_string("trials", None, "Trials the experiment should have, e.g. 0-3999 (default: 0 to the "
+                        "largest trial id seen, per ratio).")
+    flags.DEFINE_float("claim_timeout_minutes", outputs.STALE_SECONDS / 60,
+                       "A claim from another host with an older heartbeat counts as failed (its worker is gone).")
+    flags.register_validator("trials", lambda v: v is None or bool(parse_trials(v)), "malformed --trials")
+    flags.mark_flag_as_required("workdir")
 
 _WORK = re.compile(r"^\.(\d+)\.inprogress$")
 _LEGACY_TEMP = re.compile(r"^\.(\d+)\.tmp-(.+)-(\d+)$")
@@ -124,6 +128,7 @@ def main(argv):
 
 
 def run():
+    define_flags()
     app.run(main)
 
 

@@ -1,0 +1,178 @@
+"""Run a trial range on the GPUs of one machine, in parallel trainer processes.
+
+  # one trial (block) per GPU, 8 processes pinned with CUDA_VISIBLE_DEVICES:
+  python launchers/local.py --flagfile=configs/cifar100_resnet50.cfg --workdir=/data/c100 --trials=0-3999
+  # one mirrored trial at a time over all 8 GPUs (ImageNet):
+  python launchers/local.py --flagfile=configs/imagenet_resnet50.cfg --workdir=/data/in --trials=0-1999 \
+      --mode=mirrored
+
+Takes every trainer flag (python -m influence_mem.train --help) plus the launcher
+flags below; validates them once, then hands each process the same flags with
+its own --trials block.  Trials already complete are skipped, trials claimed by
+another live worker are left to it, and a killed run resumes from checkpoints,
+so rerunning the same command finishes what is left.  Ends with a summary of
+done and failed trials and the --trials to rerun.  Without GPUs it runs
+--cpu_workers processes on the CPU.
+"""
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+from absl import app, flags, logging
+
+from influence_mem import status
+from influence_mem.data.subsets import parse_trials
+from influence_mem.train import main as trainer  # noqa: F401  (defines the trainer flags we forward)
+from influence_mem.train import outputs
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("mode", "per_gpu", ["per_gpu", "mirrored"],
+                  "per_gpu: one process per GPU; mirrored: each process mirrors one trial over a GPU group.")
+flags.DEFINE_list("gpus", None, "GPU ids to use (default: $CUDA_VISIBLE_DEVICES, else all that nvidia-smi lists).")
+flags.DEFINE_integer("gpus_per_process", 0, "--mode=mirrored: GPUs per process (0 = all of --gpus in one).")
+flags.DEFINE_integer("cpu_workers", 1, "Parallel processes when there is no GPU.")
+flags.DEFINE_integer("trials_per_process", 10, "Trials per trainer process (a block; packed if the trainer "
+                     "flags ask for packing).")
+flags.DEFINE_string("process_logs", None,
+                    "Directory for per-process logs (default: <workdir>/logs, or ./logs for a remote workdir).")
+flags.register_validator("gpus_per_process", lambda v: v >= 0, "--gpus_per_process must be >= 0")
+flags.register_validator("cpu_workers", lambda v: v >= 1, "--cpu_workers must be >= 1")
+flags.register_validator("trials_per_process", lambda v: v >= 1, "--trials_per_process must be >= 1")
+
+LAUNCHER_FLAGS = ("mode", "gpus", "gpus_per_process", "cpu_workers", "trials_per_process", "process_logs")
+
+
+def visible_gpus(cuda_visible_devices=None, nvidia_smi_listing=None) -> list:
+    """GPU ids this machine offers: $CUDA_VISIBLE_DEVICES if set, else one per 'GPU n:' line of nvidia-smi -L."""
+    if cuda_visible_devices is not None:
+        return [g.strip() for g in cuda_visible_devices.split(",") if g.strip() and g.strip() != "-1"]
+    lines = (nvidia_smi_listing or "").splitlines()
+    return [str(k) for k, line in enumerate(ln for ln in lines if ln.startswith("GPU "))]
+
+
+def device_groups(gpus: list, mode: str, gpus_per_process: int = 0, cpu_workers: int = 1) -> list:
+    """The CUDA_VISIBLE_DEVICES value of each parallel worker slot ('' = CPU only)."""
+    if not gpus:
+        return [""] * cpu_workers
+    if mode == "per_gpu":
+        return [str(g) for g in gpus]
+    size = gpus_per_process or len(gpus)
+    if len(gpus) % size:
+        raise ValueError(f"--gpus_per_process={size} does not divide the {len(gpus)} GPUs {','.join(gpus)}")
+    return [",".join(gpus[i:i + size]) for i in range(0, len(gpus), size)]
+
+
+def blocks(trials: list, size: int) -> list:
+    """Consecutive blocks of at most `size` trials."""
+    return [trials[i:i + size] for i in range(0, len(trials), size)]
+
+
+def forwarded_flags(flag_values=FLAGS, own=LAUNCHER_FLAGS) -> list:
+    """The trainer flags the user set (on the command line or in a flagfile), as --name=value, minus --trials."""
+    skip = set(own) | {"trials"}
+    return [flag_values[name].serialize() for name in sorted(flag_values)
+            if flag_values[name].present and name not in skip and flag_values[name].serialize()]
+
+
+def trainer_command(block: list, trainer_flags: list, mirrored: bool, python: str = sys.executable) -> list:
+    """argv of one trainer process for `block`."""
+    extra = ["--strategy=mirrored", "--num_gpus=0"] if mirrored else []
+    return [python, "-m", "influence_mem.train", *trainer_flags, *extra, f"--trials={status.format_trials(block)}"]
+
+
+def summary(workdir: str, ratio: float, trials: list, stale_seconds: float = outputs.STALE_SECONDS) -> dict:
+    """{'done', 'in_progress', 'failed', 'missing'} for `trials`, read from the workdir itself."""
+    ratio_dir = os.path.dirname(outputs.trial_dir(workdir, ratio, 0))
+    found = (status.scan_ratio(ratio_dir, stale_seconds) if outputs.tf.io.gfile.isdir(ratio_dir)
+             else {"done": set(), "in_progress": {}, "failed": {}})
+    wanted = set(trials)
+    result = {"done": sorted(found["done"] & wanted),
+              "in_progress": {t: d for t, d in found["in_progress"].items() if t in wanted},
+              "failed": {t: d for t, d in found["failed"].items() if t in wanted}}
+    result["missing"] = sorted(wanted - set(result["done"]) - set(result["in_progress"]) - set(result["failed"]))
+    return result
+
+
+def log_summary(result: dict, ratio: float) -> bool:
+    """Log the summary; True when every trial is done."""
+    fmt = status.format_trials
+    logging.info("done: %d trials (%s)", len(result["done"]), fmt(result["done"]) or "-")
+    for trial, detail in sorted(result["in_progress"].items()):
+        logging.info("in progress elsewhere: trial %d (%s)", trial, detail)
+    for trial, detail in sorted(result["failed"].items()):
+        logging.info("failed: trial %d (%s)", trial, detail)
+    rerun = sorted(set(result["failed"]) | set(result["missing"]))
+    if result["missing"]:
+        logging.info("not done (worker failed before it started them): %s", fmt(result["missing"]))
+    if rerun:
+        logging.info("rerun with: --subset_ratio=%g --trials=%s", ratio, fmt(rerun))
+    return not rerun and not result["in_progress"]
+
+
+def default_log_dir(workdir: str) -> str:
+    return os.path.join(workdir, "logs") if "://" not in workdir else "logs"
+
+
+def run_blocks(commands: list, slots: list, log_dir: str) -> list:
+    """Run each (name, argv) on the first free slot (a CUDA_VISIBLE_DEVICES value); [(name, returncode)]."""
+    os.makedirs(log_dir, exist_ok=True)
+    todo, results, lock = queue.Queue(), [], threading.Lock()
+    for item in commands:
+        todo.put(item)
+
+    def worker(devices):
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES=devices)
+        while True:
+            try:
+                name, argv = todo.get_nowait()
+            except queue.Empty:
+                return
+            log_path = os.path.join(log_dir, f"trials-{name}.log")
+            started = time.time()
+            with open(log_path, "w") as log:
+                code = subprocess.call(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+            logging.info("trials %s on CUDA_VISIBLE_DEVICES=%r: exit %d after %.0fs (log %s)", name, devices,
+                         code, time.time() - started, log_path)
+            with lock:
+                results.append((name, code))
+
+    threads = [threading.Thread(target=worker, args=(devices,)) for devices in slots]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.gpus is not None:
+        gpus = [g for g in FLAGS.gpus if g]
+    else:
+        smi = shutil.which("nvidia-smi")
+        listing = subprocess.run([smi, "-L"], capture_output=True, text=True).stdout if smi else ""
+        gpus = visible_gpus(os.environ.get("CUDA_VISIBLE_DEVICES"), listing)
+    try:
+        slots = device_groups(gpus, FLAGS.mode, FLAGS.gpus_per_process, FLAGS.cpu_workers)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    trials = parse_trials(FLAGS.trials)
+    trainer_flags = forwarded_flags()
+    mirrored = FLAGS.mode == "mirrored" and bool(gpus)
+    commands = [(status.format_trials(b), trainer_command(b, trainer_flags, mirrored))
+                for b in blocks(trials, FLAGS.trials_per_process)]
+    logging.info("%d trials in %d processes over %d slot(s): %s", len(trials), len(commands), len(slots),
+                 ", ".join(repr(s) for s in slots))
+    run_blocks(commands, slots, FLAGS.process_logs or default_log_dir(FLAGS.workdir))
+    result = summary(FLAGS.workdir, FLAGS.subset_ratio, trials, FLAGS.claim_timeout_minutes * 60)
+    if not log_summary(result, FLAGS.subset_ratio):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)
