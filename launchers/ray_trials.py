@@ -1,0 +1,83 @@
+"""Run a trial range as Ray tasks: on a local Ray instance or a cluster of many machines.
+
+  ray start --head ...; ray start --address=HEAD:6379 ...      # on the machines, once
+  python launchers/ray_trials.py --ray_address=auto --flagfile=configs/cifar100_resnet50.cfg \
+      --workdir=gs://bucket/c100 --trials=0-3999 --gpus_per_trial=1
+
+Each task runs one trainer process (python -m influence_mem.train) on a block of
+--trials_per_task trials with the trainer flags given here; Ray reserves
+--gpus_per_trial GPUs for it and pins them with CUDA_VISIBLE_DEVICES (more than
+one: the task trains mirrored).  --gpus_per_trial=0 runs on CPUs.  The workdir
+must be reachable from every machine (shared filesystem or gs://); the package
+must be installed on every machine.  Ray retries a task whose machine died;
+the rerun resumes from the trial's checkpoint, and the claims keep two copies
+of a task from training the same trial.  Ends with the same summary as
+launchers/local.py.
+"""
+import os
+import subprocess
+import sys
+
+import ray
+from absl import app, flags, logging
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import local  # noqa: E402  (the launchers share blocks, flag forwarding and the summary)
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("ray_address", None, "Ray cluster address ('auto' = the cluster this machine joined); "
+                    "unset: start a local Ray instance.")
+flags.DEFINE_integer("num_cpus", None, "Local Ray instance only: CPUs it may use (default: all).")
+flags.DEFINE_float("gpus_per_trial", 1, "GPUs per task (0 = CPU only; > 1 = mirrored over them).")
+flags.DEFINE_float("cpus_per_trial", 1, "CPUs per task (input pipeline threads).")
+flags.DEFINE_integer("trials_per_task", 10, "Trials per task (one trainer process).")
+flags.DEFINE_integer("max_retries", 3, "Ray retries of a task whose worker or machine died.")
+flags.register_validator("gpus_per_trial", lambda v: v >= 0, "--gpus_per_trial must be >= 0")
+flags.register_validator("trials_per_task", lambda v: v >= 1, "--trials_per_task must be >= 1")
+
+RAY_FLAGS = ("ray_address", "num_cpus", "gpus_per_trial", "cpus_per_trial", "trials_per_task", "max_retries")
+LOG_TAIL_CHARS = 4000
+
+
+def run_block(argv: list) -> tuple:
+    """Body of one task: run the trainer; (exit code, host, tail of its log)."""
+    argv = [sys.executable, *argv[1:]]  # the worker's own Python
+    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return done.returncode, os.uname().nodename, done.stdout[-LOG_TAIL_CHARS:]
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    trials = local.parse_trials(FLAGS.trials)
+    trainer_flags = local.forwarded_flags(own=local.LAUNCHER_FLAGS + RAY_FLAGS)
+    mirrored = FLAGS.gpus_per_trial > 1
+    if FLAGS.ray_address:
+        ray.init(address=FLAGS.ray_address)
+    else:
+        ray.init(num_cpus=FLAGS.num_cpus, include_dashboard=False)
+    task = ray.remote(run_block).options(num_gpus=FLAGS.gpus_per_trial, num_cpus=FLAGS.cpus_per_trial,
+                                         max_retries=FLAGS.max_retries)
+    pending = {task.remote(local.trainer_command(block, trainer_flags, mirrored)): local.status.format_trials(block)
+               for block in local.blocks(trials, FLAGS.trials_per_task)}
+    logging.info("%d trials in %d Ray tasks (%g GPU, %g CPU each) on %s", len(trials), len(pending),
+                 FLAGS.gpus_per_trial, FLAGS.cpus_per_trial, ray.cluster_resources())
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        name = pending.pop(ready[0])
+        try:
+            code, host, tail = ray.get(ready[0])
+        except ray.exceptions.RayError as e:
+            logging.warning("trials %s: task lost (%s)", name, e)
+            continue
+        logging.info("trials %s on %s: exit %d", name, host, code)
+        if code:
+            logging.warning("trials %s: end of the trainer log:\n%s", name, tail)
+    ray.shutdown()
+    result = local.summary(FLAGS.workdir, FLAGS.subset_ratio, trials, FLAGS.claim_timeout_minutes * 60)
+    if not local.log_summary(result, FLAGS.subset_ratio):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)
