@@ -102,7 +102,8 @@ class TrialsFailed(Exception):
 
 
 def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: dict = None, strategy=None,
-               checkpoint_every: int = 1, stale_seconds: float = outputs.STALE_SECONDS) -> dict:
+               checkpoint_every: int = 1, stale_seconds: float = outputs.STALE_SECONDS,
+               on_trained=None) -> dict:
     """Train every trial in `trials` that is neither complete nor held by another live worker.
 
     Returns {'done': [...], 'skipped': [...] (complete or claimed elsewhere),
@@ -110,6 +111,7 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
     and checkpointed every `checkpoint_every` epochs (0: never) in its work dir,
     so a rerun after a kill resumes it.  A trial that raises leaves failed.json,
     the rest still run, and TrialsFailed is raised at the end.
+    `on_trained` is passed to train_trial (one-model trials only).
     """
     outputs.ensure_dataset_meta(workdir, dataset.meta())
     if strategy is not None:
@@ -138,7 +140,7 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
         try:
             metrics = train_trial(dataset, config, trial, temp, strategy=strategy,
                                   checkpoint_dir=os.path.join(claim.work, "ckpt") if checkpoint_every > 0 else None,
-                                  checkpoint_every=checkpoint_every, still_ours=claim.held)
+                                  checkpoint_every=checkpoint_every, still_ours=claim.held, on_trained=on_trained)
         except outputs.ClaimLost as e:
             logging.warning("%s; leaving it to that worker", e)
             claim.release()
