@@ -15,6 +15,7 @@ from influence_mem.data import datasets
 from influence_mem.data.subsets import parse_trials
 from influence_mem.train import outputs, schedules
 from influence_mem.train import strategy as strategy_lib
+from influence_mem.train.packed import train_pack
 from influence_mem.train.trial import TrainConfig, train_trial
 
 FLAGS = flags.FLAGS
@@ -50,6 +51,8 @@ flags.DEFINE_integer("checkpoint_every", 1, "Checkpoint every N epochs in the tr
                      "after a kill (0 = never).")
 flags.DEFINE_float("claim_timeout_minutes", outputs.STALE_SECONDS / 60,
                    "A trial claimed by a worker on another host whose heartbeat is older than this is taken over.")
+flags.DEFINE_integer("pack_trials", 1, "Train this many trials at once as one packed model (batched matmuls; "
+                     "docs/performance.md). 1 = one Keras model per trial. Packs are not checkpointed.")
 flags.DEFINE_boolean("mixed_precision", False, "float16 compute, float32 variables and logits (GPUs with tensor cores).")
 
 flags.register_validator("dataset", lambda v: _valid(datasets.check_name, v), "see the message above")
@@ -60,6 +63,7 @@ flags.register_validator("trials", lambda v: _valid(parse_trials, v), "see the m
 flags.register_validator("epochs", lambda v: v >= 1, "--epochs must be >= 1")
 flags.register_validator("batch_size", lambda v: v >= 1, "--batch_size must be >= 1")
 flags.register_validator("crop_padding", lambda v: v >= -1, "--crop_padding must be >= 0 (or -1 for the default)")
+flags.register_validator("pack_trials", lambda v: v >= 1, "--pack_trials must be >= 1")
 flags.register_validator("num_gpus", lambda v: v >= 0, "--num_gpus must be >= 0 (0 = all visible)")
 flags.register_validator("checkpoint_every", lambda v: v >= 0, "--checkpoint_every must be >= 0 (0 = never)")
 flags.register_validator("claim_timeout_minutes", lambda v: v > 0, "--claim_timeout_minutes must be > 0")
@@ -101,8 +105,70 @@ class TrialsFailed(Exception):
         self.summary, self.failed = summary, failed
 
 
+def _claim(workdir, config, trial, stale_seconds, summary):
+    """(claim, empty temp output dir) for `trial`, or None (recorded as skipped) if complete or held elsewhere."""
+    final = outputs.trial_dir(workdir, config.subset_ratio, trial)
+    if outputs.is_complete(workdir, config.subset_ratio, trial):
+        logging.info("trial %d: already complete in %s, skipping", trial, final)
+        summary["skipped"].append(trial)
+        return None
+    claim = outputs.claim_trial(workdir, config.subset_ratio, trial, stale_seconds)
+    if claim is None:
+        logging.info("trial %d: claimed by another live worker, skipping", trial)
+        summary["skipped"].append(trial)
+        return None
+    if outputs.is_complete(workdir, config.subset_ratio, trial):  # finished while we claimed
+        claim.release(remove_work=True)
+        summary["skipped"].append(trial)
+        return None
+    logging.info("trial %d: claimed by %s pid %d", trial, claim.owner["host"], claim.owner["pid"])
+    temp = os.path.join(claim.work, "out")
+    if outputs.tf.io.gfile.exists(temp):  # partial outputs of a killed worker
+        outputs.tf.io.gfile.rmtree(temp)
+    outputs.tf.io.gfile.makedirs(temp)
+    return claim, temp
+
+
+def _commit(workdir, config, trial, claim, temp, metrics, flag_record, summary, progress):
+    """Write metrics.json, rename the trial into place and release its claim."""
+    final = outputs.trial_dir(workdir, config.subset_ratio, trial)
+    metrics["flags"] = flag_record or {}
+    metrics["worker"] = {k: claim.owner[k] for k in ("host", "pid")}
+    outputs.write_json(os.path.join(temp, "metrics.json"), metrics)
+    committed = outputs.commit_trial(temp, final)
+    claim.release(remove_work=True)
+    if committed:
+        summary["done"].append(trial)
+        summary["test_accuracy"].append(metrics["test_accuracy"])
+        logging.info("trial %d done (%s): test accuracy %.4f, %.1fs -> %s", trial, progress,
+                     metrics["test_accuracy"], metrics["wall_seconds"], final)
+    else:
+        logging.info("trial %d: completed meanwhile by another worker, discarded this copy", trial)
+        summary["skipped"].append(trial)
+
+
+def _run_pack(dataset, config, pack, workdir, flag_record, strategy, summary, failed):
+    """Train the claimed trials `pack` [(trial, claim, temp)] together (train.packed) and commit each."""
+    trials = [trial for trial, _, _ in pack]
+    try:
+        results = train_pack(dataset, config, trials, [temp for _, _, temp in pack], strategy=strategy)
+    except Exception as e:  # the whole pack failed; its trials keep the error on disk
+        logging.exception("pack of trials %s failed", trials)
+        for trial, claim, _ in pack:
+            claim.release(failure=f"{type(e).__name__}: {e}")
+            failed.append(trial)
+        return
+    for (trial, claim, temp), metrics in zip(pack, results):
+        if not claim.held():
+            logging.warning("trial %d: claim taken over by another worker; leaving it to that worker", trial)
+            claim.release()
+            summary["skipped"].append(trial)
+            continue
+        _commit(workdir, config, trial, claim, temp, metrics, flag_record, summary, f"pack of {len(pack)}")
+
+
 def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: dict = None, strategy=None,
-               checkpoint_every: int = 1, stale_seconds: float = outputs.STALE_SECONDS,
+               checkpoint_every: int = 1, stale_seconds: float = outputs.STALE_SECONDS, pack_trials: int = 1,
                on_trained=None) -> dict:
     """Train every trial in `trials` that is neither complete nor held by another live worker.
 
@@ -110,33 +176,26 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
     'test_accuracy': [...]}.  Each trial is claimed first (outputs.claim_trial)
     and checkpointed every `checkpoint_every` epochs (0: never) in its work dir,
     so a rerun after a kill resumes it.  A trial that raises leaves failed.json,
-    the rest still run, and TrialsFailed is raised at the end.
+    the rest still run, and TrialsFailed is raised at the end.  With
+    `pack_trials` K > 1, claimed trials are trained K at a time as one packed
+    model (train.packed; no checkpoints), each written as if trained alone.
     `on_trained` is passed to train_trial (one-model trials only).
     """
     outputs.ensure_dataset_meta(workdir, dataset.meta())
     if strategy is not None:
         strategy_lib.check_batch_size(strategy, config.batch_size)
-    summary, failed = {"done": [], "skipped": [], "test_accuracy": []}, []
+    summary, failed, pack = {"done": [], "skipped": [], "test_accuracy": []}, [], []
     for position, trial in enumerate(trials):
-        final = outputs.trial_dir(workdir, config.subset_ratio, trial)
-        if outputs.is_complete(workdir, config.subset_ratio, trial):
-            logging.info("trial %d: already complete in %s, skipping", trial, final)
-            summary["skipped"].append(trial)
+        claimed = _claim(workdir, config, trial, stale_seconds, summary)
+        if claimed is None:
             continue
-        claim = outputs.claim_trial(workdir, config.subset_ratio, trial, stale_seconds)
-        if claim is None:
-            logging.info("trial %d: claimed by another live worker, skipping", trial)
-            summary["skipped"].append(trial)
+        claim, temp = claimed
+        if pack_trials > 1:
+            pack.append((trial, claim, temp))
+            if len(pack) == pack_trials:
+                _run_pack(dataset, config, pack, workdir, flag_record, strategy, summary, failed)
+                pack = []
             continue
-        if outputs.is_complete(workdir, config.subset_ratio, trial):  # finished while we claimed
-            claim.release(remove_work=True)
-            summary["skipped"].append(trial)
-            continue
-        logging.info("trial %d: claimed by %s pid %d", trial, claim.owner["host"], claim.owner["pid"])
-        temp = os.path.join(claim.work, "out")
-        if outputs.tf.io.gfile.exists(temp):  # partial outputs of a killed worker
-            outputs.tf.io.gfile.rmtree(temp)
-        outputs.tf.io.gfile.makedirs(temp)
         try:
             metrics = train_trial(dataset, config, trial, temp, strategy=strategy,
                                   checkpoint_dir=os.path.join(claim.work, "ckpt") if checkpoint_every > 0 else None,
@@ -151,19 +210,9 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
             claim.release(failure=f"{type(e).__name__}: {e}")
             failed.append(trial)
             continue
-        metrics["flags"] = flag_record or {}
-        metrics["worker"] = {k: claim.owner[k] for k in ("host", "pid")}
-        outputs.write_json(os.path.join(temp, "metrics.json"), metrics)
-        committed = outputs.commit_trial(temp, final)
-        claim.release(remove_work=True)
-        if committed:
-            summary["done"].append(trial)
-            summary["test_accuracy"].append(metrics["test_accuracy"])
-            logging.info("trial %d done (%d/%d): test accuracy %.4f, %.1fs -> %s", trial, position + 1,
-                         len(trials), metrics["test_accuracy"], metrics["wall_seconds"], final)
-        else:
-            logging.info("trial %d: completed meanwhile by another worker, discarded this copy", trial)
-            summary["skipped"].append(trial)
+        _commit(workdir, config, trial, claim, temp, metrics, flag_record, summary, f"{position + 1}/{len(trials)}")
+    if pack:
+        _run_pack(dataset, config, pack, workdir, flag_record, strategy, summary, failed)
     if failed:
         raise TrialsFailed(summary, failed)
     return summary
@@ -187,7 +236,7 @@ def main(argv):
         strategy = strategy_lib.get(FLAGS.strategy, FLAGS.num_gpus)
         summary = run_trials(dataset, config, trials, FLAGS.workdir, flag_values(), strategy=strategy,
                              checkpoint_every=FLAGS.checkpoint_every,
-                             stale_seconds=FLAGS.claim_timeout_minutes * 60)
+                             stale_seconds=FLAGS.claim_timeout_minutes * 60, pack_trials=FLAGS.pack_trials)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     except TrialsFailed as e:

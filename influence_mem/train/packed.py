@@ -9,9 +9,12 @@ Each packed trial is the trial it would be alone (train.trial.train_trial):
 - its subset, init, shuffle and augment seeds come from data.subsets;
 - its initial weights are the registry model built after
   keras.utils.set_random_seed(seeds['init']), i.e. identical to K = 1;
-- its batches are drawn by the same tf.data shuffle and per-example
-  augmentation seeds as data.pipeline.train_pipeline, built under the same
-  global seed, so the data order and augmentation are identical too;
+- its data order is a fresh uniform permutation of its subset every epoch
+  and each example gets its own augmentation seed, drawn from its own
+  shuffle/augment seeds and the epoch (epoch_order), so they do not depend
+  on the pack.  They are not the tf.data pipeline's draws (tf.data shuffles
+  cost ~5 us per example, as much as the training itself here): a packed
+  trial equals its unpacked self in distribution, not bit for bit;
 - same lr schedule, momentum, weight decay (Keras SGD on the stacked
   variables: element-wise, so per model) and per-model batch size.
 Subsets of one ratio have equal size m, so all K trials take ceil(m/B) steps
@@ -25,7 +28,6 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from influence_mem.data import pipeline
 from influence_mem.data.augment import augment_fn
 from influence_mem.data.datasets import Dataset
 from influence_mem.data.subsets import subset_indices, trial_seeds
@@ -35,20 +37,13 @@ from influence_mem.train.trial import (TrainConfig, augmentation, build_model, f
                                        predict_correct)
 
 
-def batch_order(num_ids: int, batch_size: int, shuffle_seed: int, augment_seed: int, augment: bool):
-    """Batches of (positions into the trial's sorted subset, per-example [2] augment seeds).
-
-    The same tf.data shuffle and seed stream as pipeline.train_pipeline: built
-    under the same global seed (keras.utils.set_random_seed(seeds['init'])) and
-    iterated once per epoch, it yields that pipeline's exact example order.
-    """
-    ds = tf.data.Dataset.range(num_ids).shuffle(min(num_ids, pipeline.SHUFFLE_BUFFER_LIMIT), seed=shuffle_seed,
-                                                reshuffle_each_iteration=True)
-    if augment:
-        seeds = tf.data.Dataset.random(seed=augment_seed, rerandomize_each_iteration=True).batch(2)
-    else:
-        seeds = tf.data.Dataset.from_tensors(tf.zeros([2], tf.int64)).repeat()
-    return tf.data.Dataset.zip((ds, seeds)).batch(batch_size)
+def epoch_order(subset: np.ndarray, shuffle_seed: int, augment_seed: int, epoch: int, augment: bool):
+    """(example ids in this epoch's order [m], per-example augment seeds [m, 2] int64 or None) of one trial."""
+    order = subset[np.random.default_rng([shuffle_seed, epoch]).permutation(len(subset))]
+    if not augment:
+        return order, None
+    seeds = np.random.default_rng([augment_seed, epoch]).integers(0, np.iinfo(np.int64).max, (len(subset), 2))
+    return order, seeds
 
 
 def in_memory_train_set(dataset: Dataset):
@@ -83,15 +78,13 @@ def _split_for_replicas(strategy, *tensors):
 class PackedTrainer:
     """The per-step function of a pack: gather, augment, forward/backward, SGD update."""
 
-    def __init__(self, packed: PackedModel, optimizer, images, labels, subsets, augment, strategy):
+    def __init__(self, packed: PackedModel, optimizer, images, labels, subsets, seeds, augment, strategy):
         self.packed, self.optimizer, self.strategy = packed, optimizer, strategy
         self.images, self.labels = images, labels
-        self.subsets = tf.constant(np.stack(subsets))  # [K, m] original ids
-        self.augment = augment
+        self.subsets, self.seeds, self.augment = subsets, seeds, augment
         self.step = tf.function(self._step)
 
-    def _replica_step(self, positions, seeds):
-        ids = tf.gather(self.subsets, positions, batch_dims=1)  # [K, b]
+    def _replica_step(self, ids, seeds):
         images, labels = tf.gather(self.images, ids), tf.gather(self.labels, ids)
         if self.augment is not None:
             images = _augment_all(images, seeds, self.augment)
@@ -106,19 +99,23 @@ class PackedTrainer:
         self.packed.set_state(state)
         return per_model
 
-    def _step(self, positions, seeds):
-        per_model = self.strategy.run(self._replica_step, args=(positions, seeds))
+    def _step(self, ids, seeds):
+        per_model = self.strategy.run(self._replica_step, args=(ids, seeds))
         return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_model, axis=None)
 
-    def run_epoch(self, orders) -> np.ndarray:
-        """One epoch over the zipped per-trial batch orders; each model's mean loss (batch-size weighted)."""
+    def run_epoch(self, epoch: int, batch_size: int) -> np.ndarray:
+        """Train one epoch; each model's mean loss over it (weighted by batch size, as Keras reports)."""
+        drawn = [epoch_order(subset, seeds["shuffle"], seeds["augment"], epoch, self.augment is not None)
+                 for subset, seeds in zip(self.subsets, self.seeds)]
+        order = np.stack([ids for ids, _ in drawn])  # [K, m]
+        aug_seeds = np.stack([s for _, s in drawn]) if self.augment is not None else None
         total, count = 0.0, 0
-        for batches in tf.data.Dataset.zip(tuple(orders)):
-            positions = tf.stack([b[0] for b in batches])
-            seeds = tf.stack([b[1] for b in batches])
-            per_model = self.step(*_split_for_replicas(self.strategy, positions, seeds))
-            size = int(positions.shape[1])
-            total, count = total + per_model.numpy() * size, count + size
+        for start in range(0, order.shape[1], batch_size):
+            ids = tf.constant(order[:, start:start + batch_size])
+            seeds = (tf.constant(aug_seeds[:, start:start + batch_size]) if aug_seeds is not None
+                     else tf.zeros(ids.shape + (2,), tf.int64))
+            per_model = self.step(*_split_for_replicas(self.strategy, ids, seeds))
+            total, count = total + per_model.numpy() * ids.shape[1], count + ids.shape[1]
         return total / count
 
 
@@ -135,14 +132,12 @@ def train_pack(dataset: Dataset, config: TrainConfig, trials, out_dirs, strategy
     images, labels = in_memory_train_set(dataset)
     padding, flip = augmentation(config, dataset)
     augment = augment_fn(padding, flip)
-    subsets, seeds, members, orders = [], [], [], []
+    subsets, seeds, members = [], [], []
     for trial in trials:
         subsets.append(subset_indices(dataset.num_train, config.subset_ratio, config.seed, trial))
         seeds.append(trial_seeds(config.seed, config.subset_ratio, trial))
-        keras.utils.set_random_seed(seeds[-1]["init"])  # as train_trial: init, then the pipeline's seeds
+        keras.utils.set_random_seed(seeds[-1]["init"])  # as train_trial: the same initial weights
         members.append(build_model(config, dataset))
-        orders.append(batch_order(len(subsets[-1]), config.batch_size, seeds[-1]["shuffle"],
-                                  seeds[-1]["augment"], augment is not None))
     if len({len(s) for s in subsets}) != 1:
         raise ValueError("packed trials need subsets of one size (one --subset_ratio)")
     steps_per_epoch = math.ceil(len(subsets[0]) / config.batch_size)
@@ -150,10 +145,10 @@ def train_pack(dataset: Dataset, config: TrainConfig, trials, out_dirs, strategy
         packed = PackedModel(members)
         schedule, optimizer = make_optimizer(config, steps_per_epoch)
         optimizer.build(packed.trainable)
-    trainer = PackedTrainer(packed, optimizer, images, labels, subsets, augment, strategy)
+    trainer = PackedTrainer(packed, optimizer, images, labels, subsets, seeds, augment, strategy)
     label = f"trials {trials[0]}..{trials[-1]} (pack of {len(trials)})"
     for epoch in range(config.epochs):
-        losses = trainer.run_epoch(orders)
+        losses = trainer.run_epoch(epoch, config.batch_size)
         if (epoch + 1) % max(1, config.log_every_epochs) == 0 or epoch + 1 == config.epochs:
             logging.info("%s epoch %d/%d mean loss %.4f (%.4f..%.4f) (%.1fs)", label, epoch + 1, config.epochs,
                          losses.mean(), losses.min(), losses.max(), time.time() - started)

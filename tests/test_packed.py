@@ -1,0 +1,157 @@
+"""--pack_trials: K trials trained as one packed model must be the trials they would be alone."""
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from influence_mem import models
+from influence_mem.data import datasets
+from influence_mem.data.subsets import subset_indices
+from influence_mem.models.packed import PackedModel
+from influence_mem.train import outputs
+from influence_mem.train.main import run_trials
+from influence_mem.train.packed import PackedTrainer, epoch_order, train_pack
+from influence_mem.train.trial import TrainConfig, build_model, make_optimizer, train_trial
+from test_strategy import with_devices
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return datasets.load("digits")
+
+
+def _members(arch, shape, seeds, options=None):
+    out = []
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)
+        out.append(models.build(arch, shape, 10, options or {}))
+    return out
+
+
+@pytest.mark.parametrize("arch,options", [("mlp", {"mlp_hidden": "32,16"}), ("small_cnn", {})])
+def test_slice_k_computes_the_registry_model_with_slice_k_weights(arch, options):
+    members = _members(arch, (8, 8, 1), [1, 2, 3], options)
+    packed = PackedModel(members)
+    rng = np.random.default_rng(0)
+    own = rng.random((3, 5, 8, 8, 1), dtype=np.float32)   # each model its own batch
+    shared = rng.random((7, 8, 8, 1), dtype=np.float32)
+    logits_own, _, _ = packed.forward(own, training=False)
+    logits_shared = packed(shared)
+    fresh = _members(arch, (8, 8, 1), [9], options)[0]   # other weights, overwritten by the slice
+    for k, member in enumerate(members):
+        np.testing.assert_allclose(logits_own[k], member(own[k], training=False), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(logits_shared[k], member(shared, training=False), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(packed.member(k, fresh)(shared), member(shared), rtol=1e-4, atol=1e-5)
+    # Training mode: batch norm uses each model's own batch statistics and updates its own moving stats.
+    logits_train, state, _ = packed.forward(own, training=True)
+    for k, member in enumerate(members):
+        np.testing.assert_allclose(logits_train[k], member(own[k], training=True), rtol=1e-4, atol=1e-4)
+        for stacked, variable in zip(state, member.non_trainable_variables):
+            np.testing.assert_allclose(stacked[k], variable.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_packed_sgd_steps_equal_keras_sgd_steps_per_model(digits):
+    """Loss, gradients, momentum and weight decay of a pack are those of Keras SGD on each model alone."""
+    config = TrainConfig(arch="mlp", arch_options={"mlp_hidden": "32"}, epochs=2, weight_decay=1e-3)
+    members = []
+    for seed in (4, 5):
+        keras.utils.set_random_seed(seed)
+        members.append(build_model(config, digits))
+    references = []
+    for seed in (4, 5):
+        keras.utils.set_random_seed(seed)
+        model = build_model(config, digits)
+        model.compile(optimizer=make_optimizer(config, 3)[1],
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        references.append(model)
+    packed = PackedModel(members)
+    optimizer = make_optimizer(config, 3)[1]
+    optimizer.build(packed.trainable)
+    trainer = PackedTrainer(packed, optimizer, tf.constant(digits.x_train), tf.constant(digits.train_labels),
+                            [], [], None, tf.distribute.get_strategy())
+    rng = np.random.default_rng(1)
+    for size in (16, 16, 9, 16):  # includes a short last batch, and steps past warmup
+        ids = rng.integers(0, digits.num_train, (2, size))
+        per_model = trainer.step(tf.constant(ids), tf.zeros((2, size, 2), tf.int64)).numpy()
+        for k, model in enumerate(references):
+            loss = model.train_on_batch(digits.x_train[ids[k]], digits.train_labels[ids[k]])
+            assert per_model[k] == pytest.approx(loss, rel=1e-4)
+    for k, model in enumerate(references):
+        for stacked, variable in zip(packed.trainable, model.trainable_variables):
+            np.testing.assert_allclose(stacked.numpy()[k], variable.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_epoch_order_is_a_per_trial_permutation_that_changes_every_epoch():
+    subset = subset_indices(100, 0.7, 0, 3)
+    first, seeds = epoch_order(subset, 11, 12, 0, augment=True)
+    again, _ = epoch_order(subset, 11, 12, 0, augment=True)
+    second, _ = epoch_order(subset, 11, 12, 1, augment=False)
+    np.testing.assert_array_equal(np.sort(first), subset)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, second) and seeds.shape == (70, 2)
+
+
+def test_packed_trials_get_the_same_subsets_init_and_files_as_unpacked(digits, tmp_path):
+    # lr = 0 keeps every trial at its initial weights: the exported packed slice must then be the
+    # unpacked trial's model exactly, and the aux arrays must match key by key.
+    config = TrainConfig(epochs=1, lr_schedule="constant", base_lr=0.0)
+    packed = run_trials(digits, config, [0, 1, 2], str(tmp_path / "packed"), pack_trials=2)
+    single = run_trials(digits, config, [1], str(tmp_path / "single"))
+    assert sorted(packed["done"]) == [0, 1, 2] and single["done"] == [1]
+    for trial in (0, 1, 2):
+        aux = outputs.read_npz(str(tmp_path / "packed" / "0.7" / str(trial) / "aux_arrays.npz"))
+        np.testing.assert_array_equal(aux["subsample_idx"], subset_indices(digits.num_train, 0.7, 0, trial))
+    p_dir, s_dir = tmp_path / "packed" / "0.7" / "1", tmp_path / "single" / "0.7" / "1"
+    p_aux, s_aux = outputs.read_npz(str(p_dir / "aux_arrays.npz")), outputs.read_npz(str(s_dir / "aux_arrays.npz"))
+    assert sorted(p_aux) == sorted(s_aux) == sorted(outputs.AUX_KEYS)
+    for key in outputs.AUX_KEYS:
+        assert p_aux[key].dtype == s_aux[key].dtype
+        np.testing.assert_array_equal(p_aux[key], s_aux[key])
+    images = tf.constant(digits.x_test)
+    p_model, s_model = (tf.saved_model.load(str(d / "saved_model")) for d in (p_dir, s_dir))
+    p_logits, s_logits = p_model.serve(images), s_model.serve(images)
+    np.testing.assert_allclose(p_logits, s_logits, rtol=1e-5, atol=1e-6)
+    p_metrics = json.loads((p_dir / "metrics.json").read_text())
+    s_metrics = json.loads((s_dir / "metrics.json").read_text())
+    assert set(s_metrics) <= set(p_metrics) and p_metrics["pack"] == {"size": 2, "position": 1}
+    assert p_metrics["seeds"] == s_metrics["seeds"]
+
+
+def test_mean_test_accuracy_of_32_packed_and_unpacked_trials_agree(digits, tmp_path):
+    config = TrainConfig(epochs=10, save_model=False)
+    trials = list(range(32))
+    unpacked = []
+    for trial in trials:
+        (tmp_path / str(trial)).mkdir()
+        unpacked.append(train_trial(digits, config, trial, str(tmp_path / str(trial)))["test_accuracy"])
+    dirs = [tmp_path / f"p{trial}" for trial in trials]
+    for d in dirs:
+        d.mkdir()
+    packed = [m["test_accuracy"] for m in train_pack(digits, config, trials, [str(d) for d in dirs])]
+    assert np.mean(unpacked) > 0.9  # both actually learned digits
+    assert abs(np.mean(packed) - np.mean(unpacked)) <= 0.01, (np.mean(packed), np.mean(unpacked))
+
+
+def test_packed_under_mirrored_matches_one_device(tmp_path):
+    args = ["--flagfile=configs/digits_mlp.cfg", "--trials=0-2", "--epochs=3", "--pack_trials=3",
+            "--save_model=false"]
+    mirrored = with_devices(2, *args, f"--workdir={tmp_path / 'm'}", "--strategy=mirrored")
+    assert mirrored.returncode == 0, mirrored.stderr[-3000:]
+    single = with_devices(1, *args, f"--workdir={tmp_path / 's'}")
+    assert single.returncode == 0, single.stderr[-3000:]
+    for trial in range(3):
+        m = json.loads((tmp_path / "m" / "0.7" / str(trial) / "metrics.json").read_text())
+        s = json.loads((tmp_path / "s" / "0.7" / str(trial) / "metrics.json").read_text())
+        assert (m["replicas"], s["replicas"]) == (2, 1)
+        # Same data split per replica, Keras loss scaling: only float reduction order differs.
+        assert m["final_loss"] == pytest.approx(s["final_loss"], rel=1e-3)
+        assert abs(m["test_accuracy"] - s["test_accuracy"]) <= 1 / 360 * 3
+
+
+def test_bad_pack_trials_flag_is_rejected(tmp_path):
+    from conftest import run_module
+
+    result = run_module("influence_mem.train", "--pack_trials=0", f"--workdir={tmp_path}")
+    assert result.returncode != 0 and "--pack_trials must be >= 1" in result.stderr
