@@ -40,11 +40,13 @@ setup(
         "scikit-learn",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest"]},
+    # ray: launchers/ray_trials.py (the multi-machine engine); the launcher tests use a local instance.
+    extras_require={"test": ["pytest", "ray"], "ray": ["ray"]},
     entry_points={
         "console_scripts": [
             "im-train=influence_mem.train.main:run",
             "im-aggregate=influence_mem.estimate.aggregate:run",
+            "im-status=influence_mem.status:run",
         ]
     },
 )
