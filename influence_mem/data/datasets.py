@@ -103,14 +103,18 @@ def register(name: str):
 
 
 def names() -> list:
-    return sorted(_LOADERS) + ["npz:PATH"]
+    return sorted(_LOADERS) + ["npz:PATH", "tfrecord:DIR"]
 
 
 def check_name(name: str) -> None:
-    """Raise DatasetError unless `name` is a registered dataset or npz:PATH."""
+    """Raise DatasetError unless `name` is a registered dataset, npz:PATH or tfrecord:DIR."""
     if name.startswith("npz:"):
         if not name[4:]:
             raise DatasetError("dataset 'npz:' needs a path, e.g. npz:/data/mine.npz")
+        return
+    if name.startswith("tfrecord:"):
+        if not name[9:]:
+            raise DatasetError("dataset 'tfrecord:' needs a directory made by build_tfrecords, e.g. tfrecord:/data/in")
         return
     if name not in _LOADERS:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(names())}")
@@ -121,6 +125,10 @@ def load(name: str, data_dir: Optional[str] = None) -> Dataset:
     check_name(name)
     if name.startswith("npz:"):
         return load_npz(name[4:])
+    if name.startswith("tfrecord:"):
+        from influence_mem.data import tfrecord
+
+        return tfrecord.load(name[9:])
     return _LOADERS[name](data_dir=data_dir)
 
 
