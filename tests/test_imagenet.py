@@ -173,3 +173,17 @@ def test_trainer_runs_a_trial_on_tfrecords(built, tmp_path):
     assert len(aux["correctness_test"]) == 6
     meta = outputs.read_npz(str(tmp_path / outputs.META_FILE))
     np.testing.assert_array_equal(meta["tr_filenames"], dataset.train_filenames)
+
+
+def test_streamed_training_takes_exactly_ceil_m_over_b_steps_per_epoch(built):
+    import keras
+
+    dataset, _ = built
+    ids = np.arange(9)
+    train = pipeline.train_pipeline(dataset, ids, batch_size=4, shuffle_seed=0, augment_seed=0, crop_padding=0,
+                                    flip=False)
+    assert train.cardinality().numpy() == 3
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(train, epochs=3, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 9  # 3 epochs x ceil(9 / 4); unknown length gave 12

@@ -64,7 +64,10 @@ class Dataset:
                 mask[ids] = True
                 keep = tf.constant(mask)
                 ds = ds.filter(lambda ex: tf.gather(keep, ex["index"]))
-            return ds
+            # A known length lets Keras count exactly ceil(m / batch) steps per epoch (with an unknown
+            # one it takes an extra optimizer step per epoch and the lr schedule drifts).
+            count = len(np.unique(ids)) if ids is not None else (self.num_train if split == "train" else self.num_test)
+            return ds.apply(tf.data.experimental.assert_cardinality(count))
         x, y = (self.x_train, self.train_labels) if split == "train" else (self.x_test, self.test_labels)
         index = np.arange(len(y), dtype=np.int64)
         if ids is not None:
