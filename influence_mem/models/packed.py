@@ -22,19 +22,24 @@ class PackedModel:
         """
         if not members:
             raise ValueError("a pack needs at least one model")
-        self.template = members[0]
+        self.template, self.size = members[0], len(members)
 
-        def stack(index, pick):
-            reference = pick(self.template)[index]
-            value = np.stack([np.asarray(pick(member)[index]) for member in members])
-            return keras.Variable(value, dtype=reference.dtype, trainable=reference.trainable,
-                                  aggregation=reference.aggregation, name="packed_" + reference.name)
+        def stacked(template_variables, values):
+            return [keras.Variable(value, dtype=v.dtype, trainable=v.trainable, aggregation=v.aggregation,
+                                   name="packed_" + v.name) for v, value in zip(template_variables, values)]
 
-        trainable = lambda model: model.trainable_variables  # noqa: E731
-        non_trainable = lambda model: model.non_trainable_variables  # noqa: E731
-        self.trainable = [stack(i, trainable) for i in range(len(trainable(self.template)))]
-        self.non_trainable = [stack(i, non_trainable) for i in range(len(non_trainable(self.template)))]
-        self.size = len(members)
+        trainable, non_trainable = _stack(members)
+        self.trainable = stacked(self.template.trainable_variables, trainable)
+        self.non_trainable = stacked(self.template.non_trainable_variables, non_trainable)
+        self._infer = tf.function(self._infer_all)
+
+    def load(self, members) -> None:
+        """Overwrite the pack with the weights of `members` (as many as the pack holds, same architecture)."""
+        if len(members) != self.size:
+            raise ValueError(f"a pack of {self.size} cannot load {len(members)} models")
+        trainable, non_trainable = _stack(members)
+        for variable, value in zip(self.trainable + self.non_trainable, trainable + non_trainable):
+            variable.assign(value)
 
     def forward(self, images, training: bool):
         """Per-model images [K, b, ...] -> (logits [K, b, C] float32, new non-trainable state, extra losses [K]).
@@ -53,9 +58,14 @@ class PackedModel:
 
     def __call__(self, images, training: bool = False):
         """Shared images [b, ...] -> logits [K, b, C] of every model (inference)."""
+        if training:
+            raise ValueError("PackedModel(images) is inference; train through forward()")
+        return self._infer(images)
+
+    def _infer_all(self, images):
         def one(args):
             trainable, non_trainable = args
-            logits = self.template.stateless_call(trainable, non_trainable, images, training=training)[0]
+            logits = self.template.stateless_call(trainable, non_trainable, images, training=False)[0]
             return tf.cast(logits, tf.float32)
 
         values = ([v.value for v in self.trainable], [v.value for v in self.non_trainable])
@@ -75,3 +85,11 @@ class PackedModel:
         for target, stacked in zip(model.non_trainable_variables, self.non_trainable):
             target.assign(stacked[k])
         return model
+
+
+def _stack(members):
+    """([K, ...] arrays of each trainable variable, same for non-trainable) of `members`."""
+    def stack(pick):
+        return [np.stack([np.asarray(pick(m)[i]) for m in members]) for i in range(len(pick(members[0])))]
+
+    return stack(lambda m: m.trainable_variables), stack(lambda m: m.non_trainable_variables)

@@ -1,0 +1,124 @@
+"""Throughput benchmark: seconds per trial, one Keras model per trial vs packed trials.
+
+  python -m influence_mem.bench                       # the issue-5 spec, ~2 minutes on 2 cores
+  python -m influence_mem.bench --pack_trials=64 --repeats=3
+
+It takes the trainer's flags (influence_mem.train), with the spec of
+docs/performance.md as defaults: digits, MLP 64-512-256-10, 70% subsets, 10
+epochs, batch 128, SGD momentum 0.9, lr 0.1, packs of 32, no SavedModels
+(--workdir is ignored: each run writes into a temporary directory).  FLOPs
+count dense layers only, so GFLOP/s is meaningful for --arch=mlp.  Both modes go through the real
+trainer (train.main.run_trials: claims, evaluation, aux_arrays.npz,
+metrics.json; SavedModels only with --save_model) into a temporary workdir,
+without per-epoch checkpoints (packs have none).  Achieved GFLOP/s counts the
+matmul FLOPs of training (3 x forward: forward, input and weight gradients)
+plus evaluation of the full train and test sets, against the peak of one
+large float32 tf.matmul timed in the same process.
+"""
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from influence_mem.data import datasets
+from influence_mem.data.subsets import subset_size
+from influence_mem.train.main import config_from_flags, run_trials
+from influence_mem.train.trial import TrainConfig, build_model
+
+PUBLIC_RECIPE_SECONDS = 1.2  # the authors' MNIST example recipe on this machine (issue 5)
+TARGET_SECONDS = 0.15
+
+FLAGS = flags.FLAGS
+for name, value in {"epochs": 10, "pack_trials": 32, "save_model": False, "workdir": "(temporary)"}.items():
+    FLAGS.set_default(name, value)
+flags.DEFINE_integer("packed_trials", 64, "Trials timed in the packed mode (a multiple of --pack_trials is fair).")
+flags.DEFINE_integer("single_trials", 4, "Trials timed in the one-model-per-trial mode (0 = skip it).")
+flags.DEFINE_integer("repeats", 1, "Time the packed mode this many times; prints each, the best and the spread.")
+flags.DEFINE_integer("peak_size", 2048, "Side of the square float32 matmul that measures the peak.")
+flags.register_validator("packed_trials", lambda v: v >= 1, "--packed_trials must be >= 1")
+flags.register_validator("single_trials", lambda v: v >= 0, "--single_trials must be >= 0")
+flags.register_validator("repeats", lambda v: v >= 1, "--repeats must be >= 1")
+
+
+def matmul_peak(size: int, runs: int = 10) -> float:
+    """GFLOP/s of the best of `runs` timed size x size float32 matmuls."""
+    a, b = tf.random.normal([size, size]), tf.random.normal([size, size])
+    matmul = tf.function(tf.matmul)
+    matmul(a, b).numpy()
+    best = min(_timed(lambda: matmul(a, b).numpy()) for _ in range(runs))
+    return 2 * size ** 3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def forward_flops(config: TrainConfig, dataset) -> int:
+    """Matmul FLOPs of one example's forward pass: 2 x in x out per dense kernel."""
+    model = build_model(config, dataset)
+    return sum(2 * int(np.prod(v.shape)) for v in model.trainable_variables if len(v.shape) == 2)
+
+
+def trial_gflop(config: TrainConfig, dataset) -> tuple:
+    """(train, eval) GFLOP of one trial."""
+    forward = forward_flops(config, dataset)
+    train = 3 * forward * subset_size(dataset.num_train, config.subset_ratio) * config.epochs
+    return train / 1e9, forward * (dataset.num_train + dataset.num_test) / 1e9
+
+
+def seconds_per_trial(dataset, config, trials: int, pack_trials: int) -> float:
+    with tempfile.TemporaryDirectory() as workdir:
+        start = time.perf_counter()
+        summary = run_trials(dataset, config, list(range(trials)), workdir, checkpoint_every=0,
+                             pack_trials=pack_trials)
+        elapsed = time.perf_counter() - start
+    if len(summary["done"]) != trials:
+        raise RuntimeError(f"only {len(summary['done'])} of {trials} trials finished")
+    return elapsed / trials
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.pack_trials < 2:
+        raise app.UsageError("--pack_trials must be >= 2 for the packed mode")
+    dataset = datasets.load(FLAGS.dataset, FLAGS.data_dir)
+    config = config_from_flags()
+    config.log_every_epochs = config.epochs
+    peak = matmul_peak(FLAGS.peak_size)
+    train, evaluation = trial_gflop(config, dataset)
+    work = train + evaluation
+    print(f"config: {FLAGS.dataset}, {config.arch} {FLAGS.mlp_hidden if config.arch == 'mlp' else ''}, "
+          f"r={config.subset_ratio}, {config.epochs} epochs, batch {config.batch_size}, lr {config.base_lr}, "
+          f"momentum {config.momentum}, save_model={config.save_model}")
+    print(f"matmul peak ({FLAGS.peak_size}x{FLAGS.peak_size} float32, {tf.config.threading.get_intra_op_parallelism_threads() or 'all'} "
+          f"intra-op threads): {peak:.1f} GFLOP/s")
+    print(f"work per trial: {work:.2f} GFLOP (train {train:.2f} = 3 x forward x "
+          f"{subset_size(dataset.num_train, config.subset_ratio)} examples x {config.epochs} epochs; eval {evaluation:.2f})")
+    single = None
+    if FLAGS.single_trials:
+        single = seconds_per_trial(dataset, config, FLAGS.single_trials, 1)
+        print(f"K=1 (one Keras fit per trial): {single:.3f} s/trial over {FLAGS.single_trials} trials, "
+              f"{work / single:.1f} GFLOP/s ({work / single / peak:.0%} of peak)")
+    runs = [seconds_per_trial(dataset, config, FLAGS.packed_trials, FLAGS.pack_trials) for _ in range(FLAGS.repeats)]
+    best = min(runs)
+    print(f"packed K={FLAGS.pack_trials}: {best:.3f} s/trial (best of {len(runs)}: "
+          f"{', '.join(f'{r:.3f}' for r in runs)}) over {FLAGS.packed_trials} trials, "
+          f"{work / best:.1f} GFLOP/s ({work / best / peak:.0%} of peak)")
+    if single:
+        print(f"ratio K=1 / packed: {single / best:.1f}x")
+    print(f"vs the public JAX recipe ({PUBLIC_RECIPE_SECONDS} s/trial): {PUBLIC_RECIPE_SECONDS / best:.1f}x; "
+          f"target <= {TARGET_SECONDS} s/trial and >= 50% of peak: "
+          f"{'met' if best <= TARGET_SECONDS and work / best >= peak / 2 else 'not met'}")
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
