@@ -1,0 +1,84 @@
+"""Consistency of two estimate sets (paper 000 appendix C, eq. 4; Figs. C.2, C.3).
+
+For a threshold θ, I(θ) and I'(θ) are the examples (memorization) or the
+(train, test) pairs (influence; only pairs whose training example has
+mem >= 0.25, as in the pair selection) with estimate >= θ in run A and run B:
+
+  J(θ) = |I ∩ I'| / |I ∪ I'|      D(θ) = mean over I ∪ I' of |est_A - est_B|
+
+Both are NaN when I ∪ I' is empty.  Fig. C.3 (last-layer model) drops the
+memorization condition: pass mem_threshold=None.  Inputs are
+released.InflMatrix objects of the same training/test sets.
+"""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+MEM_THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)
+INFL_THRESHOLDS = np.round(np.arange(0.05, 0.75, 0.05), 2)
+COLUMNS = ["theta", "size_a", "size_b", "intersection", "union", "jaccard", "mean_abs_diff"]
+
+
+def _row(theta, a_keys, b_keys, union_diff):
+    inter, union = np.intersect1d(a_keys, b_keys), np.union1d(a_keys, b_keys)
+    diff = union_diff(union)
+    return [float(theta), len(a_keys), len(b_keys), len(inter), len(union),
+            len(inter) / len(union) if len(union) else np.nan,
+            float(np.mean(diff)) if len(union) else np.nan]
+
+
+def memorization_consistency(mem_a, mem_b, thetas=MEM_THRESHOLDS) -> pd.DataFrame:
+    """J_mem(θ) (column jaccard) and D_mem(θ) (column mean_abs_diff) per θ."""
+    mem_a, mem_b = np.asarray(mem_a, np.float64), np.asarray(mem_b, np.float64)
+    if mem_a.shape != mem_b.shape:
+        raise ValueError(f"memorization estimates differ in length: {mem_a.shape} vs {mem_b.shape}")
+    diff = np.abs(mem_a - mem_b)
+    rows = [_row(t, np.flatnonzero(mem_a >= t), np.flatnonzero(mem_b >= t), lambda u: diff[u])
+            for t in thetas]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def influence_consistency(matrix_a, matrix_b, thetas=INFL_THRESHOLDS, mem_threshold=0.25) -> pd.DataFrame:
+    """J_infl(θ) and D_infl(θ) per θ over same-class pairs with mem >= mem_threshold
+    in the run that selects them (None: no memorization condition, Fig. C.3)."""
+    if not (np.array_equal(matrix_a.tr_labels, matrix_b.tr_labels)
+            and np.array_equal(matrix_a.tt_labels, matrix_b.tt_labels)):
+        raise ValueError("the two estimate sets have different training or test labels")
+    n_test = len(matrix_a.tt_labels)
+    mem_threshold = -np.inf if mem_threshold is None else mem_threshold
+
+    def keys(matrix, theta):
+        pairs = matrix.high_influence_pairs(mem_threshold=mem_threshold, infl_threshold=theta)
+        return pairs.tr_idx.to_numpy(np.int64) * n_test + pairs.tt_idx.to_numpy(np.int64)
+
+    def union_diff(union):
+        i, j = union // n_test, union % n_test
+        return np.abs(np.asarray(matrix_a.influence(i, j), np.float64)
+                      - np.asarray(matrix_b.influence(i, j), np.float64))
+
+    rows = [_row(t, keys(matrix_a, t), keys(matrix_b, t), union_diff) for t in thetas]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def plot_consistency(tables: dict, path, what="memorization"):
+    """Figs. C.2 / C.3: Jaccard similarity (left) and mean |difference| (right) against θ,
+    one line per comparison; `tables` maps a legend label to a *_consistency table."""
+    fig = Figure(figsize=(8, 3))
+    FigureCanvasAgg(fig)
+    ax_j, ax_d = fig.subplots(1, 2)
+    for label, table in tables.items():
+        ax_j.plot(table.theta, table.jaccard, marker=".", label=label)
+        ax_d.plot(table.theta, table.mean_abs_diff, marker=".", label=label)
+    symbol = "mem" if what == "memorization" else "infl"
+    ax_j.set_xlabel(f"threshold θ_{symbol}")
+    ax_j.set_ylabel(f"Jaccard J_{symbol}(θ)")
+    ax_j.set_ylim(0, 1.02)
+    ax_d.set_xlabel(f"threshold θ_{symbol}")
+    ax_d.set_ylabel(f"mean |difference| D_{symbol}(θ)")
+    ax_j.legend(fontsize=7)
+    fig.suptitle(f"consistency of {what} estimates", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(Path(path), dpi=100)
