@@ -1,0 +1,101 @@
+"""Which examples the paper's figures show, chosen by fixed rules (no cherry-picking).
+
+Fig. 1 / D.4: per class, the examples whose memorization estimate is closest
+to 0, 0.5 and 1 (ties: smaller id).  Fig. 3 / D.5-D.8 (appendix D code):
+sort the training examples of the high-influence pairs by the highest
+influence they have on a test example, then take `n_copies` consecutive sets
+of `n_egs` examples at evenly spread positions of that order:
+
+    base_idxs = np.linspace(0, len(selected) - n_copies, n_egs).astype(int)
+    set i = [selected[order[x + i]] for x in base_idxs]
+
+each shown with its `n_test` most influenced same-class test examples.  The
+choice is pure numpy (tested apart); drawing reuses analysis.figures.
+"""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from influence_mem.analysis import figures
+
+MEM_TARGETS = (0.0, 0.5, 1.0)
+
+
+def select_memorization_near(labels, mem, classes, targets=MEM_TARGETS, per_target=4) -> dict:
+    """{class: {target: ids}}: the per_target examples of the class with mem closest to each target."""
+    labels, mem = np.asarray(labels), np.asarray(mem, np.float64)
+    out = {}
+    for c in classes:
+        idx = np.flatnonzero((labels == c) & np.isfinite(mem))
+        out[int(c)] = {t: idx[np.lexsort((idx, np.abs(mem[idx] - t)))][:per_target] for t in targets}
+    return out
+
+
+def select_pair_groups(pairs, n_copies=3, n_egs=5) -> list:
+    """The appendix D rule: n_copies lists of training ids (strongest first within a list).
+
+    With fewer than n_copies + n_egs - 1 training examples the spread positions
+    repeat; a list keeps each position once (strongest first), empty lists are left out.
+    """
+    df = figures.pairs_frame(pairs)
+    if df.empty:
+        return []
+    max_infl = df.groupby("tr_idx").infl.max()
+    train = max_infl.index.to_numpy(np.int64)
+    order = np.lexsort((train, -max_infl.to_numpy(np.float64)))   # by -max infl, ties: smaller id
+    base = np.linspace(0, len(train) - n_copies, n_egs).astype(int)
+    groups = []
+    for copy in range(n_copies):
+        positions = np.unique(base + copy)
+        ids = train[order[positions[(positions >= 0) & (positions < len(train))]]].tolist()
+        if ids:
+            groups.append(ids)
+    return groups
+
+
+def most_influenced(matrix, tr_ids, n_test=4) -> pd.DataFrame:
+    """Pairs table (tr_idx, tt_idx, infl, mem) of each training id with its n_test most
+    influenced test examples of the same class (ties: smaller test id), from an InflMatrix."""
+    rows = []
+    for i in tr_ids:
+        c = int(matrix.tr_labels[i])
+        tr, tt, block = matrix.block(c)
+        values = np.asarray(block[np.flatnonzero(tr == i)[0]], np.float64)
+        top = np.lexsort((tt, -values))[:n_test]
+        rows.append(pd.DataFrame({"tr_idx": i, "tt_idx": tt[top], "infl": values[top],
+                                  "mem": float(matrix.tr_mem[i])}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=figures.PAIR_COLUMNS)
+
+
+def plot_memorization_near(images, labels, mem, path, classes, targets=MEM_TARGETS, per_target=4,
+                           class_names=None):
+    """Fig. 1 / D.4: one row per class, per_target examples near each target value, left to right."""
+    chosen = select_memorization_near(labels, mem, classes, targets, per_target)
+    fig, axes = figures._grid(max(len(chosen), 1), len(targets) * per_target)
+    for row, (c, by_target) in enumerate(chosen.items()):
+        for block, t in enumerate(targets):
+            for k, i in enumerate(by_target[t]):
+                ax = axes[row, block * per_target + k]
+                ax.axis("on")
+                figures._show(ax, images[i], f"#{i} mem={mem[i]:.2f}")
+        axes[row, 0].set_ylabel(figures._name(c, class_names), fontsize=8)
+    fig.suptitle("memorization estimates near " + ", ".join(f"{t:g}" for t in targets)
+                 + " (closest per class, no cherry-picking)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(Path(path), dpi=100)
+    return chosen
+
+
+def plot_pair_groups(train_images, test_images, matrix, pairs, path_pattern, n_copies=3, n_egs=5, n_test=4,
+                     class_names=None) -> list:
+    """Fig. 3 / D.5-D.8: one PNG per group of select_pair_groups (path_pattern has `{copy}`);
+    returns the written paths."""
+    written = []
+    for copy, ids in enumerate(select_pair_groups(pairs, n_copies, n_egs)):
+        path = str(path_pattern).format(copy=copy)
+        figures.plot_high_influence_pairs(train_images, test_images, most_influenced(matrix, ids, n_test), path,
+                                          num_train=len(ids), per_train=n_test,
+                                          train_labels=matrix.tr_labels, class_names=class_names)
+        written.append(path)
+    return written
