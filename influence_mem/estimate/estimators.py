@@ -15,13 +15,27 @@ Counts add over trials, so `Accumulator` streams chunks of trials and
 A term with no trials behind it (n_in = 0 or n_out = 0) is set to 1/2, the
 convention of Lemma 2.1 (its squared error is then at most 1/4).
 """
+import contextlib
 import dataclasses
 from typing import Dict, List, Optional
 
 import numpy as np
 
+try:  # ships with scikit-learn; optional
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
+
 EMPTY_TERM = 0.5
 _FULL_ROWS = 4096  # rows of the full [n, n_test] matrix updated per matmul
+
+
+def _one_blas_thread():
+    """The per-class matmuls are small: BLAS threads only add overhead, and on a
+    shared machine busy-waiting threads made them ~10x slower (docs/performance.md)."""
+    if threadpool_limits is None:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def conditional_accuracies(s_in, n_in, total, n_out):
@@ -154,8 +168,9 @@ class Accumulator:
             return
         in_f = in_mask.astype(np.float32)
         ct_f = correct_test.astype(np.float32)
-        for c, s_in in self.s_in_blocks.items():
-            s_in += in_f[:, self.tr_classidx[c]].T @ ct_f[:, self.tt_classidx[c]]
+        with _one_blas_thread():
+            for c, s_in in self.s_in_blocks.items():
+                s_in += in_f[:, self.tr_classidx[c]].T @ ct_f[:, self.tt_classidx[c]]
         if self.full is not None:
             for r0 in range(0, self.n, _FULL_ROWS):
                 r1 = min(r0 + _FULL_ROWS, self.n)
