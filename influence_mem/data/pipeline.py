@@ -9,14 +9,21 @@ import tensorflow as tf
 from influence_mem.data.augment import augment_fn
 from influence_mem.data.datasets import Dataset
 
-SHUFFLE_BUFFER_LIMIT = 100_000
+SHUFFLE_BUFFER_BYTES = 2 * 1024**3  # decoded images held by the shuffle buffer (ImageNet: ~3,500)
+
+
+def shuffle_buffer_size(num_examples: int, image_shape) -> int:
+    """The whole subset for in-memory datasets; at most ~2 GB of decoded float32 images otherwise."""
+    image_bytes = 4 * int(np.prod(image_shape))
+    return max(1, min(num_examples, SHUFFLE_BUFFER_BYTES // image_bytes))
 
 
 def train_pipeline(dataset: Dataset, ids: np.ndarray, *, batch_size: int, shuffle_seed: int,
                    augment_seed: int, crop_padding: int, flip: bool) -> tf.data.Dataset:
     """Batches of (image, label) over the examples `ids`, reshuffled every epoch."""
     ds = dataset.source("train", ids)
-    ds = ds.shuffle(min(len(ids), SHUFFLE_BUFFER_LIMIT), seed=shuffle_seed, reshuffle_each_iteration=True)
+    buffer = len(ids) if dataset.stream is None else shuffle_buffer_size(len(ids), dataset.image_shape)
+    ds = ds.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
     augment = augment_fn(crop_padding, flip)
     if augment is not None:
         # One stateless seed pair per element, different every epoch, fixed by augment_seed.
