@@ -9,7 +9,6 @@ Small datasets (digits, MNIST, CIFAR, npz:PATH) are held in memory as numpy
 arrays sorted by index; ImageNet streams from TFDS.
 """
 import dataclasses
-import re
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -192,21 +191,18 @@ def load_npz(path: str) -> Dataset:
 
 
 # --------------------------------------------------------------------------- TFDS
-_TFDS_ID = re.compile(rb"^(train|test)_(\d+)$")
-
-
 def original_index_from_id(tfds_ids) -> np.ndarray:
-    """CIFAR's TFDS `id` feature (b'train_16399') -> original-order index (16399)."""
-    out = np.empty(len(tfds_ids), np.int64)
-    for k, raw in enumerate(tfds_ids):
-        raw = raw if isinstance(raw, bytes) else str(raw).encode()
-        match = _TFDS_ID.match(raw)
-        if match is None:
-            raise DatasetError(f"TFDS id {raw!r} is not of the form b'train_123'")
-        out[k] = int(match.group(2))
-    if len(np.unique(out)) != len(out) or (len(out) and out.max() != len(out) - 1):
-        raise DatasetError("TFDS ids do not cover 0..n-1 exactly once; cannot recover original order")
-    return out
+    """CIFAR's TFDS `id` feature (b'train_16399') -> original-order index (16399).
+
+    The parsing lives in influence_mem.released (numpy-only, shared with the
+    order-remapping helpers); here a bad id becomes a DatasetError.
+    """
+    from influence_mem.released import tfds_order
+
+    try:
+        return tfds_order(tfds_ids)[0]
+    except ValueError as e:
+        raise DatasetError(f"cannot recover the original order: {e}") from None
 
 
 def _tfds_arrays(name: str, split: str, data_dir: Optional[str], use_id: bool):
