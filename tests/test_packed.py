@@ -155,3 +155,24 @@ def test_bad_pack_trials_flag_is_rejected(tmp_path):
 
     result = run_module("influence_mem.train", "--pack_trials=0", f"--workdir={tmp_path}")
     assert result.returncode != 0 and "--pack_trials must be >= 1" in result.stderr
+
+
+def test_packed_augmentation_applies_the_papers_crop_flip_per_example_and_trains(digits, tmp_path):
+    from influence_mem.data.augment import augment_fn
+    from influence_mem.train.packed import _augment_all
+
+    augment = augment_fn(2, True)
+    images = tf.constant(digits.x_train[:6].reshape(2, 3, 8, 8, 1))
+    seeds = tf.constant(np.arange(12, dtype=np.int64).reshape(2, 3, 2) + 100)
+    out = _augment_all(images, seeds, augment).numpy()
+    for k in range(2):
+        for b in range(3):
+            np.testing.assert_array_equal(out[k, b], augment(images[k, b], seeds[k, b]).numpy())
+    assert not np.array_equal(out, images.numpy())  # it did crop/flip
+    config = TrainConfig(epochs=1, crop_padding=1, flip=True, save_model=False)
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    for d in dirs:
+        d.mkdir()
+    metrics = train_pack(digits, config, [0, 1], [str(d) for d in dirs])
+    assert [(m["crop_padding"], m["flip"]) for m in metrics] == [(1, True)] * 2
+    assert all(np.isfinite(m["final_loss"]) for m in metrics)
