@@ -2,10 +2,11 @@
 
 The forward pass is the registry model's own layers (Keras `stateless_call`),
 vectorized over the model axis with `tf.vectorized_map`: dense layers become
-batched matmuls, batch norm keeps per-model statistics, and ops pfor cannot
-batch (convolutions with per-model filters on CPU: TF has no grouped conv2d
-kernel there) run as a loop inside the same graph step.  So slice k of a pack
-computes exactly what the registry model holding slice k's weights computes.
+batched matmuls, batch norm keeps per-model statistics, and ops pfor has no
+batched rule for (convolutions with per-model filters; a grouped convolution
+would need per-architecture code) run as a loop inside the same graph step.
+So slice k of a pack computes what the registry model holding slice k's
+weights computes, for every registry architecture.
 """
 import keras
 import numpy as np
