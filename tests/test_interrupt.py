@@ -10,8 +10,8 @@ import numpy as np
 
 from conftest import REPO, run_module
 
-# ~60 steps per epoch for 40 epochs: long enough to be killed well before the end.
-TRAIN = ["--flagfile=configs/digits_mlp.cfg", "--trials=0", "--epochs=40", "--batch_size=16", "--save_model=false"]
+# ~60 steps per epoch for 24 epochs: long enough to be killed well before the end.
+TRAIN = ["--flagfile=configs/digits_mlp.cfg", "--trials=0", "--epochs=24", "--batch_size=16", "--save_model=false"]
 
 
 def start_trainer(workdir, log_path):
@@ -38,14 +38,14 @@ def test_sigkill_leaves_nothing_counted_and_rerun_resumes_to_the_same_result(tmp
     proc = start_trainer(killed, tmp_path / "killed.log")
     work = killed / "0.7" / ".0.inprogress"
     deadline = time.time() + 240
-    while latest_checkpoint_epoch(work) < 2:
+    while latest_checkpoint_epoch(work) < 1:
         assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-2000:]
         assert time.time() < deadline, "no checkpoint appeared"
         time.sleep(0.05)
     proc.kill()
     proc.wait()
     killed_at = latest_checkpoint_epoch(work)
-    assert 2 <= killed_at < 40
+    assert 1 <= killed_at < 24
 
     # Nothing the aggregator would count: no trial directory, only the hidden work dir.
     assert not (killed / "0.7" / "0").exists()
@@ -54,9 +54,9 @@ def test_sigkill_leaves_nothing_counted_and_rerun_resumes_to_the_same_result(tmp
 
     rerun = run_module("influence_mem.train", *TRAIN, f"--workdir={killed}")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    resumed = re.search(r"trial 0: resuming from checkpoint at epoch (\d+)/40", rerun.stderr)
+    resumed = re.search(r"trial 0: resuming from checkpoint at epoch (\d+)/24", rerun.stderr)
     assert resumed and int(resumed.group(1)) >= killed_at
-    assert "epoch 1/40 " not in rerun.stderr  # the finished epochs were not retrained
+    assert "epoch 1/24 " not in rerun.stderr  # the finished epochs were not retrained
     metrics = json.loads((killed / "0.7" / "0" / "metrics.json").read_text())
     assert metrics["resumed_from_epoch"] == int(resumed.group(1))
     assert sorted(p.name for p in (killed / "0.7").iterdir()) == ["0"]  # work dir removed after commit
@@ -74,7 +74,7 @@ def test_sigkill_leaves_nothing_counted_and_rerun_resumes_to_the_same_result(tmp
 
 
 def test_two_workers_on_overlapping_ranges_train_each_trial_once(tmp_path):
-    args = ["--flagfile=configs/digits_mlp.cfg", "--epochs=8", "--batch_size=32", "--save_model=false",
+    args = ["--flagfile=configs/digits_mlp.cfg", "--epochs=3", "--batch_size=64", "--save_model=false",
             f"--workdir={tmp_path}"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     workers = [subprocess.Popen([sys.executable, "-m", "influence_mem.train", *args, f"--trials={spec}"],

@@ -90,7 +90,7 @@ def test_local_launcher_on_cpu_workers_summarizes_done_and_claimed(tmp_path):
 
 def test_ray_launcher_runs_trials_as_tasks_on_a_local_instance(tmp_path):
     out = run_script(sys.executable, "launchers/ray_trials.py", *TINY, f"--workdir={tmp_path}", "--trials=0-3",
-                     "--gpus_per_trial=0", "--num_cpus=2", "--trials_per_task=2",
+                     "--gpus_per_trial=0", "--cpus_per_trial=1", "--num_cpus=2", "--trials_per_task=2",
                      env_extra={"RAY_USAGE_STATS_ENABLED": "0"})
     assert out.returncode == 0, out.stderr[-3000:]
     assert "4 trials in 2 Ray tasks" in out.stderr and "done: 4 trials (0-3)" in out.stderr
