@@ -1,0 +1,125 @@
+"""Removal experiments (Fig. 2, appendix C): removal sets and tables by hand; training on digits
+with a known answer (without any training example of class 3, no class-3 test example is right)."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_module
+from influence_mem import released
+from influence_mem.analysis import marginal_utility as mu
+
+
+def test_removal_sets_memorized_and_random_of_the_same_size():
+    mem = np.array([0.9, 0.1, 0.5, 0.3, 0.7, 0.0])
+    sets = mu.removal_sets(mem, [0.5, 0.95], seed=3)
+    theta, memorized, random_ids = sets[0]
+    assert theta == 0.5 and memorized.tolist() == [0, 2, 4]
+    assert len(random_ids) == 3 and len(np.unique(random_ids)) == 3 and random_ids.max() < 6
+    assert sets[1][1].tolist() == [] and sets[1][2].tolist() == []
+    # the random draw of a θ depends on (seed, θ) only
+    again = mu.removal_sets(mem, [0.2, 0.5], seed=3)[1]
+    assert again[2].tolist() == random_ids.tolist()
+
+
+def test_removal_sets_random_is_uniform_over_the_training_set():
+    mem = np.r_[np.ones(10), np.zeros(90)]
+    hits = np.zeros(100)
+    for seed in range(400):
+        hits[mu.removal_sets(mem, [0.5], seed=seed)[0][2]] += 1
+    # each id is removed with probability 10/100: 40 expected of 400, binomial sd 6
+    assert abs(hits[:10].mean() - 40) < 6 and abs(hits[10:].mean() - 40) < 3
+
+
+def test_accuracy_table_by_hand():
+    results = {(np.nan, "none"): (0, [[1, 1, 0, 0], [1, 0, 0, 0]]),
+               (0.5, "memorized"): (2, [[1, 0, 0, 0], [0, 0, 0, 0]]),
+               (0.5, "random"): (2, [[1, 1, 1, 0]])}
+    t = mu.accuracy_table(results, num_train=8).set_index("removal")
+    assert t.loc["none", "test_acc_mean"] == pytest.approx(0.375)
+    assert t.loc["none", "test_acc_std"] == pytest.approx(np.std([0.5, 0.25], ddof=1))
+    assert t.loc["memorized", "test_acc_mean"] == pytest.approx(0.125)
+    assert t.loc["memorized", "fraction_removed"] == pytest.approx(0.25)
+    assert t.loc["random", "runs"] == 1 and np.isnan(t.loc["random", "test_acc_std"])
+
+
+def test_pair_removal_table_by_hand():
+    full = np.array([[1, 1, 1, 0], [1, 1, 0, 1]])
+    removed = np.array([[1, 0, 0, 0], [1, 1, 0, 0]])
+    t = mu.pair_removal_table(full, removed, influenced_ids=[2, 3]).set_index("quantity")["mean"]
+    assert t["test accuracy, full set"] == pytest.approx(0.75)
+    assert t["test accuracy, without S_h"] == pytest.approx(0.375)
+    assert t["S'_h accuracy, full set"] == pytest.approx(0.5)
+    assert t["S'_h accuracy, without S_h"] == pytest.approx(0.0)
+    assert t["test accuracy difference"] == pytest.approx(0.375)
+    assert t["contribution of S'_h to the difference"] == pytest.approx(0.5 * 2 / 4)
+
+
+def test_reduced_dataset_drops_rows(digits_trial):
+    ds = digits_trial["dataset"]
+    small = mu.reduced(ds, [0, 5, 7])
+    assert small.num_train == ds.num_train - 3 and small.num_test == ds.num_test
+    # kept rows 1, 2, 3, 4, 6, 8, ...: new row 4 is old row 6, new row 5 old row 8
+    assert np.array_equal(small.x_train[4], ds.x_train[6]) and np.array_equal(small.x_train[5], ds.x_train[8])
+    assert np.array_equal(small.train_labels[:6], ds.train_labels[[1, 2, 3, 4, 6, 8]])
+    with pytest.raises(ValueError, match="leaves no training data"):
+        mu.reduced(ds, np.arange(ds.num_train))
+
+
+def test_training_without_a_whole_class_never_predicts_it(digits_trial, tmp_path):
+    ds, config = digits_trial["dataset"], digits_trial["config"]
+    config = type(config)(**{**config.__dict__, "epochs": 5, "save_model": False})
+    mem = (ds.train_labels == 3).astype(float)
+    table = mu.run_marginal_utility(ds, config, mem, [0.5], runs=2, workdir=str(tmp_path), pack_trials=2)
+    t = table.set_index("removal")
+    assert t.loc["memorized", "num_removed"] == np.sum(ds.train_labels == 3)
+    assert t.loc["random", "num_removed"] == np.sum(ds.train_labels == 3)
+    frac3 = np.mean(ds.test_labels == 3)
+    assert t.loc["memorized", "test_acc_mean"] <= 1 - frac3 + 1e-9
+    assert t.loc["none", "test_acc_mean"] > 1 - frac3   # the full set gets some class-3 test examples right
+    train3, test3 = np.flatnonzero(ds.train_labels == 3), np.flatnonzero(ds.test_labels == 3)
+    pairs = pd.DataFrame({"tr_idx": train3, "tt_idx": np.resize(test3, len(train3))})
+    assert set(pairs.tt_idx) == set(test3)
+    removal = mu.run_pair_removal(ds, config, pairs, runs=2, workdir=str(tmp_path), pack_trials=2)
+    r = removal.set_index("quantity")["mean"]
+    assert r["S'_h accuracy, without S_h"] == 0.0
+    assert r["S'_h accuracy, full set"] > 0.5
+    # the 'full' condition is shared with the Fig. 2 runs: same numbers
+    assert r["test accuracy, full set"] == pytest.approx(t.loc["none", "test_acc_mean"])
+    # the without-S_h runs are the memorized-θ=0.5 runs' training set: same data, same seeds
+    assert r["test accuracy, without S_h"] == pytest.approx(t.loc["memorized", "test_acc_mean"], abs=0.02)
+
+
+def _digits_estimates(directory, mem):
+    from influence_mem.data import datasets
+
+    ds = datasets.load("digits")
+    tr = {c: np.flatnonzero(ds.train_labels == c) for c in range(10)}
+    tt = {c: np.flatnonzero(ds.test_labels == c) for c in range(10)}
+    blocks = {c: np.zeros((len(tr[c]), len(tt[c]))) for c in range(10)}
+    blocks[3][:, 0] = 0.5
+    released.write_infl_matrix(directory / "dg_infl_matrix.npz", ds.train_labels, ds.test_labels, mem, tr, tt, blocks)
+    pairs = released.InflMatrix(ds.train_labels, ds.test_labels, mem, tr, tt, blocks).high_influence_pairs()
+    released.write_high_infl_pairs(directory / "dg_high_infl_pairs_infl0.15_mem0.25.npz", *[pairs[k] for k in released.PAIR_KEYS])
+    return ds
+
+
+def test_cli_writes_tables_and_plot(tmp_path):
+    est = tmp_path / "est"
+    est.mkdir()
+    from influence_mem.data import datasets
+
+    labels = datasets.load("digits").train_labels
+    _digits_estimates(est, (labels == 3).astype(np.float32))
+    out = tmp_path / "out"
+    proc = run_module("influence_mem.analysis.marginal_utility", f"--estimates={est}",
+                      "--flagfile=configs/digits_mlp.cfg", "--epochs=1", "--runs=1", "--thresholds=0.5",
+                      f"--workdir={tmp_path / 'work'}", f"--output_dir={out}", "--pack_trials=4")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = pd.read_csv(out / "dg_marginal_utility.csv")
+    assert table.set_index("removal").loc["memorized", "num_removed"] == np.sum(labels == 3)
+    assert (out / "dg_marginal_utility.png").stat().st_size > 0
+    removal = pd.read_csv(out / "dg_pair_removal.csv").set_index("quantity")["mean"]
+    assert removal["S'_h accuracy, without S_h"] == 0.0
+    bad = run_module("influence_mem.analysis.marginal_utility", f"--estimates={tmp_path / 'missing'}",
+                     "--flagfile=configs/digits_mlp.cfg", f"--workdir={tmp_path / 'w2'}")
+    assert bad.returncode != 0 and "missing: no such directory" in bad.stderr
