@@ -33,6 +33,7 @@ flags.DEFINE_float("subset_ratio", 0.7, "Subset ratio.")
 flags.DEFINE_integer("chunk_size", 100, "Aggregator --chunk_size.")
 flags.DEFINE_string("workdir", None, "Where to put the trials (default: a temporary dir).")
 flags.DEFINE_boolean("keep", False, "Keep the workdir.")
+flags.DEFINE_boolean("full_influence", False, "Pass --full_influence (the [n, n_test] matrix).")
 flags.DEFINE_integer("seed", 0, "Seed of the simulation.")
 FLAGS = flags.FLAGS
 
@@ -62,7 +63,7 @@ def main(argv):
         size_gb = sum(f.stat().st_size for f in workdir.rglob("*.npz")) / 1e9
         cmd = [sys.executable, "-m", "influence_mem.aggregate", f"--workdir={workdir}",
                f"--subset_ratio={FLAGS.subset_ratio}", f"--output_dir={workdir / 'out'}",
-               f"--chunk_size={FLAGS.chunk_size}"]
+               f"--chunk_size={FLAGS.chunk_size}"] + ["--full_influence"] * FLAGS.full_influence
         print("running:", " ".join(cmd), flush=True)
         start = time.monotonic()
         proc = subprocess.Popen(cmd)
@@ -79,7 +80,9 @@ def main(argv):
         mse = float(np.mean((m.tr_mem - learner.true_mem) ** 2))
         bound = lemma_bound(FLAGS.subset_ratio, FLAGS.trials)
         print(f"\ntrials {FLAGS.trials}, n {FLAGS.n}, n_test {FLAGS.n_test}, classes "
-              f"{FLAGS.classes}, chunk_size {FLAGS.chunk_size}, trial files {size_gb:.2f} GB")
+              f"{FLAGS.classes}, chunk_size {FLAGS.chunk_size}, full_influence "
+              f"{FLAGS.full_influence}, trial files {size_gb:.2f} GB, load average "
+              f"{os.getloadavg()[0]:.1f}")
         print(f"aggregator wall time      {wall:8.1f} s  ({1000 * wall / FLAGS.trials:.1f} ms/trial)")
         print(f"aggregator peak RSS       {peak_gb:8.3f} GB ({peak_gb / RSS_BUDGET_GB:.1%} of the "
               f"{RSS_BUDGET_GB:g} GB budget)")

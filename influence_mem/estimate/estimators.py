@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover
     threadpool_limits = None
 
 EMPTY_TERM = 0.5
-_FULL_ROWS = 4096  # rows of the full [n, n_test] matrix updated per matmul
+_FULL_ROWS = 1024  # rows of the full [n, n_test] matrix per step (bounds temporaries)
 
 
 def _one_blas_thread():

@@ -173,7 +173,7 @@ class TrialReader:
     Subsets are fingerprinted so a repeated subset is skipped as a duplicate.
     """
 
-    def __init__(self, trials, n, n_test, chunk_size=100, progress_every=30.0):
+    def __init__(self, trials, n, n_test, chunk_size=100, progress_every=10.0):
         self.trials = list(trials)
         self.n, self.n_test, self.chunk_size = n, n_test, max(1, int(chunk_size))
         self.used: List[int] = []
