@@ -40,6 +40,8 @@ class Dataset:
     x_train: Optional[np.ndarray] = None
     x_test: Optional[np.ndarray] = None
     stream: Optional[Callable[[str], tf.data.Dataset]] = None
+    # Training ids whose label data.corrupt replaced (None: labels as published).
+    corrupted_idx: Optional[np.ndarray] = None
 
     @property
     def num_train(self) -> int:
@@ -79,6 +81,8 @@ class Dataset:
         meta = {"tr_labels": self.train_labels, "tt_labels": self.test_labels, "dataset": np.array(self.name)}
         if self.train_filenames is not None:
             meta["tr_filenames"] = self.train_filenames
+        if self.corrupted_idx is not None:
+            meta["corrupted_idx"] = self.corrupted_idx
         return meta
 
 

@@ -11,7 +11,7 @@ import time
 from absl import app, flags, logging
 
 from influence_mem import models
-from influence_mem.data import datasets
+from influence_mem.data import corrupt, datasets
 from influence_mem.data.subsets import parse_trials
 from influence_mem.train import outputs, schedules
 from influence_mem.train import strategy as strategy_lib
@@ -53,6 +53,9 @@ flags.DEFINE_float("claim_timeout_minutes", outputs.STALE_SECONDS / 60,
                    "A trial claimed by a worker on another host whose heartbeat is older than this is taken over.")
 flags.DEFINE_integer("pack_trials", 1, "Train this many trials at once as one packed model (batched matmuls; "
                      "docs/performance.md). 1 = one Keras model per trial. Packs are not checkpointed.")
+flags.DEFINE_float("corrupt_fraction", 0.0, "Replace this fraction of the training labels by a random other class "
+                   "(seeded by --corrupt_seed; ids in each trial's corrupted_idx.npy and dataset_meta.npz).")
+flags.DEFINE_integer("corrupt_seed", 0, "Seed of --corrupt_fraction: which examples and which new labels.")
 flags.DEFINE_boolean("mixed_precision", False, "float16 compute, float32 variables and logits (GPUs with tensor cores).")
 
 flags.register_validator("dataset", lambda v: _valid(datasets.check_name, v), "see the message above")
@@ -63,6 +66,7 @@ flags.register_validator("trials", lambda v: _valid(parse_trials, v), "see the m
 flags.register_validator("epochs", lambda v: v >= 1, "--epochs must be >= 1")
 flags.register_validator("batch_size", lambda v: v >= 1, "--batch_size must be >= 1")
 flags.register_validator("crop_padding", lambda v: v >= -1, "--crop_padding must be >= 0 (or -1 for the default)")
+flags.register_validator("corrupt_fraction", lambda v: 0.0 <= v <= 1.0, "--corrupt_fraction must be in [0, 1]")
 flags.register_validator("pack_trials", lambda v: v >= 1, "--pack_trials must be >= 1")
 flags.register_validator("num_gpus", lambda v: v >= 0, "--num_gpus must be >= 0 (0 = all visible)")
 flags.register_validator("checkpoint_every", lambda v: v >= 0, "--checkpoint_every must be >= 0 (0 = never)")
@@ -77,6 +81,17 @@ def _valid(check, value) -> bool:
     except ValueError as e:
         raise flags.ValidationError(str(e)) from None
     return True
+
+
+def load_dataset_from_flags():
+    """--dataset (from --data_dir), with --corrupt_fraction of its training labels corrupted."""
+    try:
+        dataset = datasets.load(FLAGS.dataset, FLAGS.data_dir)
+    except datasets.DatasetError as e:
+        raise SystemExit(f"error: --dataset={FLAGS.dataset}: {e}") from None
+    if FLAGS.corrupt_fraction > 0:
+        dataset = corrupt.corrupt_dataset(dataset, FLAGS.corrupt_fraction, FLAGS.corrupt_seed)
+    return dataset
 
 
 def config_from_flags() -> TrainConfig:
@@ -129,9 +144,12 @@ def _claim(workdir, config, trial, stale_seconds, summary):
     return claim, temp
 
 
-def _commit(workdir, config, trial, claim, temp, metrics, flag_record, summary, progress):
-    """Write metrics.json, rename the trial into place and release its claim."""
+def _commit(workdir, config, trial, claim, temp, metrics, flag_record, summary, progress, corrupted_idx=None):
+    """Write metrics.json (and corrupted_idx.npy), rename the trial into place and release its claim."""
     final = outputs.trial_dir(workdir, config.subset_ratio, trial)
+    if corrupted_idx is not None:
+        corrupt.write_corrupted_idx(temp, corrupted_idx)
+        metrics["num_corrupted"] = int(len(corrupted_idx))
     metrics["flags"] = flag_record or {}
     metrics["worker"] = {k: claim.owner[k] for k in ("host", "pid")}
     outputs.write_json(os.path.join(temp, "metrics.json"), metrics)
@@ -164,7 +182,8 @@ def _run_pack(dataset, config, pack, workdir, flag_record, strategy, summary, fa
             claim.release()
             summary["skipped"].append(trial)
             continue
-        _commit(workdir, config, trial, claim, temp, metrics, flag_record, summary, f"pack of {len(pack)}")
+        _commit(workdir, config, trial, claim, temp, metrics, flag_record, summary, f"pack of {len(pack)}",
+                dataset.corrupted_idx)
 
 
 def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: dict = None, strategy=None,
@@ -210,7 +229,8 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
             claim.release(failure=f"{type(e).__name__}: {e}")
             failed.append(trial)
             continue
-        _commit(workdir, config, trial, claim, temp, metrics, flag_record, summary, f"{position + 1}/{len(trials)}")
+        _commit(workdir, config, trial, claim, temp, metrics, flag_record, summary, f"{position + 1}/{len(trials)}",
+                dataset.corrupted_idx)
     if pack:
         _run_pack(dataset, config, pack, workdir, flag_record, strategy, summary, failed)
     if failed:
@@ -221,10 +241,7 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        dataset = datasets.load(FLAGS.dataset, FLAGS.data_dir)
-    except datasets.DatasetError as e:
-        raise SystemExit(f"error: --dataset={FLAGS.dataset}: {e}") from None
+    dataset = load_dataset_from_flags()
     config = config_from_flags()
     trials = parse_trials(FLAGS.trials)
     logging.info("dataset %s: %d train / %d test examples (index: %s); arch %s; %d trials at r=%g -> %s",

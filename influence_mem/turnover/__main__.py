@@ -1,0 +1,3 @@
+from influence_mem.turnover.main import run
+
+run()
