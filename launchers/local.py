@@ -26,6 +26,7 @@ from absl import app, flags, logging
 
 from influence_mem import status
 from influence_mem.data.subsets import parse_trials
+from influence_mem.train import last_layer  # noqa: F401  (defines the last-layer mode's flags)
 from influence_mem.train import main as trainer  # noqa: F401  (defines the trainer flags we forward)
 from influence_mem.train import outputs
 
@@ -39,11 +40,14 @@ flags.DEFINE_integer("trials_per_process", 10, "Trials per trainer process (a bl
                      "flags ask for packing).")
 flags.DEFINE_string("process_logs", None,
                     "Directory for per-process logs (default: <workdir>/logs, or ./logs for a remote workdir).")
+flags.DEFINE_enum("trainer_module", "influence_mem.train", ["influence_mem.train", "influence_mem.train.last_layer"],
+                  "The program each process runs (last_layer: paper 000 sec. 3, configs/cifar100_last_layer.cfg).")
 flags.register_validator("gpus_per_process", lambda v: v >= 0, "--gpus_per_process must be >= 0")
 flags.register_validator("cpu_workers", lambda v: v >= 1, "--cpu_workers must be >= 1")
 flags.register_validator("trials_per_process", lambda v: v >= 1, "--trials_per_process must be >= 1")
 
-LAUNCHER_FLAGS = ("mode", "gpus", "gpus_per_process", "cpu_workers", "trials_per_process", "process_logs")
+LAUNCHER_FLAGS = ("mode", "gpus", "gpus_per_process", "cpu_workers", "trials_per_process", "process_logs",
+                  "trainer_module")
 
 
 def visible_gpus(cuda_visible_devices=None, nvidia_smi_listing=None) -> list:
@@ -78,10 +82,11 @@ def forwarded_flags(flag_values=FLAGS, own=LAUNCHER_FLAGS) -> list:
             if flag_values[name].present and name not in skip and flag_values[name].serialize()]
 
 
-def trainer_command(block: list, trainer_flags: list, mirrored: bool, python: str = sys.executable) -> list:
+def trainer_command(block: list, trainer_flags: list, mirrored: bool, python: str = sys.executable,
+                    module: str = "influence_mem.train") -> list:
     """argv of one trainer process for `block`."""
     extra = ["--strategy=mirrored", "--num_gpus=0"] if mirrored else []
-    return [python, "-m", "influence_mem.train", *trainer_flags, *extra, f"--trials={status.format_trials(block)}"]
+    return [python, "-m", module, *trainer_flags, *extra, f"--trials={status.format_trials(block)}"]
 
 
 def summary(workdir: str, ratio: float, trials: list, stale_seconds: float = outputs.STALE_SECONDS) -> dict:
@@ -164,7 +169,7 @@ def main(argv):
     trials = parse_trials(FLAGS.trials)
     trainer_flags = forwarded_flags()
     mirrored = FLAGS.mode == "mirrored" and bool(gpus)
-    commands = [(status.format_trials(b), trainer_command(b, trainer_flags, mirrored))
+    commands = [(status.format_trials(b), trainer_command(b, trainer_flags, mirrored, module=FLAGS.trainer_module))
                 for b in blocks(trials, FLAGS.trials_per_process)]
     logging.info("%d trials in %d processes over %d slot(s): %s", len(trials), len(commands), len(slots),
                  ", ".join(repr(s) for s in slots))

@@ -50,6 +50,8 @@ def test_blocks_cover_the_trials_in_order():
     command = local.trainer_command([10, 11, 12, 20], ["--workdir=/w"], mirrored=True, python="py")
     assert command == ["py", "-m", "influence_mem.train", "--workdir=/w", "--strategy=mirrored", "--num_gpus=0",
                        "--trials=10-12,20"]
+    assert local.trainer_command([1], [], False, "py", "influence_mem.train.last_layer")[:3] == \
+        ["py", "-m", "influence_mem.train.last_layer"]
 
 
 def test_forwarded_flags_are_the_ones_set_minus_launcher_flags():
