@@ -186,14 +186,14 @@ def aggregate(workdir, subset_ratio=0.7, name=None, output_dir=None, mem_thresho
 
 def _report_coverage(est: Estimates):
     """Log examples whose in- or out-term rests on no trials (Lemma 2.1: term = 1/2)."""
-    for what, counts in (("in", est.n_in), ("out", est.n_out)):
+    for what, where, counts in (("in", "in", est.n_in), ("out", "out of", est.n_out)):
         zero = np.flatnonzero(counts == 0)
         if len(zero):
             logging.warning("%d training examples were never %s a subset (their %s-term is set to "
-                            "1/2, Lemma 2.1), e.g. ids %s", len(zero), what, what,
+                            "1/2, Lemma 2.1), e.g. ids %s", len(zero), where, what,
                             zero[:10].tolist())
-        logging.info("trials per example with i %s: min %d, median %d",
-                     what, counts.min(), int(np.median(counts)))
+        logging.info("trials per example with i %s the subset: min %d, median %d",
+                     where, counts.min(), int(np.median(counts)))
 
 
 def _define_flags():
