@@ -1,47 +1,30 @@
-"""im-report: summarize an estimates directory and draw the paper's example figures.
+"""im-report: every analysis the estimate files allow, in one folder (PNGs, CSVs, summary.md).
 
-  python -m influence_mem.report --estimates DIR [--dataset digits] [--output_dir DIR]
+  python -m influence_mem.report --estimates DIR [--dataset digits] [--compare DIR2,...] [--output_dir OUT]
 
-Reads only released-format files and the sidecar (never the trials).  With
---dataset it also loads the images and draws Fig. 1 (highest / lowest
-memorization per class) and Fig. 3 (strongest high-influence pairs).
+Reads only released-format files and the sidecar (never the trials), and
+never trains (the removal experiments are `python -m
+influence_mem.analysis.marginal_utility`; their CSVs in --output_dir or
+--estimates are linked).  Sections (docs/analysis.md):
+  summary          <name>_infl_matrix.npz (+ sidecar: trials, test accuracy)
+  pairs            Sec. 3 counts, Fig. C.1 histogram (pairs file, or selected from the matrix)
+  consistency      J/D vs θ against each --compare estimate set (Figs. C.2/C.3)
+  examples         --dataset: Fig. 1/D.4 (mem near 0, 0.5, 1) and Fig. 3/D.5 groups (appendix D rule)
+  long tail        paper 004 model: τ, weight[1/2n, 2/n], excess error vs n/N (no files needed)
 """
-import glob
 import os
+import shutil
 import sys
 
 import numpy as np
-from absl import app, flags
+import pandas as pd
 
 from influence_mem import released
-from influence_mem.analysis import figures
+from influence_mem.analysis import consistency, examples, figures, longtail, pair_stats
+from influence_mem.analysis.estimate_files import EstimatesError, find_files
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("estimates", None, "Directory holding <name>_infl_matrix.npz etc.")
-flags.DEFINE_string("name", None, "Estimate name prefix; default: the only one in --estimates.")
-flags.DEFINE_string("dataset", None, "Dataset of the estimates (registry name), for the image figures.")
-flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-flags.DEFINE_string("output_dir", None, "Where figures go; default: --estimates.")
-flags.mark_flag_as_required("estimates")
-
-
-class ReportError(ValueError):
-    pass
-
-
-def find_files(estimates_dir: str, name: str = None) -> dict:
-    """Paths of the infl matrix, pairs and sidecar files of estimate `name` in a directory."""
-    matrices = sorted(glob.glob(os.path.join(estimates_dir, f"{name or '*'}_infl_matrix.npz")))
-    if not matrices:
-        raise ReportError(f"{estimates_dir}: no {name or '<name>'}_infl_matrix.npz found")
-    if len(matrices) > 1:
-        raise ReportError(f"{estimates_dir}: several estimates ({', '.join(map(os.path.basename, matrices))}); "
-                          f"pass --name")
-    prefix = matrices[0][: -len("_infl_matrix.npz")]
-    pairs = sorted(glob.glob(f"{glob.escape(prefix)}_high_infl_pairs_infl*_mem*.npz"))
-    stats = f"{prefix}_estimates_stats.npz"
-    return {"name": os.path.basename(prefix), "infl_matrix": matrices[0], "pairs": pairs[0] if pairs else None,
-            "stats": stats if os.path.exists(stats) else None}
+ReportError = EstimatesError
+SUMMARY_FILE = "summary.md"
 
 
 def summarize(files: dict) -> dict:
@@ -73,45 +56,217 @@ def format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
-def draw_figures(files: dict, dataset_name: str, output_dir: str, data_dir: str = None) -> list:
-    """Fig. 1 and Fig. 3 PNGs for a dataset the package can load; returns their paths."""
+def markdown_table(df: pd.DataFrame, floatfmt="{:.4g}") -> str:
+    """A pandas table as a Markdown pipe table (no extra dependency)."""
+    def cell(v):
+        return floatfmt.format(v) if isinstance(v, (float, np.floating)) else str(v)
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+class Report:
+    """Collects files written into one folder and the Markdown that links them."""
+
+    def __init__(self, output_dir: str, name: str):
+        self.dir, self.name, self.md, self.written = output_dir, name, [], []
+        os.makedirs(output_dir, exist_ok=True)
+
+    def path(self, suffix: str) -> str:
+        path = os.path.join(self.dir, f"{self.name}_{suffix}")
+        self.written.append(path)
+        return path
+
+    def csv(self, df: pd.DataFrame, suffix: str, caption: str, show=True):
+        df.to_csv(self.path(suffix), index=False)
+        self.md += ([markdown_table(df), ""] if show else []) + [f"[{caption}]({self.name}_{suffix})", ""]
+
+    def png(self, suffix: str, caption: str):
+        self.md += [f"![{caption}]({os.path.basename(suffix)})", ""]
+
+    def text(self, *lines):
+        self.md += list(lines) + [""]
+
+    def finish(self) -> str:
+        path = os.path.join(self.dir, SUMMARY_FILE)
+        with open(path, "w") as f:
+            f.write("\n".join(self.md))
+        self.written.append(path)
+        return path
+
+
+def _pairs(files: dict, matrix) -> tuple:
+    """(pairs table, where from): the pairs file if present, else selected from the matrix (0.25 / 0.15)."""
+    if files["pairs"]:
+        return released.load_high_infl_pairs(files["pairs"]), os.path.basename(files["pairs"])
+    return matrix.high_influence_pairs(), "selected from the infl matrix (mem >= 0.25, infl >= 0.15)"
+
+
+def pair_section(rep: Report, pairs, source: str, num_test: int):
+    rep.text("## High-influence pairs (Sec. 3, Fig. C.1)", f"Source: {source}.")
+    rep.csv(pd.DataFrame([pair_stats.summary(pairs, num_test)]), "pair_summary.csv", "pair counts (CSV)")
+    rep.text("Test examples by the number of training examples influencing them:")
+    rep.csv(pair_stats.influencers_per_test(pairs), "influencers_per_test.csv", "influencers per test example (CSV)")
+    path = rep.path("influence_histogram.png")
+    pair_stats.plot_influence_histogram(pairs, path, f"{rep.name}: {len(pairs)} high-influence pairs")
+    rep.png(path, "influence histogram")
+    rep.csv(pair_stats.influence_histogram(pairs), "influence_histogram.csv", "histogram (CSV)", show=False)
+
+
+def consistency_section(rep: Report, matrix, compare_dirs, mem_threshold):
+    """J/D against every comparison estimate set; one table per comparison, one plot per estimate kind."""
+    rep.text("## Consistency (appendix C, eq. 4; Figs. C.2 / C.3)",
+             f"Influence pairs need mem >= {mem_threshold} in the run that selects them."
+             if mem_threshold is not None else "Influence pairs without the memorization condition (Fig. C.3).")
+    mem_tables, infl_tables = {}, {}
+    for other_dir in compare_dirs:
+        other_files = find_files(other_dir)
+        other = released.load_infl_matrix(other_files["infl_matrix"])
+        label = other_files["name"]
+        mem_tables[label] = consistency.memorization_consistency(matrix.tr_mem, other.tr_mem)
+        infl_tables[label] = consistency.influence_consistency(matrix, other, mem_threshold=mem_threshold)
+        rep.text(f"### vs {label} ({other_dir})")
+        rep.csv(mem_tables[label], f"consistency_mem_vs_{label}.csv", "memorization J/D (CSV)", show=False)
+        rep.csv(infl_tables[label], f"consistency_infl_vs_{label}.csv", "influence J/D (CSV)")
+    for what, tables in (("memorization", mem_tables), ("influence", infl_tables)):
+        path = rep.path(f"consistency_{what}.png")
+        consistency.plot_consistency(tables, path, what)
+        rep.png(path, f"consistency of {what}")
+
+
+def example_section(rep: Report, files, matrix, pairs, dataset_name, data_dir, classes):
+    """Fig. 1 / D.4 and Fig. 3 / D.5 with the images of a dataset the package loads in memory."""
     from influence_mem.data import datasets  # TensorFlow only when images are needed
 
     dataset = datasets.load(dataset_name, data_dir)
     if dataset.x_train is None:
         raise ReportError(f"--dataset={dataset_name} streams its images; example figures need an in-memory dataset")
-    matrix = released.load_infl_matrix(files["infl_matrix"])
     if len(matrix.tr_labels) != dataset.num_train or not np.array_equal(matrix.tr_labels, dataset.train_labels):
         raise ReportError(f"{files['infl_matrix']}: labels do not match dataset {dataset_name}")
-    written = []
-    path = os.path.join(output_dir, f"{files['name']}_memorization_examples.png")
-    figures.plot_memorization_examples(dataset.x_train, dataset.train_labels, matrix.tr_mem, path)
-    written.append(path)
-    if files["pairs"]:
-        pairs = released.load_high_infl_pairs(files["pairs"])
-        if len(pairs):
-            path = os.path.join(output_dir, f"{files['name']}_high_influence_pairs.png")
-            figures.plot_high_influence_pairs(dataset.x_train, dataset.x_test, pairs, path,
-                                              train_labels=dataset.train_labels)
-            written.append(path)
-    return written
+    classes = classes if classes else matrix.classes[:10]
+    rep.text("## Examples (no cherry-picking)",
+             "Memorization estimates closest to 0, 0.5 and 1 per class (Fig. 1 / D.4):")
+    path = rep.path("memorization_near_0_05_1.png")
+    examples.plot_memorization_near(dataset.x_train, dataset.train_labels, matrix.tr_mem, path, classes)
+    rep.png(path, "memorization examples")
+    path = rep.path("memorization_examples.png")
+    figures.plot_memorization_examples(dataset.x_train, dataset.train_labels, matrix.tr_mem, path, classes)
+    rep.text("Highest and lowest memorization per class:")
+    rep.png(path, "highest and lowest memorization")
+    if len(pairs):
+        rep.text("High-influence pairs, appendix D rule (3 sets of 5 training examples evenly spread in the order "
+                 "of their largest influence, each with its 4 most influenced test examples; Fig. 3 / D.5):")
+        for path in examples.plot_pair_groups(dataset.x_train, dataset.x_test, matrix, pairs,
+                                              os.path.join(rep.dir, f"{rep.name}_pair_examples_{{copy}}.png")):
+            rep.written.append(path)
+            rep.png(path, "high-influence pairs")
+
+
+def longtail_section(rep: Report):
+    rep.text("## Long-tail theory model (paper 004)",
+             "Zipf prior over a domain of N = 1000 elements, 10 random labels; a learner that memorizes vs one "
+             "that does not fit examples seen once.  The excess error is (1 - 1/k) τ E[#singletons].")
+    table = longtail.sweep()
+    rep.csv(table, "longtail.csv", "long-tail model (CSV)")
+    path = rep.path("longtail.png")
+    longtail.plot_sweep(table, path)
+    rep.png(path, "long-tail model")
+
+
+def marginal_utility_section(rep: Report, search_dirs):
+    """Link the removal experiments' CSV/PNG (written by analysis.marginal_utility) if present."""
+    found = False
+    for suffix, title in (("marginal_utility.csv", "Marginal utility of memorized examples (Fig. 2)"),
+                          ("pair_removal.csv", "Removal of the pairs' training examples (appendix C)")):
+        sources = [os.path.join(d, f"{rep.name}_{suffix}") for d in search_dirs]
+        src = next((p for p in sources if os.path.exists(p)), None)
+        if src is None:
+            continue
+        found = True
+        rep.text(f"## {title}")
+        rep.csv(pd.read_csv(src), suffix, f"{suffix} (CSV)")
+        png = src[: -len(".csv")] + ".png"
+        if os.path.exists(png):
+            dst = os.path.join(rep.dir, os.path.basename(png))
+            if os.path.abspath(png) != os.path.abspath(dst):
+                shutil.copyfile(png, dst)
+            rep.written.append(dst)
+            rep.png(dst, title)
+    if not found:
+        rep.text("## Removal experiments (Fig. 2, appendix C)",
+                 "Not run (they train models): `python -m influence_mem.analysis.marginal_utility --estimates DIR "
+                 "--flagfile=CONFIG --workdir=W --output_dir=<this folder>`, then rerun the report.")
+
+
+def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_dir=None, compare=(),
+                 compare_mem_threshold=0.25, classes=None, with_longtail=True) -> list:
+    """Write every section the files allow into output_dir (default <estimates>/report); the written paths."""
+    files = find_files(estimates_dir, name)
+    matrix = released.load_infl_matrix(files["infl_matrix"])
+    rep = Report(output_dir or os.path.join(estimates_dir, "report"), files["name"])
+    summary = summarize(files)
+    rep.text(f"# Report: {files['name']}", f"Estimates: `{os.path.abspath(estimates_dir)}`", "```",
+             format_summary(summary), "```")
+    mem_counts = pd.DataFrame({"theta": [0.1, 0.25, 0.5, 0.75, 0.9]})
+    mem_counts["num_train_mem_ge_theta"] = [int(np.sum(matrix.tr_mem >= t)) for t in mem_counts.theta]
+    mem_counts["fraction"] = mem_counts.num_train_mem_ge_theta / len(matrix.tr_mem)
+    rep.text("## Memorization estimates")
+    rep.csv(mem_counts, "memorization_counts.csv", "counts (CSV)")
+    pairs, source = _pairs(files, matrix)
+    pair_section(rep, pairs, source, len(matrix.tt_labels))
+    if compare:
+        consistency_section(rep, matrix, compare, compare_mem_threshold)
+    if dataset:
+        example_section(rep, files, matrix, pairs, dataset, data_dir, classes)
+    marginal_utility_section(rep, [rep.dir, estimates_dir])
+    if with_longtail:
+        longtail_section(rep)
+    rep.finish()
+    return rep.written
+
+
+def _define_flags():
+    from absl import flags
+
+    flags.DEFINE_string("estimates", None, "Directory holding <name>_infl_matrix.npz etc.")
+    flags.DEFINE_string("name", None, "Estimate name prefix; default: the only one in --estimates.")
+    flags.DEFINE_string("dataset", None, "Dataset of the estimates (registry name), for the example figures.")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+    flags.DEFINE_string("output_dir", None, "Report folder; default: <estimates>/report.")
+    flags.DEFINE_list("compare", [], "Other estimate directories (same data) for the consistency section.")
+    flags.DEFINE_string("compare_mem_threshold", "0.25",
+                        "Memorization condition of the influence consistency; 'none' drops it (Fig. C.3).")
+    flags.DEFINE_list("classes", [], "Classes shown in the memorization examples; default: the first 10.")
+    flags.DEFINE_boolean("longtail", True, "Include the long-tail theory model section.")
+    flags.mark_flag_as_required("estimates")
 
 
 def main(argv):
-    del argv
+    from absl import flags
+
+    FLAGS = flags.FLAGS
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        threshold = None if FLAGS.compare_mem_threshold.lower() == "none" else float(FLAGS.compare_mem_threshold)
+        classes = [int(c) for c in FLAGS.classes]
+    except ValueError:
+        sys.exit(f"error: --compare_mem_threshold must be a number or 'none' and --classes integers "
+                 f"(got {FLAGS.compare_mem_threshold!r}, {FLAGS.classes})")
     try:
         files = find_files(FLAGS.estimates, FLAGS.name)
         print(format_summary(summarize(files)))
-        if FLAGS.dataset:
-            output_dir = FLAGS.output_dir or FLAGS.estimates
-            os.makedirs(output_dir, exist_ok=True)
-            for path in draw_figures(files, FLAGS.dataset, output_dir, FLAGS.data_dir):
-                print(f"  figure: {path}")
-    except (ReportError, released.ReleasedFormatError) as e:
+        written = build_report(FLAGS.estimates, FLAGS.output_dir, FLAGS.name, FLAGS.dataset, FLAGS.data_dir,
+                               FLAGS.compare, threshold, classes, FLAGS.longtail)
+    except (ReportError, released.ReleasedFormatError, ValueError) as e:
         sys.exit(f"error: {e}")
+    print(f"  report: {written[-1]} ({len(written) - 1} files beside it)")
 
 
 def run():
+    from absl import app
+
+    _define_flags()
     app.run(main)
 
 

@@ -1,0 +1,106 @@
+"""The report folder: every section the files allow, numbers from a hand-made estimate set."""
+import os
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_module
+from influence_mem import released, report
+from influence_mem.analysis.estimate_files import EstimatesError, find_files
+
+TR_LABELS, TT_LABELS = np.array([0, 0, 0, 1, 1]), np.array([0, 0, 1])
+MEM = np.array([0.9, 0.3, 0.0, 0.6, 0.1])
+TR_IDX, TT_IDX = {0: np.array([0, 1, 2]), 1: np.array([3, 4])}, {0: np.array([0, 1]), 1: np.array([2])}
+BLOCKS = {0: np.array([[0.5, 0.2], [0.1, 0.16], [0.9, 0.9]]), 1: np.array([[0.4], [0.8]])}
+# pairs (mem >= 0.25, infl >= 0.15): (0,0) (0,1) (1,1) (3,2); train 2 and 4 have low mem
+
+
+def _write(directory, name="toy", mem=MEM, blocks=BLOCKS, pairs_file=True):
+    directory.mkdir(exist_ok=True)
+    released.write_infl_matrix(directory / f"{name}_infl_matrix.npz", TR_LABELS, TT_LABELS, mem, TR_IDX, TT_IDX,
+                               blocks)
+    if pairs_file:
+        p = released.load_infl_matrix(directory / f"{name}_infl_matrix.npz").high_influence_pairs()
+        released.write_high_infl_pairs(directory / f"{name}_high_infl_pairs_infl0.15_mem0.25.npz",
+                                       *[p[k] for k in released.PAIR_KEYS])
+    return directory
+
+
+def _links(summary_path):
+    text = open(summary_path).read()
+    return re.findall(r"\]\(([^)]+)\)", text)
+
+
+@pytest.mark.parametrize("pairs_file", [True, False])
+def test_report_pair_numbers_by_hand(tmp_path, pairs_file):
+    est = _write(tmp_path / "est", pairs_file=pairs_file)
+    written = report.build_report(str(est), with_longtail=False)
+    out = est / "report"
+    assert all(os.path.exists(p) for p in written)
+    summary = pd.read_csv(out / "toy_pair_summary.csv").iloc[0]
+    assert [summary.num_pairs, summary.unique_train, summary.unique_test] == [4, 3, 3]
+    per_test = pd.read_csv(out / "toy_influencers_per_test.csv")
+    assert per_test.values.tolist() == [[1, 2], [2, 1]]   # tests 0, 2 by one example; test 1 by two
+    counts = pd.read_csv(out / "toy_memorization_counts.csv").set_index("theta").num_train_mem_ge_theta
+    assert counts[0.25] == 3 and counts[0.9] == 1
+    links = _links(out / "summary.md")
+    assert "toy_influence_histogram.png" in links
+    assert all((out / link).exists() for link in links)
+
+
+def test_report_consistency_longtail_and_removal_results(tmp_path):
+    est = _write(tmp_path / "est")
+    other_blocks = {0: BLOCKS[0].copy(), 1: np.array([[0.1], [0.8]])}   # pair (3,2) drops to 0.1 in B
+    other = _write(tmp_path / "other", name="run2", blocks=other_blocks)
+    pd.DataFrame({"theta": [0.5], "removal": ["memorized"], "num_removed": [2]}).to_csv(
+        est / "toy_marginal_utility.csv", index=False)
+    out = tmp_path / "out"
+    report.build_report(str(est), str(out), compare=[str(other)])
+    mem = pd.read_csv(out / "toy_consistency_mem_vs_run2.csv")
+    assert (mem.dropna().jaccard == 1.0).all() and (mem.dropna().mean_abs_diff == 0.0).all()
+    infl = pd.read_csv(out / "toy_consistency_infl_vs_run2.csv").set_index("theta")
+    # θ = 0.15: A has 4 pairs, B the 3 without (3,2); D = |0.4 - 0.1| / 4
+    assert infl.loc[0.15, "jaccard"] == pytest.approx(0.75)
+    assert infl.loc[0.15, "mean_abs_diff"] == pytest.approx(0.3 / 4)
+    for png in ("toy_consistency_memorization.png", "toy_consistency_influence.png", "toy_longtail.png"):
+        assert (out / png).stat().st_size > 0
+    assert len(pd.read_csv(out / "toy_longtail.csv")) == 6
+    text = (out / "summary.md").read_text()
+    assert "Marginal utility of memorized examples" in text and (out / "toy_marginal_utility.csv").exists()
+    assert all((out / link).exists() for link in _links(out / "summary.md"))
+
+
+def test_missing_or_ambiguous_estimates_are_one_clear_error(tmp_path):
+    with pytest.raises(EstimatesError, match="no such directory"):
+        find_files(str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EstimatesError, match="no <name>_infl_matrix.npz found"):
+        find_files(str(tmp_path / "empty"))
+    est = _write(_write(tmp_path / "two"), name="second")
+    with pytest.raises(EstimatesError, match="several estimates .*pass --name"):
+        find_files(str(est))
+    assert find_files(str(est), "second")["name"] == "second"
+
+
+def test_cli_with_digits_images(tmp_path):
+    from test_marginal_utility import _digits_estimates
+
+    from influence_mem.data import datasets
+
+    labels = datasets.load("digits").train_labels
+    est = tmp_path / "est"
+    est.mkdir()
+    mem = np.linspace(0, 1, len(labels)).astype(np.float32)
+    _digits_estimates(est, mem)
+    proc = run_module("influence_mem.report", f"--estimates={est}", "--dataset=digits", "--classes=2,3",
+                      "--nolongtail")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "report:" in proc.stdout and "estimates dg: 1437 training / 360 test" in proc.stdout
+    out = est / "report"
+    for png in ("dg_memorization_near_0_05_1.png", "dg_memorization_examples.png", "dg_pair_examples_0.png"):
+        assert (out / png).stat().st_size > 0
+    assert all((out / link).exists() for link in _links(out / "summary.md"))
+    bad = run_module("influence_mem.report", f"--estimates={tmp_path / 'missing'}")
+    assert bad.returncode != 0 and bad.stderr.strip().endswith("missing: no such directory")
