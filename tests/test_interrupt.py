@@ -140,3 +140,25 @@ def test_claims_are_exclusive_and_stale_ones_are_taken_over(tmp_path, monkeypatc
     assert not taken.held()
     taken.release()
     assert json.loads((work / "claim.json").read_text())["token"] == "v"
+
+
+def test_a_trial_that_raises_is_recorded_as_failed_with_its_error(tmp_path):
+    from influence_mem import status
+    from influence_mem.data import datasets
+    from influence_mem.train.main import TrialsFailed, run_trials
+    from influence_mem.train.trial import TrainConfig
+
+    config = TrainConfig(epochs=1, save_model=False, arch_options={"mlp_hidden": "64,oops"})
+    try:
+        run_trials(datasets.load("digits"), config, [0, 1], str(tmp_path))
+    except TrialsFailed as e:
+        assert e.failed == [0, 1] and e.summary["done"] == []
+    else:
+        raise AssertionError("TrialsFailed not raised")
+    for trial in (0, 1):  # both trials were attempted, each left its error and no claim
+        work = tmp_path / "0.7" / f".{trial}.inprogress"
+        assert "ValueError" in json.loads((work / "failed.json").read_text())["error"]
+        assert not (work / "claim.json").exists()
+    text = status.report(str(tmp_path))
+    assert "failed 0: error: ValueError: invalid literal for int() with base 10: 'oops'" in text
+    assert text.splitlines()[-1] == "  rerun: --subset_ratio=0.7 --trials=0-1"
