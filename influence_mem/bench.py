@@ -23,9 +23,8 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from influence_mem.data import datasets
 from influence_mem.data.subsets import subset_size
-from influence_mem.train.main import config_from_flags, run_trials
+from influence_mem.train.main import config_from_flags, load_dataset_from_flags, run_trials
 from influence_mem.train.trial import TrainConfig, build_model
 
 PUBLIC_RECIPE_SECONDS = 1.2  # the authors' MNIST example recipe on this machine (issue 5)
@@ -88,7 +87,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.pack_trials < 2:
         raise app.UsageError("--pack_trials must be >= 2 for the packed mode")
-    dataset = datasets.load(FLAGS.dataset, FLAGS.data_dir)
+    dataset = load_dataset_from_flags()
     config = config_from_flags()
     config.log_every_epochs = config.epochs
     dense = config.arch == "mlp"
