@@ -14,6 +14,9 @@ def test_memorization_closest_to_0_half_and_1_per_class():
     two = examples.select_memorization_near(labels, mem, [0, 1], per_target=2)
     assert two[0][0.5].tolist() == [1, 3]
     assert two[1][0.0].tolist() == [4, 5]       # tie: smaller id first
+    assert two[1][0.5].tolist() == [] and two[1][1.0].tolist() == []   # nothing within ±0.125
+    assert examples.select_memorization_near(labels, mem, [0], tolerance=0.031)[0][1.0].tolist() == [2]
+    assert examples.select_memorization_near(labels, mem, [0], tolerance=0.029)[0][1.0].tolist() == []
 
 
 def test_pair_groups_follow_the_appendix_d_code():
@@ -60,7 +63,7 @@ def test_figures_are_written(tmp_path):
                    blocks={0: np.array([[0.5], [0.2]]), 1: np.array([[0.3]])})
     images = rng.random((3, 8, 8, 1)).astype(np.float32)
     chosen = examples.plot_memorization_near(images, m.tr_labels, m.tr_mem, tmp_path / "m.png", classes=[0, 1])
-    assert chosen[0][1.0].tolist() == [0, 1] and (tmp_path / "m.png").stat().st_size > 0
+    assert chosen[0][1.0].tolist() == [0] and (tmp_path / "m.png").stat().st_size > 0
     paths = examples.plot_pair_groups(images, images[:2], m, m.high_influence_pairs(), tmp_path / "p{copy}.png",
                                       n_copies=1, n_egs=2, n_test=1)
     assert paths == [str(tmp_path / "p0.png")] and (tmp_path / "p0.png").stat().st_size > 0

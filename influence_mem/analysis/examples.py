@@ -1,7 +1,7 @@
 """Which examples the paper's figures show, chosen by fixed rules (no cherry-picking).
 
 Fig. 1 / D.4: per class, the examples whose memorization estimate is closest
-to 0, 0.5 and 1 (ties: smaller id).  Fig. 3 / D.5-D.8 (appendix D code):
+to 0, 0.5 and 1 and within ±0.125 of it (ties: smaller id).  Fig. 3 / D.5-D.8 (appendix D code):
 sort the training examples of the high-influence pairs by the highest
 influence they have on a test example, then take `n_copies` consecutive sets
 of `n_egs` examples at evenly spread positions of that order:
@@ -22,13 +22,17 @@ from influence_mem.analysis import figures
 MEM_TARGETS = (0.0, 0.5, 1.0)
 
 
-def select_memorization_near(labels, mem, classes, targets=MEM_TARGETS, per_target=4) -> dict:
-    """{class: {target: ids}}: the per_target examples of the class with mem closest to each target."""
+def select_memorization_near(labels, mem, classes, targets=MEM_TARGETS, per_target=4, tolerance=0.125) -> dict:
+    """{class: {target: ids}}: up to per_target examples of the class with mem closest to each
+    target and within `tolerance` of it (fewer, or none, when the class has no such estimates)."""
     labels, mem = np.asarray(labels), np.asarray(mem, np.float64)
     out = {}
     for c in classes:
         idx = np.flatnonzero((labels == c) & np.isfinite(mem))
-        out[int(c)] = {t: idx[np.lexsort((idx, np.abs(mem[idx] - t)))][:per_target] for t in targets}
+        out[int(c)] = {}
+        for t in targets:
+            near = idx[np.abs(mem[idx] - t) <= tolerance]
+            out[int(c)][t] = near[np.lexsort((near, np.abs(mem[near] - t)))][:per_target]
     return out
 
 
