@@ -31,7 +31,6 @@ def define_flags():
     flags.mark_flag_as_required("workdir")
 
 _WORK = re.compile(r"^\.(\d+)\.inprogress$")
-_LEGACY_TEMP = re.compile(r"^\.(\d+)\.tmp-(.+)-(\d+)$")
 
 
 def format_trials(ids) -> str:
@@ -83,15 +82,12 @@ def scan_ratio(ratio_dir: str, stale_seconds: float = outputs.STALE_SECONDS) -> 
             and tf.io.gfile.exists(os.path.join(ratio_dir, n, "aux_arrays.npz"))}
     result = {"done": done, "in_progress": {}, "failed": {}}
     for name in names:
-        path = os.path.join(ratio_dir, name)
+        work = _WORK.match(name)
         if name.isdigit() and int(name) not in done:
             result["failed"][int(name)] = "directory without aux_arrays.npz (incomplete copy)"
-        elif _WORK.match(name) and int(_WORK.match(name).group(1)) not in done:
-            state, detail = _work_state(path, stale_seconds)
-            result[state][int(_WORK.match(name).group(1))] = detail
-        elif _LEGACY_TEMP.match(name) and int(_LEGACY_TEMP.match(name).group(1)) not in done:
-            trial, host, pid = _LEGACY_TEMP.match(name).groups()
-            result["in_progress"].setdefault(int(trial), f"temporary copy of {host} pid {pid}")
+        elif work and int(work.group(1)) not in done:
+            state, detail = _work_state(os.path.join(ratio_dir, name), stale_seconds)
+            result[state][int(work.group(1))] = detail
     return result
 
 

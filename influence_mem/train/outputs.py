@@ -1,9 +1,10 @@
 """Per-trial output layout: <workdir>/<subset_ratio>/<trial>/{aux_arrays.npz, metrics.json, saved_model/}.
 
-A trial is written under a hidden temporary name and renamed into place only
-when complete, so a crash or SIGKILL never leaves a directory the aggregator
-would count, and of two workers racing on one trial the second to finish
-discards its copy.  All I/O goes through tf.io.gfile (local paths, gs://).
+A trial is written in a hidden work dir (work_dir: .<trial>.inprogress/out)
+and renamed into place only when complete, so a crash or SIGKILL never leaves
+a directory the aggregator would count, and of two workers racing on one trial
+the second to finish discards its copy.  All I/O goes through tf.io.gfile
+(local paths, gs://).
 """
 import io
 import json
@@ -32,11 +33,6 @@ def trial_dir(workdir: str, ratio: float, trial: int) -> str:
 
 def is_complete(workdir: str, ratio: float, trial: int) -> bool:
     return tf.io.gfile.exists(os.path.join(trial_dir(workdir, ratio, trial), "aux_arrays.npz"))
-
-
-def temp_trial_dir(workdir: str, ratio: float, trial: int) -> str:
-    """A hidden, worker-unique name in the same ratio directory (rename stays on one filesystem)."""
-    return os.path.join(workdir, format_ratio(ratio), f".{int(trial)}.tmp-{socket.gethostname()}-{os.getpid()}")
 
 
 def write_npz(path: str, arrays: dict) -> None:
