@@ -176,3 +176,19 @@ def test_packed_augmentation_applies_the_papers_crop_flip_per_example_and_trains
     metrics = train_pack(digits, config, [0, 1], [str(d) for d in dirs])
     assert [(m["crop_padding"], m["flip"]) for m in metrics] == [(1, True)] * 2
     assert all(np.isfinite(m["final_loss"]) for m in metrics)
+
+
+def test_bench_counts_the_mlp_flops_and_prints_every_figure(digits):
+    from conftest import run_module
+    from influence_mem.bench import trial_gflop
+
+    config = TrainConfig(arch_options={"mlp_hidden": "512,256"}, epochs=10)
+    train, evaluation = trial_gflop(config, digits)
+    forward = 2 * (64 * 512 + 512 * 256 + 256 * 10)
+    assert train == pytest.approx(3 * forward * 1006 * 10 / 1e9)  # m = round(0.7 * 1437) = 1006
+    assert evaluation == pytest.approx(forward * 1797 / 1e9)
+    result = run_module("influence_mem.bench", "--epochs=1", "--mlp_hidden=16", "--single_trials=1",
+                        "--pack_trials=2", "--packed_trials=3", "--peak_size=256")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for text in ("matmul peak", "K=1 (one Keras fit per trial)", "packed K=2", "ratio K=1 / packed", "of peak"):
+        assert text in result.stdout, result.stdout
