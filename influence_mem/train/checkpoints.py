@@ -22,6 +22,8 @@ import tensorflow as tf
 from absl import logging
 
 CONFIG_FILE = "config.json"
+# TrainConfig fields that do not change training: a checkpoint stays valid when only these differ.
+NOT_TRAINING = ("save_model", "eval_batch_size", "log_every_epochs")
 ITERATORS_PER_EPOCH = 2  # keras.src.trainers.epoch_iterator, Keras 3.x, fit() without steps_per_epoch
 
 
@@ -29,7 +31,8 @@ class TrialCheckpoint:
     """Save and restore (model, optimizer, finished epochs) in `directory`, keeping the last one."""
 
     def __init__(self, directory: str, model: keras.Model, optimizer, config: dict):
-        self.directory, self.config = directory, json.dumps(config, sort_keys=True, default=str)
+        kept = {k: v for k, v in config.items() if k not in NOT_TRAINING}
+        self.directory, self.config = directory, json.dumps(kept, sort_keys=True, default=str)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
         optimizer.build(model.trainable_variables)  # restore needs the slot variables to exist
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch)
@@ -41,7 +44,10 @@ class TrialCheckpoint:
         if path is None:
             return 0
         config_path = os.path.join(self.directory, CONFIG_FILE)
-        saved = tf.io.gfile.GFile(config_path).read() if tf.io.gfile.exists(config_path) else None
+        saved = None
+        if tf.io.gfile.exists(config_path):
+            with tf.io.gfile.GFile(config_path) as f:
+                saved = f.read()
         if saved != self.config:
             logging.warning("%s: checkpoint was written under another trial config; starting over", path)
             tf.io.gfile.rmtree(self.directory)
