@@ -34,7 +34,9 @@ def test_accuracy_table_by_hand():
     results = {(np.nan, "none"): (0, [[1, 1, 0, 0], [1, 0, 0, 0]]),
                (0.5, "memorized"): (2, [[1, 0, 0, 0], [0, 0, 0, 0]]),
                (0.5, "random"): (2, [[1, 1, 1, 0]])}
-    t = mu.accuracy_table(results, num_train=8).set_index("removal")
+    table = mu.accuracy_table(results, num_train=8)
+    assert table.removal.tolist() == ["none", "memorized", "random"]
+    t = table.set_index("removal")
     assert t.loc["none", "test_acc_mean"] == pytest.approx(0.375)
     assert t.loc["none", "test_acc_std"] == pytest.approx(np.std([0.5, 0.25], ddof=1))
     assert t.loc["memorized", "test_acc_mean"] == pytest.approx(0.125)

@@ -70,8 +70,10 @@ def accuracy_table(results: dict, num_train: int) -> pd.DataFrame:
         rows.append({"theta": theta, "removal": removal, "num_removed": int(num_removed),
                      "fraction_removed": num_removed / num_train, "runs": len(correct),
                      "test_acc_mean": mean, "test_acc_std": std})
-    return pd.DataFrame(rows).sort_values(["removal", "theta"], na_position="first", kind="mergesort",
-                                          ignore_index=True)
+    table = pd.DataFrame(rows)
+    order = table.removal.map({"none": 0, "memorized": 1, "random": 2})
+    return table.assign(_order=order).sort_values(["_order", "theta"], kind="mergesort",
+                                                  ignore_index=True).drop(columns="_order")
 
 
 def pair_removal_table(full_correct, removed_correct, influenced_ids) -> pd.DataFrame:
