@@ -68,14 +68,15 @@ def plot_histograms(scores: dict, corrupted_idx, path, bins: int = 40) -> None:
 def load_corrupted_idx(path) -> np.ndarray:
     """Corrupted ids from a dataset_meta.npz / estimates_stats.npz (key corrupted_idx) or a .npy file."""
     try:
-        if str(path).endswith(".npy"):
-            return np.load(path, allow_pickle=False).astype(np.int64)
-        with np.load(path, allow_pickle=False) as z:
-            if "corrupted_idx" not in z.files:
-                raise ValueError(f"{path}: no 'corrupted_idx' key (was the run trained with --corrupt_fraction?)")
-            return z["corrupted_idx"].astype(np.int64)
-    except (OSError, EOFError) as e:
-        raise ValueError(f"{path}: cannot read corrupted ids ({e})") from None
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError) as e:
+        raise ValueError(f"{path}: not a .npy/.npz file with corrupted ids ({e})") from None
+    if isinstance(loaded, np.ndarray):
+        return loaded.astype(np.int64)
+    with loaded:
+        if "corrupted_idx" not in loaded.files:
+            raise ValueError(f"{path}: no 'corrupted_idx' key (was the run trained with --corrupt_fraction?)")
+        return loaded["corrupted_idx"].astype(np.int64)
 
 
 def load_scores(spec: list) -> dict:
