@@ -115,7 +115,7 @@ def test_cli_writes_tables_and_plot(tmp_path):
     out = tmp_path / "out"
     proc = run_module("influence_mem.analysis.marginal_utility", f"--estimates={est}",
                       "--flagfile=configs/digits_mlp.cfg", "--epochs=1", "--runs=1", "--thresholds=0.5",
-                      f"--workdir={tmp_path / 'work'}", f"--output_dir={out}", "--pack_trials=4")
+                      f"--workdir={tmp_path / 'work'}", f"--output_dir={out}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     table = pd.read_csv(out / "dg_marginal_utility.csv")
     assert table.set_index("removal").loc["memorized", "num_removed"] == np.sum(labels == 3)

@@ -104,3 +104,14 @@ def test_cli_with_digits_images(tmp_path):
     assert all((out / link).exists() for link in _links(out / "summary.md"))
     bad = run_module("influence_mem.report", f"--estimates={tmp_path / 'missing'}")
     assert bad.returncode != 0 and bad.stderr.strip().endswith("missing: no such directory")
+
+
+def test_report_and_analyses_do_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys; import influence_mem.report, influence_mem.analysis.marginal_utility, "
+            "influence_mem.analysis.consistency, influence_mem.analysis.longtail, influence_mem.analysis.examples, "
+            "influence_mem.analysis.pair_stats; print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
