@@ -39,7 +39,8 @@ def summarize(files: dict) -> dict:
         stats = released.load_estimates_stats(files["stats"])
         summary["num_trials"] = int(stats["num_trials"])
         if "tt_correct" in stats:
-            summary["test_accuracy"] = float(np.sum(stats["tt_correct"]) / (stats["num_trials"] * len(matrix.tt_labels)))
+            summary["test_accuracy"] = float(np.sum(stats["tt_correct"])
+                                             / (stats["num_trials"] * len(matrix.tt_labels)))
     return summary
 
 
@@ -122,7 +123,13 @@ def consistency_section(rep: Report, matrix, compare_dirs, mem_threshold):
     for other_dir in compare_dirs:
         other_files = find_files(other_dir)
         other = released.load_infl_matrix(other_files["infl_matrix"])
+        if not (np.array_equal(other.tr_labels, matrix.tr_labels)
+                and np.array_equal(other.tt_labels, matrix.tt_labels)):
+            raise ReportError(f"{other_files['infl_matrix']}: --compare estimates are for other training/test "
+                              f"examples (labels differ from the report's estimates)")
         label = other_files["name"]
+        if label in mem_tables:  # two comparison sets with the same name
+            label = f"{label}_{len(mem_tables)}"
         mem_tables[label] = consistency.memorization_consistency(matrix.tr_mem, other.tr_mem)
         infl_tables[label] = consistency.influence_consistency(matrix, other, mem_threshold=mem_threshold)
         rep.text(f"### vs {label} ({other_dir})")

@@ -101,7 +101,8 @@ def _digits_estimates(directory, mem):
     blocks[3][:, 0] = 0.5
     released.write_infl_matrix(directory / "dg_infl_matrix.npz", ds.train_labels, ds.test_labels, mem, tr, tt, blocks)
     pairs = released.InflMatrix(ds.train_labels, ds.test_labels, mem, tr, tt, blocks).high_influence_pairs()
-    released.write_high_infl_pairs(directory / "dg_high_infl_pairs_infl0.15_mem0.25.npz", *[pairs[k] for k in released.PAIR_KEYS])
+    released.write_high_infl_pairs(directory / "dg_high_infl_pairs_infl0.15_mem0.25.npz",
+                                   *[pairs[k] for k in released.PAIR_KEYS])
     return ds
 
 

@@ -82,6 +82,12 @@ def test_missing_or_ambiguous_estimates_are_one_clear_error(tmp_path):
     with pytest.raises(EstimatesError, match="several estimates .*pass --name"):
         find_files(str(est))
     assert find_files(str(est), "second")["name"] == "second"
+    other = tmp_path / "other"
+    other.mkdir()
+    released.write_infl_matrix(other / "x_infl_matrix.npz", TR_LABELS[::-1], TT_LABELS, MEM, {0: np.array([2, 3, 4]),
+                               1: np.array([0, 1])}, TT_IDX, BLOCKS)
+    with pytest.raises(EstimatesError, match="x_infl_matrix.npz: --compare estimates are for other"):
+        report.build_report(str(_write(tmp_path / "one")), compare=[str(other)], with_longtail=False)
 
 
 def test_cli_with_digits_images(tmp_path):
