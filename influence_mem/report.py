@@ -1,4 +1,4 @@
-"""im-report: every analysis the estimate files allow, in one folder (PNGs, CSVs, summary.md).
+"""python -m influence_mem.report: every analysis the estimate files allow, in one folder (PNGs, CSVs, summary.md).
 
   python -m influence_mem.report --estimates DIR [--dataset digits] [--compare DIR2,...] [--output_dir OUT]
 
