@@ -1,0 +1,234 @@
+"""The critique's checks (paper 003): train-test duplicates, subpopulations, the "Leakage+Shift" vs
+"Memorized" buckets, and the bucketed removal experiment with weight decay for the "converged" setting.
+
+  python -m influence_mem.analysis.critique --estimates DIR --flagfile=configs/digits_mlp.cfg \\
+      --workdir=/tmp/crit --output_dir=/tmp/crit/report --features=REP/1/0/features.npz --runs=5
+
+Duplicates (Sec. 4.2): a (train, test) pair is a duplicate when its distance
+is <= the threshold: pixel space = root-mean-square pixel difference of [0, 1]
+images (0 = exact duplicate), feature space = cosine distance of penultimate
+features (--features: a last-layer representation's features.npz).
+Subpopulations (Sec. 5.2, step 1): memorized training examples that influence
+the same test example (a high-influence pair each) belong to one
+subpopulation; groups are connected components, size >= 2.  Buckets: memorized
+examples (mem >= --mem_threshold) with a test duplicate or in a subpopulation
+go to "leakage+shift", the rest to "memorized".  Removal (Table 2): with the
+marginal-utility machinery (analysis.marginal_utility.train_runs / reduced),
+train --runs models on the full set and without all memorized examples with
+the flagfile's weight decay ("original"), then the same plus each bucket
+removed with --converged_weight_decay ("converged"; paper 003 does not give
+its value).
+"""
+import dataclasses
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from sklearn.neighbors import NearestNeighbors
+
+
+# ---------------------------------------------------------------- duplicates
+
+def _radius_pairs(train_vecs, test_vecs, radius, train_ids=None):
+    """(tr_idx, tt_idx, euclidean distance) of every pair within `radius` (train restricted to train_ids)."""
+    train_ids = np.arange(len(train_vecs)) if train_ids is None else np.asarray(train_ids, np.int64)
+    if not len(train_ids) or not len(test_vecs):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    index = NearestNeighbors(algorithm="brute").fit(train_vecs[train_ids])
+    dist, nbrs = index.radius_neighbors(test_vecs, radius=radius, sort_results=True)
+    tt = np.repeat(np.arange(len(test_vecs)), [len(n) for n in nbrs])
+    tr = train_ids[np.concatenate(nbrs).astype(np.int64)] if len(tt) else np.zeros(0, np.int64)
+    return tr, tt, np.concatenate(dist) if len(tt) else np.zeros(0)
+
+
+def pixel_duplicates(x_train, x_test, threshold: float, train_ids=None) -> pd.DataFrame:
+    """Train-test pairs with RMS pixel difference <= threshold (images in [0, 1]); exact = distance 0."""
+    a = np.asarray(x_train, np.float32).reshape(len(x_train), -1)
+    b = np.asarray(x_test, np.float32).reshape(len(x_test), -1)
+    scale = np.sqrt(a.shape[1])
+    tr, tt, dist = _radius_pairs(a, b, threshold * scale, train_ids)
+    rms = dist / scale
+    return pd.DataFrame({"space": "pixel", "tr_idx": tr, "tt_idx": tt, "distance": rms, "exact": rms == 0})
+
+
+def feature_duplicates(f_train, f_test, threshold: float, train_ids=None) -> pd.DataFrame:
+    """Train-test pairs with cosine distance of their features <= threshold."""
+    def unit(f):
+        f = np.asarray(f, np.float64).reshape(len(f), -1)
+        return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+
+    # For unit vectors |a - b|^2 = 2 (1 - cos): a cosine radius t is a euclidean radius sqrt(2 t).
+    tr, tt, dist = _radius_pairs(unit(f_train), unit(f_test), np.sqrt(2 * threshold), train_ids)
+    cosine = np.clip(dist ** 2 / 2, 0, 2)
+    return pd.DataFrame({"space": "feature", "tr_idx": tr, "tt_idx": tt, "distance": cosine,
+                         "exact": np.zeros(len(tr), bool)})
+
+
+# ---------------------------------------------------------------- subpopulations and buckets
+
+def subpopulations(pairs, memorized_ids) -> pd.DataFrame:
+    """Groups of >= 2 memorized training ids linked by influencing a common test id.
+
+    `pairs`: high-influence pairs (tr_idx, tt_idx).  One row per training id:
+    subpopulation number (0, 1, ... by smallest member), tr_idx, size and the
+    test ids its group influences (space-separated).
+    """
+    tr = np.asarray(pairs["tr_idx"], np.int64)
+    tt = np.asarray(pairs["tt_idx"], np.int64)
+    keep = np.isin(tr, np.asarray(memorized_ids, np.int64))
+    tr, tt = tr[keep], tt[keep]
+    columns = ["subpopulation", "tr_idx", "size", "tt_idx"]
+    if not len(tr):
+        return pd.DataFrame(columns=columns)
+    train_ids, tr_pos = np.unique(tr, return_inverse=True)
+    test_ids, tt_pos = np.unique(tt, return_inverse=True)
+    # Bipartite graph train - test; train ids in one component share (chains of) test examples.
+    k, m = len(train_ids), len(test_ids)
+    graph = coo_matrix((np.ones(len(tr)), (tr_pos, k + tt_pos)), shape=(k + m, k + m))
+    _, label = connected_components(graph, directed=False)
+    rows = []
+    groups = [np.flatnonzero(label[:k] == g) for g in np.unique(label[:k])]
+    groups = sorted((g for g in groups if len(g) >= 2), key=lambda g: train_ids[g[0]])
+    for number, members in enumerate(groups):
+        tests = np.unique(tt[np.isin(tr_pos, members)])
+        for pos in members:
+            rows.append({"subpopulation": number, "tr_idx": int(train_ids[pos]), "size": len(members),
+                         "tt_idx": " ".join(map(str, tests))})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def buckets(memorized_ids, duplicate_tr_ids, subpopulation_tr_ids) -> dict:
+    """{'leakage+shift': memorized ids with a test duplicate or in a subpopulation, 'memorized': the rest}."""
+    memorized = np.unique(np.asarray(memorized_ids, np.int64))
+    flagged = np.union1d(np.asarray(duplicate_tr_ids, np.int64), np.asarray(subpopulation_tr_ids, np.int64))
+    leak = np.intersect1d(memorized, flagged)
+    return {"leakage+shift": leak, "memorized": np.setdiff1d(memorized, leak)}
+
+
+# ---------------------------------------------------------------- bucketed removal (TensorFlow)
+
+def removal_table(conditions: dict) -> pd.DataFrame:
+    """Rows per (setting, removal) from {(setting, removal): (num_removed, test correctness [runs, n_test])}.
+
+    drop = accuracy of the same setting's full-set run minus this run (paired by run seed), mean and std
+    over runs (ddof 1).
+    """
+    rows = []
+    for (setting, removal), (num_removed, correct) in conditions.items():
+        acc = np.asarray(correct, np.float64).mean(axis=1)
+        full = np.asarray(conditions[(setting, "none")][1], np.float64).mean(axis=1)
+        drop = full - acc
+        rows.append({"setting": setting, "removal": removal, "num_removed": int(num_removed), "runs": len(acc),
+                     "test_acc_mean": acc.mean(), "test_acc_std": acc.std(ddof=1) if len(acc) > 1 else np.nan,
+                     "drop_mean": drop.mean(), "drop_std": drop.std(ddof=1) if len(drop) > 1 else np.nan})
+    return pd.DataFrame(rows)
+
+
+def run_bucket_removal(dataset, config, memorized_ids, bucket_ids: dict, runs: int, workdir: str,
+                       converged_weight_decay: float, pack_trials: int = 1, strategy=None) -> pd.DataFrame:
+    """Paper 003 Table 2: original setting (config's weight decay) full vs all memorized removed;
+    converged setting (converged_weight_decay) full, all memorized, and each bucket removed."""
+    from influence_mem.analysis.marginal_utility import reduced, train_runs
+
+    settings = {"original": config, "converged": dataclasses.replace(config, weight_decay=converged_weight_decay)}
+    removals = {"none": np.zeros(0, np.int64), "all_memorized": np.asarray(memorized_ids, np.int64)}
+    conditions = {}
+    for setting, cfg in settings.items():
+        todo = dict(removals) if setting == "original" else {**removals, **bucket_ids}
+        for removal, ids in todo.items():
+            data = dataset if len(ids) == 0 else reduced(dataset, ids)
+            sub = os.path.join(workdir, setting, removal.replace("+", "_"))
+            conditions[(setting, removal)] = (len(ids), train_runs(data, cfg, runs, sub, pack_trials, strategy))
+    return removal_table(conditions)
+
+
+# ---------------------------------------------------------------- command line
+
+def main(argv):
+    from absl import flags
+
+    from influence_mem import released
+    from influence_mem.analysis.estimate_files import EstimatesError, find_files
+    from influence_mem.train import main as train_main, strategy as strategy_lib
+
+    FLAGS = flags.FLAGS
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        files = find_files(FLAGS.estimates, FLAGS.name)
+        matrix = released.load_infl_matrix(files["infl_matrix"])
+        dataset = train_main.load_dataset_from_flags()
+        if not np.array_equal(matrix.tr_labels, dataset.train_labels):
+            raise EstimatesError(f"{files['infl_matrix']}: training labels do not match --dataset={FLAGS.dataset}")
+        if dataset.x_train is None:
+            raise EstimatesError(f"--dataset={FLAGS.dataset} streams its images; the critique needs an in-memory one")
+        features = None
+        if FLAGS.features:
+            with np.load(FLAGS.features) as z:
+                if not {"train_features", "test_features"} <= set(z.files):
+                    raise EstimatesError(f"--features={FLAGS.features}: needs train_features and test_features")
+                features = z["train_features"], z["test_features"]
+    except (EstimatesError, released.ReleasedFormatError, OSError) as e:
+        sys.exit(f"error: {e}")
+    memorized = np.flatnonzero(matrix.tr_mem >= FLAGS.mem_threshold)
+    pairs = matrix.high_influence_pairs(FLAGS.mem_threshold, FLAGS.infl_threshold)
+    out = FLAGS.output_dir or FLAGS.workdir
+    os.makedirs(out, exist_ok=True)
+    from influence_mem.turnover.estimate import split_arrays  # [0, 1] images as the models see them
+
+    x_train, x_test = split_arrays(dataset, "train")[0], split_arrays(dataset, "test")[0]
+    dups = [pixel_duplicates(x_train, x_test, FLAGS.pixel_threshold, memorized)]
+    if features is not None:
+        dups.append(feature_duplicates(*features, FLAGS.feature_threshold, memorized))
+    dups = pd.concat(dups, ignore_index=True)
+    subs = subpopulations(pairs, memorized)
+    bucket_ids = buckets(memorized, dups["tr_idx"], subs["tr_idx"])
+    dups.to_csv(os.path.join(out, f"{files['name']}_duplicates.csv"), index=False)
+    subs.to_csv(os.path.join(out, f"{files['name']}_subpopulations.csv"), index=False)
+    pd.DataFrame([{"tr_idx": i, "bucket": name, "mem": float(matrix.tr_mem[i])}
+                  for name, ids in bucket_ids.items() for i in ids]).to_csv(
+        os.path.join(out, f"{files['name']}_buckets.csv"), index=False)
+    print(f"{len(memorized)} memorized (mem >= {FLAGS.mem_threshold}); duplicates: "
+          f"{int(dups['exact'].sum())} exact, {int((~dups['exact']).sum())} near pairs; "
+          f"{subs['subpopulation'].nunique()} subpopulations ({len(subs)} examples); buckets: "
+          + ", ".join(f"{k} {len(v)}" for k, v in bucket_ids.items()))
+    if FLAGS.runs > 0:
+        config = dataclasses.replace(train_main.config_from_flags(), save_model=False)
+        try:
+            table = run_bucket_removal(dataset, config, memorized, bucket_ids, FLAGS.runs, FLAGS.workdir,
+                                       FLAGS.converged_weight_decay, FLAGS.pack_trials,
+                                       strategy_lib.get(FLAGS.strategy, FLAGS.num_gpus))
+        except ValueError as e:
+            sys.exit(f"error: {e}")
+        table.to_csv(os.path.join(out, f"{files['name']}_bucket_removal.csv"), index=False)
+        print(table.to_string(index=False))
+
+
+def run():
+    """Entry point: the trainer's flags (--flagfile, --dataset, --epochs, --pack_trials, ...) plus ours."""
+    from absl import app, flags
+
+    from influence_mem.train import main as train_main  # noqa: F401  (defines the trainer flags)
+
+    flags.DEFINE_string("estimates", None, "Directory with <name>_infl_matrix.npz.")
+    flags.DEFINE_string("name", None, "Estimate name prefix; default: the only one in --estimates.")
+    flags.DEFINE_float("mem_threshold", 0.25, "Memorized: mem >= this (paper 003 uses paper 000's 0.25).")
+    flags.DEFINE_float("infl_threshold", 0.15, "Subpopulations: pairs with infl >= this.")
+    flags.DEFINE_float("pixel_threshold", 0.02, "Near duplicate: RMS pixel difference <= this ([0, 1] images).")
+    flags.DEFINE_float("feature_threshold", 0.01, "Near duplicate: cosine distance of features <= this.")
+    flags.DEFINE_string("features", None, "features.npz (train_features, test_features) for feature-space "
+                                          "duplicates, e.g. a last-layer representation's.")
+    flags.DEFINE_integer("runs", 0, "Models per removal condition (paper 003: 100); 0 = only the tables.")
+    flags.DEFINE_float("converged_weight_decay", 5e-4, "Weight decay of the 'converged' setting (paper 003 "
+                                                       "turns it on without a value; 5e-4 is ours).")
+    flags.DEFINE_string("output_dir", None, "Where the CSV tables go; default: --workdir.")
+    flags.mark_flag_as_required("estimates")
+    flags.register_validator("runs", lambda v: v >= 0, "--runs must be >= 0")
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
