@@ -44,13 +44,22 @@ def _radius_pairs(train_vecs, test_vecs, radius, train_ids=None):
     return tr, tt, np.concatenate(dist) if len(tt) else np.zeros(0)
 
 
+def unit_images(x) -> np.ndarray:
+    """float32 images in [0, 1] (uint8 arrays are divided by 255, as the input pipeline does)."""
+    x = np.asarray(x)
+    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+
+
 def pixel_duplicates(x_train, x_test, threshold: float, train_ids=None) -> pd.DataFrame:
-    """Train-test pairs with RMS pixel difference <= threshold (images in [0, 1]); exact = distance 0."""
-    a = np.asarray(x_train, np.float32).reshape(len(x_train), -1)
-    b = np.asarray(x_test, np.float32).reshape(len(x_test), -1)
+    """Train-test pairs with RMS pixel difference <= threshold (of [0, 1] images; uint8 is scaled); exact = 0."""
+    a = unit_images(x_train).reshape(len(x_train), -1)
+    b = unit_images(x_test).reshape(len(x_test), -1)
     scale = np.sqrt(a.shape[1])
-    tr, tt, dist = _radius_pairs(a, b, threshold * scale, train_ids)
-    rms = dist / scale
+    tr, tt, _ = _radius_pairs(a, b, threshold * scale * 1.0001, train_ids)
+    # Recompute found pairs directly: the search's dot-product distances are not exactly 0 for copies.
+    rms = np.sqrt(np.mean((a[tr] - b[tt]) ** 2, axis=1)) if len(tr) else np.zeros(0)
+    keep = rms <= threshold
+    tr, tt, rms = tr[keep], tt[keep], rms[keep]
     return pd.DataFrame({"space": "pixel", "tr_idx": tr, "tt_idx": tt, "distance": rms, "exact": rms == 0})
 
 
@@ -61,8 +70,11 @@ def feature_duplicates(f_train, f_test, threshold: float, train_ids=None) -> pd.
         return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
 
     # For unit vectors |a - b|^2 = 2 (1 - cos): a cosine radius t is a euclidean radius sqrt(2 t).
-    tr, tt, dist = _radius_pairs(unit(f_train), unit(f_test), np.sqrt(2 * threshold), train_ids)
-    cosine = np.clip(dist ** 2 / 2, 0, 2)
+    a, b = unit(f_train), unit(f_test)
+    tr, tt, _ = _radius_pairs(a, b, np.sqrt(2 * threshold) * 1.0001, train_ids)
+    cosine = np.clip(1 - np.sum(a[tr] * b[tt], axis=1), 0, 2) if len(tr) else np.zeros(0)
+    keep = cosine <= threshold
+    tr, tt, cosine = tr[keep], tt[keep], cosine[keep]
     return pd.DataFrame({"space": "feature", "tr_idx": tr, "tt_idx": tt, "distance": cosine,
                          "exact": np.zeros(len(tr), bool)})
 
@@ -177,10 +189,7 @@ def main(argv):
     pairs = matrix.high_influence_pairs(FLAGS.mem_threshold, FLAGS.infl_threshold)
     out = FLAGS.output_dir or FLAGS.workdir
     os.makedirs(out, exist_ok=True)
-    from influence_mem.turnover.estimate import split_arrays  # [0, 1] images as the models see them
-
-    x_train, x_test = split_arrays(dataset, "train")[0], split_arrays(dataset, "test")[0]
-    dups = [pixel_duplicates(x_train, x_test, FLAGS.pixel_threshold, memorized)]
+    dups = [pixel_duplicates(dataset.x_train, dataset.x_test, FLAGS.pixel_threshold, memorized)]
     if features is not None:
         dups.append(feature_duplicates(*features, FLAGS.feature_threshold, memorized))
     dups = pd.concat(dups, ignore_index=True)
