@@ -30,16 +30,18 @@ def _members(arch, shape, seeds, options=None):
     return out
 
 
-@pytest.mark.parametrize("arch,options", [("mlp", {"mlp_hidden": "32,16"}), ("small_cnn", {})])
-def test_slice_k_computes_the_registry_model_with_slice_k_weights(arch, options):
-    members = _members(arch, (8, 8, 1), [1, 2, 3], options)
+@pytest.mark.parametrize("arch,options,shape", [("mlp", {"mlp_hidden": "32,16"}, (8, 8, 1)),
+                                                ("small_cnn", {}, (8, 8, 1)),
+                                                ("inception_small", {}, (28, 28, 1))])
+def test_slice_k_computes_the_registry_model_with_slice_k_weights(arch, options, shape):
+    members = _members(arch, shape, [1, 2], options)
     packed = PackedModel(members)
     rng = np.random.default_rng(0)
-    own = rng.random((3, 5, 8, 8, 1), dtype=np.float32)   # each model its own batch
-    shared = rng.random((7, 8, 8, 1), dtype=np.float32)
+    own = rng.random((2, 5) + shape, dtype=np.float32)   # each model its own batch
+    shared = rng.random((7,) + shape, dtype=np.float32)
     logits_own, _, _ = packed.forward(own, training=False)
     logits_shared = packed(shared)
-    fresh = _members(arch, (8, 8, 1), [9], options)[0]   # other weights, overwritten by the slice
+    fresh = _members(arch, shape, [9], options)[0]   # other weights, overwritten by the slice
     for k, member in enumerate(members):
         np.testing.assert_allclose(logits_own[k], member(own[k], training=False), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(logits_shared[k], member(shared, training=False), rtol=1e-4, atol=1e-5)
