@@ -58,25 +58,6 @@ def test_corrupt_dataset_trains_on_corrupted_labels_and_records_them():
     np.testing.assert_array_equal(meta["corrupted_idx"], bad.corrupted_idx)
 
 
-def test_trainer_cli_records_corrupted_ids_per_trial(tmp_path):
-    result = run_module("influence_mem.train", f"--flagfile={REPO / 'configs' / 'digits_mlp.cfg'}", "--epochs=1",
-                        "--mlp_hidden=16", "--trials=0", "--save_model=false", f"--corrupt_fraction={FRACTION}",
-                        "--corrupt_seed=3", f"--workdir={tmp_path}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    expected = corrupt.corrupt_dataset(datasets.load("digits"), FRACTION, seed=3)
-    trial = tmp_path / "0.7" / "0"
-    np.testing.assert_array_equal(np.load(trial / corrupt.CORRUPTED_FILE), expected.corrupted_idx)
-    metrics = json.loads((trial / "metrics.json").read_text())
-    assert metrics["num_corrupted"] == len(expected.corrupted_idx)
-    assert metrics["flags"]["corrupt_fraction"] == FRACTION and metrics["flags"]["corrupt_seed"] == 3
-    assert set(outputs.read_npz(str(trial / "aux_arrays.npz"))) == set(outputs.AUX_KEYS)  # heldout format kept
-    from influence_mem.estimate.trials import load_dataset_meta
-
-    meta = load_dataset_meta(tmp_path / "dataset_meta.npz")  # the aggregator still reads it
-    np.testing.assert_array_equal(meta.tr_labels, expected.train_labels)
-    np.testing.assert_array_equal(np.load(tmp_path / "dataset_meta.npz")["corrupted_idx"], expected.corrupted_idx)
-
-
 def test_auroc_table_known_answers():
     corrupted = [3, 4]
     table = label_noise.auroc_table({"perfect": [0, 0.1, 0.2, 0.9, 1.0], "reversed": [1, 1, 1, 0, 0],
@@ -94,7 +75,6 @@ def planted(tmp_path_factory):
     """Digits with 5% flipped labels; estimates of all three estimators (small, trained to fit the noise)."""
     from influence_mem.estimate.aggregate import aggregate
     from influence_mem.train.last_layer import run_last_layer
-    from influence_mem.train.main import run_trials
     from influence_mem.train.trial import TrainConfig
     from influence_mem.turnover import estimate as turnover
     from influence_mem.turnover.main import write_estimates
@@ -105,13 +85,34 @@ def planted(tmp_path_factory):
     config = TrainConfig(arch_options={"mlp_hidden": "512"}, epochs=60, batch_size=64, base_lr=0.1,
                          lr_schedule="constant", save_model=False, log_every_epochs=100)
     trials = list(range(12))
-    run_trials(dataset, config, trials, str(root / "sub"), pack_trials=12)
+    # The subsampled trials through the trainer CLI: --corrupt_fraction must give the same corrupted dataset.
+    result = run_module("influence_mem.train", "--dataset=digits", "--mlp_hidden=512", "--epochs=60",
+                        "--batch_size=64", "--base_lr=0.1", "--lr_schedule=constant", "--momentum=0.9",
+                        "--save_model=false", "--trials=0-11", "--pack_trials=12", f"--corrupt_fraction={FRACTION}",
+                        "--corrupt_seed=0", f"--workdir={root / 'sub'}")
+    assert result.returncode == 0, result.stderr[-3000:]
     aggregate(root / "sub", 0.7, output_dir=root / "subsampled")
     run_last_layer(dataset, config, trials, str(root / "ll"), linear_epochs=40, pack_trials=12)
     aggregate(root / "ll", 0.7, output_dir=root / "last_layer", name="digits")
     model = turnover.train(dataset, dataclasses.replace(config, epochs=20))
     write_estimates(str(root / "turnover"), "digits", dataset, turnover.estimate(model, dataset), 0.25, 0.15)
     return root, dataset
+
+
+def test_trainer_cli_records_corrupted_ids_per_trial(planted):
+    root, dataset = planted
+    for trial in (0, 11):
+        path = root / "sub" / "0.7" / str(trial)
+        np.testing.assert_array_equal(np.load(path / corrupt.CORRUPTED_FILE), dataset.corrupted_idx)
+        metrics = json.loads((path / "metrics.json").read_text())
+        assert metrics["num_corrupted"] == len(dataset.corrupted_idx)
+        assert metrics["flags"]["corrupt_fraction"] == FRACTION and metrics["flags"]["corrupt_seed"] == 0
+        assert set(outputs.read_npz(str(path / "aux_arrays.npz"))) == set(outputs.AUX_KEYS)  # heldout format kept
+    from influence_mem.estimate.trials import load_dataset_meta
+
+    meta = load_dataset_meta(root / "sub" / "dataset_meta.npz")  # the aggregator reads it as before
+    np.testing.assert_array_equal(meta.tr_labels, dataset.train_labels)  # the labels trained on
+    np.testing.assert_array_equal(np.load(root / "sub" / "dataset_meta.npz")["corrupted_idx"], dataset.corrupted_idx)
 
 
 def test_planted_mislabels_get_high_estimates_from_each_estimator(planted):
@@ -127,18 +128,16 @@ def test_planted_mislabels_get_high_estimates_from_each_estimator(planted):
         assert row["auroc"] > 0.9, f"{name}: AUROC {row['auroc']:.3f} for planted mislabels"
         assert row["mem_mean_corrupted"] > row["mem_mean_clean"] + 0.3, name
     assert (root / "out" / "label_noise_hist.png").stat().st_size > 10_000
-    # The turn-over sidecar carries the corrupted ids too, and gives the same AUROC.
-    again = run_module("influence_mem.analysis.label_noise", f"--estimates=turnover={root / 'turnover'}",
-                       f"--corrupted={root / 'turnover' / 'digits_estimates_stats.npz'}",
-                       f"--output_dir={root / 'out2'}")
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert pd.read_csv(root / "out2" / "label_noise_auroc.csv")["auroc"][0] == pytest.approx(table["auroc"]["turnover"])
+    # The turn-over sidecar carries the same corrupted ids.
+    np.testing.assert_array_equal(label_noise.load_corrupted_idx(root / "turnover" / "digits_estimates_stats.npz"),
+                                  dataset.corrupted_idx)
 
 
-def test_label_noise_cli_errors_name_the_problem(planted, tmp_path):
+def test_label_noise_errors_name_the_problem(planted):
     root, _ = planted
-    result = run_module("influence_mem.analysis.label_noise", f"--estimates=turnover={root / 'turnover'}",
-                        f"--corrupted={root / 'sub' / '0.7' / '0' / 'metrics.json'}", f"--output_dir={tmp_path}")
-    assert result.returncode != 0 and "metrics.json" in result.stderr and "Traceback" not in result.stderr
+    with pytest.raises(ValueError, match="metrics.json"):
+        label_noise.load_corrupted_idx(root / "sub" / "0.7" / "0" / "metrics.json")
+    with pytest.raises(ValueError, match="no 'corrupted_idx' key"):
+        label_noise.load_corrupted_idx(root / "turnover" / "digits_infl_matrix.npz")
     with pytest.raises(ValueError, match="is not NAME=DIR"):
         label_noise.load_scores(["turnover"])
