@@ -158,7 +158,7 @@ def train_trial(dataset: Dataset, config: TrainConfig, trial: int, out_dir: str,
     padding, flip = augmentation(config, dataset)
     train_ds = pipeline.train_pipeline(dataset, ids, batch_size=config.batch_size, shuffle_seed=seeds["shuffle"],
                                        augment_seed=seeds["augment"], crop_padding=padding, flip=flip)
-    checkpoints.skip_epochs(train_ds, 2 * initial_epoch)
+    checkpoints.skip_epochs(train_ds, initial_epoch)
     history = model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, verbose=0,
                         shuffle=False, callbacks=callbacks)
     if not still_ours():
