@@ -39,9 +39,10 @@ setup(
         "pandas",
         "scikit-learn",
         "matplotlib",
+        "fsspec",  # the numpy-only aggregator reads workdirs by URL (gs:// with the gcs extra)
     ],
     # ray: launchers/ray_trials.py (the multi-machine engine); the launcher tests use a local instance.
-    extras_require={"test": ["pytest", "ray"], "ray": ["ray"]},
+    extras_require={"test": ["pytest", "ray"], "ray": ["ray"], "gcs": ["gcsfs"]},
     entry_points={
         "console_scripts": [
             "im-train=influence_mem.train.main:run",

@@ -189,3 +189,23 @@ def test_estimate_modules_do_not_import_tensorflow():
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_workdir_is_read_through_fsspec_urls(tmp_path):
+    """A non-local filesystem (fsspec's memory://, standing in for gs://) gives the same estimates."""
+    import fsspec
+
+    _workdir(tmp_path / "local")
+    memory = fsspec.filesystem("memory")
+    for path in (tmp_path / "local").rglob("*"):
+        if path.is_file():
+            memory.pipe(f"/im_test/{path.relative_to(tmp_path / 'local')}", path.read_bytes())
+    with pytest.raises(AggregateError, match="remote; pass --output_dir"):
+        aggregate("memory://im_test", 0.7)
+    remote = aggregate("memory://im_test", 0.7, output_dir=tmp_path / "from_url")
+    local = aggregate(tmp_path / "local", 0.7, output_dir=tmp_path / "from_path")
+    assert remote.num_trials == local.num_trials == T
+    a = released.load_infl_matrix(tmp_path / "from_url" / "sim_infl_matrix.npz")
+    b = released.load_infl_matrix(tmp_path / "from_path" / "sim_infl_matrix.npz")
+    np.testing.assert_array_equal(a.tr_mem, b.tr_mem)
+    memory.rm("/im_test", recursive=True)

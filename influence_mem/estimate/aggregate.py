@@ -29,6 +29,7 @@ from absl import app, flags, logging
 from influence_mem import released
 from influence_mem.estimate.estimators import Accumulator, Estimates
 from influence_mem.estimate.pairs import high_influence_pairs
+from influence_mem.estimate import fileio
 from influence_mem.estimate.trials import (META_FILE, MetaError, TrialReader, list_trials,
                                            load_dataset_meta, ratio_dirs)
 
@@ -49,7 +50,7 @@ class AggregateResult:
     cscore_ratios: List[float]
 
 
-def _find_ratio(ratios: Dict[float, Path], subset_ratio: float, workdir) -> Path:
+def _find_ratio(ratios: Dict[float, str], subset_ratio: float, workdir) -> str:
     for r, path in ratios.items():
         if np.isclose(r, subset_ratio):
             return path
@@ -61,7 +62,7 @@ def _stream(ratio_dir, n, n_test, chunk_size, acc: Accumulator, what: str):
     """Feed every usable trial of ratio_dir into acc; returns the reader (used/skipped)."""
     trials, ignored = list_trials(ratio_dir)
     for name, reason in ignored:
-        logging.warning("ignoring %s: %s", Path(ratio_dir) / name, reason)
+        logging.warning("ignoring %s: %s", fileio.join(ratio_dir, name), reason)
     logging.info("%s: %d trial directories in %s", what, len(trials), ratio_dir)
     reader = TrialReader(trials, n, n_test, chunk_size)
     for chunk in reader.chunks():
@@ -101,14 +102,16 @@ def aggregate(workdir, subset_ratio=0.7, name=None, output_dir=None, mem_thresho
     usable trials) or trials.MetaError (bad dataset_meta.npz); then nothing
     is written.
     """
-    workdir = Path(workdir)
-    meta = load_dataset_meta(labels_from or workdir / META_FILE)
+    workdir = str(workdir)
+    meta = load_dataset_meta(labels_from or fileio.join(workdir, META_FILE))
     name = name or meta.dataset
     if not name:
         raise AggregateError(f"{meta.path} has no 'dataset' name; pass --name")
+    if output_dir is None and fileio.is_remote(workdir):
+        raise AggregateError(f"{workdir} is remote; pass --output_dir (a local directory)")
     output_dir = Path(output_dir or workdir)
     n, n_test = len(meta.tr_labels), len(meta.tt_labels)
-    ratios = ratio_dirs(workdir) if workdir.is_dir() else {}
+    ratios = ratio_dirs(workdir) if fileio.is_dir(workdir) else {}
     ratio_dir = _find_ratio(ratios, subset_ratio, workdir)
 
     created_output_dir = not output_dir.exists()

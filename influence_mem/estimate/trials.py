@@ -11,10 +11,11 @@ import dataclasses
 import hashlib
 import logging
 import time
-from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+
+from influence_mem.estimate import fileio
 
 AUX_ARRAYS = "aux_arrays.npz"
 META_FILE = "dataset_meta.npz"
@@ -38,17 +39,17 @@ class DatasetMeta:
     tt_labels: np.ndarray
     tr_filenames: Optional[np.ndarray]
     dataset: Optional[str]
-    path: Path
+    path: str
 
 
 def load_dataset_meta(path) -> DatasetMeta:
     """Labels (and filenames) written by the trainer; one clear error if unusable."""
-    path = Path(path)
-    if not path.is_file():
+    path = str(path)
+    if not fileio.is_file(path):
         raise MetaError(f"{path}: dataset metadata file not found (the trainer writes it; "
                         f"or pass --labels_from)")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with fileio.load_npz(path) as z:
             arrays = {k: z[k] for k in z.files}
     except Exception as e:  # zipfile / numpy raise many types for a corrupt file
         raise MetaError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
@@ -68,38 +69,39 @@ def load_dataset_meta(path) -> DatasetMeta:
     return DatasetMeta(tr.astype(np.int64), tt.astype(np.int64), names, dataset, path)
 
 
-def ratio_dirs(workdir) -> Dict[float, Path]:
+def ratio_dirs(workdir) -> Dict[float, str]:
     """Subset-ratio directories of a workdir (names that parse as a ratio in (0, 1))."""
     out = {}
-    for p in sorted(Path(workdir).iterdir()):
+    for name, is_dir in fileio.list_dir(workdir):
         try:
-            r = float(p.name)
+            r = float(name)
         except ValueError:
             continue
-        if p.is_dir() and 0 < r < 1:
-            out[r] = p
+        if is_dir and 0 < r < 1:
+            out[r] = fileio.join(workdir, name)
     return out
 
 
-def list_trials(ratio_dir) -> Tuple[List[Tuple[int, Path]], List[Tuple[str, str]]]:
+def list_trials(ratio_dir) -> Tuple[List[Tuple[int, str]], List[Tuple[str, str]]]:
     """(trials sorted by id, [(name, reason)] of directories that are not trials).
 
     In-progress directories (name starting with '.' or ending in '.tmp') are
     not listed at all.
     """
     trials, ignored = [], []
-    for p in Path(ratio_dir).iterdir():
-        if p.name.startswith(".") or p.name.endswith(".tmp") or not p.is_dir():
+    for name, is_dir in fileio.list_dir(ratio_dir):
+        if name.startswith(".") or name.endswith(".tmp") or not is_dir:
             continue
         try:
-            tid = int(p.name)
+            tid = int(name)
         except ValueError:
-            ignored.append((p.name, "not a trial directory (name is not an integer)"))
+            ignored.append((name, "not a trial directory (name is not an integer)"))
             continue
-        if not (p / AUX_ARRAYS).is_file():
-            ignored.append((p.name, f"no {AUX_ARRAYS} (incomplete trial)"))
+        path = fileio.join(ratio_dir, name, AUX_ARRAYS)
+        if not fileio.is_file(path):
+            ignored.append((name, f"no {AUX_ARRAYS} (incomplete trial)"))
             continue
-        trials.append((tid, p / AUX_ARRAYS))
+        trials.append((tid, path))
     trials.sort()
     return trials, ignored
 
@@ -124,7 +126,7 @@ def read_trial(path, n: int, n_test: Optional[int]):
     Raises SkipTrial with the reason when the trial is unusable.
     """
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with fileio.load_npz(path) as z:
             missing = [k for k in TRIAL_KEYS if k not in z.files]
             if missing:
                 raise SkipTrial(f"missing keys {missing}")
