@@ -110,7 +110,14 @@ def main(argv):
     if FLAGS.single_trials:
         single = seconds_per_trial(dataset, config, FLAGS.single_trials, 1)
         print(f"K=1 (one Keras fit per trial): {single:.3f} s/trial over {FLAGS.single_trials} trials{rate(single)}")
-    runs = [seconds_per_trial(dataset, config, FLAGS.packed_trials, FLAGS.pack_trials) for _ in range(FLAGS.repeats)]
+    runs = []
+    for repeat in range(FLAGS.repeats):
+        seconds = seconds_per_trial(dataset, config, FLAGS.packed_trials, FLAGS.pack_trials)
+        runs.append(seconds)
+        if dense and FLAGS.repeats > 1:  # the machine may be shared: compare each run with a peak taken next to it
+            nearby = matmul_peak(FLAGS.peak_size)
+            print(f"  packed run {repeat + 1}: {seconds:.3f} s/trial, {work / seconds:.1f} GFLOP/s, "
+                  f"{work / seconds / nearby:.0%} of the peak measured right after it ({nearby:.1f} GFLOP/s)")
     best = min(runs)
     print(f"packed K={FLAGS.pack_trials}: {best:.3f} s/trial over {FLAGS.packed_trials} trials{rate(best)}; "
           f"runs: {', '.join(f'{r:.3f}' for r in runs)}")
