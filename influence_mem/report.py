@@ -12,6 +12,7 @@ influence_mem.analysis.marginal_utility`; their CSVs in --output_dir or
   examples         --dataset: Fig. 1/D.4 (mem near 0, 0.5, 1) and Fig. 3/D.5 groups (appendix D rule)
   long tail        paper 004 model: τ, weight[1/2n, 2/n], excess error vs n/N (no files needed)
 """
+import glob
 import os
 import shutil
 import sys
@@ -183,8 +184,11 @@ def longtail_section(rep: Report):
 def marginal_utility_section(rep: Report, search_dirs):
     """Link the removal experiments' CSV/PNG (written by analysis.marginal_utility) if present."""
     found = False
+    extra = sorted({os.path.basename(p)[len(rep.name) + 1:] for d in search_dirs
+                    for p in glob.glob(os.path.join(glob.escape(d), f"{glob.escape(rep.name)}_removal_*.csv"))})
     for suffix, title in (("marginal_utility.csv", "Marginal utility of memorized examples (Fig. 2)"),
-                          ("pair_removal.csv", "Removal of the pairs' training examples (appendix C)")):
+                          ("pair_removal.csv", "Removal of the pairs' training examples (appendix C)"),
+                          *[(s, f"Removal of {s[len('removal_'):-len('.csv')]}") for s in extra]):
         sources = [os.path.join(d, f"{rep.name}_{suffix}") for d in search_dirs]
         src = next((p for p in sources if os.path.exists(p)), None)
         if src is None:

@@ -56,6 +56,24 @@ def test_pair_removal_table_by_hand():
     assert t["contribution of S'_h to the difference"] == pytest.approx(0.5 * 2 / 4)
 
 
+def test_removal_table_of_any_ids_by_hand():
+    full, removed = np.array([[1, 1, 1, 0]]), np.array([[1, 0, 0, 0]])
+    t = mu.pair_removal_table(full, removed, removed_name="bucket").set_index("quantity")["mean"]
+    assert t.to_dict() == {"test accuracy, full set": 0.75, "test accuracy, without bucket": 0.25,
+                           "test accuracy difference": 0.5}
+
+
+def test_read_ids_from_text_or_npy(tmp_path):
+    (tmp_path / "a.txt").write_text("3\n1\n4\n")
+    np.save(tmp_path / "b.npy", np.array([0, 9]))
+    assert mu.read_ids(str(tmp_path / "a.txt"), 10).tolist() == [3, 1, 4]
+    assert mu.read_ids(str(tmp_path / "b.npy"), 10).tolist() == [0, 9]
+    with pytest.raises(ValueError, match="b.npy: ids must be integers in \\[0, 5\\)"):
+        mu.read_ids(str(tmp_path / "b.npy"), 5)
+    with pytest.raises(ValueError, match="nope.txt: not a readable"):
+        mu.read_ids(str(tmp_path / "nope.txt"), 5)
+
+
 def test_reduced_dataset_drops_rows(digits_trial):
     ds = digits_trial["dataset"]
     small = mu.reduced(ds, [0, 5, 7])
@@ -114,15 +132,20 @@ def test_cli_writes_tables_and_plot(tmp_path):
     labels = datasets.load("digits").train_labels
     _digits_estimates(est, (labels == 3).astype(np.float32))
     out = tmp_path / "out"
+    np.savetxt(tmp_path / "class3.txt", np.flatnonzero(labels == 3), fmt="%d")
     proc = run_module("influence_mem.analysis.marginal_utility", f"--estimates={est}",
                       "--flagfile=configs/digits_mlp.cfg", "--epochs=1", "--runs=1", "--thresholds=0.5",
-                      f"--workdir={tmp_path / 'work'}", f"--output_dir={out}")
+                      f"--workdir={tmp_path / 'work'}", f"--output_dir={out}",
+                      f"--remove_ids={tmp_path / 'class3.txt'}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     table = pd.read_csv(out / "dg_marginal_utility.csv")
     assert table.set_index("removal").loc["memorized", "num_removed"] == np.sum(labels == 3)
     assert (out / "dg_marginal_utility.png").stat().st_size > 0
     removal = pd.read_csv(out / "dg_pair_removal.csv").set_index("quantity")["mean"]
     assert removal["S'_h accuracy, without S_h"] == 0.0
+    by_ids = pd.read_csv(out / "dg_removal_class3.csv").set_index("quantity")["mean"]
+    # the same training set (all of class 3) and seeds as the pair removal
+    assert by_ids["test accuracy, without class3"] == pytest.approx(removal["test accuracy, without S_h"], abs=0.02)
     bad = run_module("influence_mem.analysis.marginal_utility", f"--estimates={tmp_path / 'missing'}",
                      "--flagfile=configs/digits_mlp.cfg", f"--workdir={tmp_path / 'w2'}")
     assert bad.returncode != 0 and "missing: no such directory" in bad.stderr

@@ -56,6 +56,8 @@ def test_report_consistency_longtail_and_removal_results(tmp_path):
     other = _write(tmp_path / "other", name="run2", blocks=other_blocks)
     pd.DataFrame({"theta": [0.5], "removal": ["memorized"], "num_removed": [2]}).to_csv(
         est / "toy_marginal_utility.csv", index=False)
+    pd.DataFrame({"quantity": ["test accuracy difference"], "mean": [0.5]}).to_csv(
+        est / "toy_removal_bucket1.csv", index=False)
     out = tmp_path / "out"
     report.build_report(str(est), str(out), compare=[str(other)])
     mem = pd.read_csv(out / "toy_consistency_mem_vs_run2.csv")
@@ -69,6 +71,7 @@ def test_report_consistency_longtail_and_removal_results(tmp_path):
     assert len(pd.read_csv(out / "toy_longtail.csv")) == 6
     text = (out / "summary.md").read_text()
     assert "Marginal utility of memorized examples" in text and (out / "toy_marginal_utility.csv").exists()
+    assert "Removal of bucket1" in text and (out / "toy_removal_bucket1.csv").exists()
     assert all((out / link).exists() for link in _links(out / "summary.md"))
 
 

@@ -76,20 +76,24 @@ def accuracy_table(results: dict, num_train: int) -> pd.DataFrame:
                                                   ignore_index=True).drop(columns="_order")
 
 
-def pair_removal_table(full_correct, removed_correct, influenced_ids) -> pd.DataFrame:
+def pair_removal_table(full_correct, removed_correct, influenced_ids=None, removed_name="S_h") -> pd.DataFrame:
     """Appendix C from test correctness [runs, n_test] with S and with S minus S_h (same seeds per run).
 
-    Rows: accuracy on the test set and on S'_h for both, their per-run
-    differences, and the contribution of S'_h to the test-set difference
-    (difference on S'_h times |S'_h| / n_test).  Columns quantity, mean, std.
+    Rows: accuracy on the test set and on S'_h (influenced_ids; rows left out
+    when None) for both, their per-run differences, and the contribution of
+    S'_h to the test-set difference (difference on S'_h times |S'_h| / n_test).
+    Columns quantity, mean, std.  `removed_name` names the removed set in the rows.
     """
     full, removed = np.asarray(full_correct, np.float64), np.asarray(removed_correct, np.float64)
-    ids = np.asarray(influenced_ids, np.int64)
-    acc = {"test accuracy, full set": full.mean(1), "test accuracy, without S_h": removed.mean(1),
-           "S'_h accuracy, full set": full[:, ids].mean(1), "S'_h accuracy, without S_h": removed[:, ids].mean(1)}
-    acc["test accuracy difference"] = acc["test accuracy, full set"] - acc["test accuracy, without S_h"]
-    acc["S'_h accuracy difference"] = acc["S'_h accuracy, full set"] - acc["S'_h accuracy, without S_h"]
-    acc["contribution of S'_h to the difference"] = acc["S'_h accuracy difference"] * len(ids) / full.shape[1]
+    without = f"without {removed_name}"
+    acc = {"test accuracy, full set": full.mean(1), f"test accuracy, {without}": removed.mean(1)}
+    acc["test accuracy difference"] = acc["test accuracy, full set"] - acc[f"test accuracy, {without}"]
+    if influenced_ids is not None:
+        ids = np.asarray(influenced_ids, np.int64)
+        acc["S'_h accuracy, full set"] = full[:, ids].mean(1)
+        acc[f"S'_h accuracy, {without}"] = removed[:, ids].mean(1)
+        acc["S'_h accuracy difference"] = acc["S'_h accuracy, full set"] - acc[f"S'_h accuracy, {without}"]
+        acc["contribution of S'_h to the difference"] = acc["S'_h accuracy difference"] * len(ids) / full.shape[1]
     return pd.DataFrame([{"quantity": k, **dict(zip(("mean", "std"), _mean_std(v)))} for k, v in acc.items()])
 
 
@@ -180,6 +184,27 @@ def run_pair_removal(dataset, config, pairs, runs, workdir, pack_trials=1, strat
     return pair_removal_table(full, removed, test_ids)
 
 
+def run_id_removal(dataset, config, remove_ids, label, runs, workdir, pack_trials=1, strategy=None) -> pd.DataFrame:
+    """Full set vs without any given training ids (e.g. paper 003's buckets); pair_removal_table rows
+    for the whole test set, the removed set named `label`."""
+    full = train_runs(dataset, config, runs, os.path.join(workdir, "full"), pack_trials, strategy)
+    removed = train_runs(reduced(dataset, np.unique(remove_ids)), config, runs,
+                         os.path.join(workdir, f"without_{label}"), pack_trials, strategy)
+    return pair_removal_table(full, removed, removed_name=label)
+
+
+def read_ids(path: str, num_train: int) -> np.ndarray:
+    """Training ids from a .npy array or a text file (one id per line); ValueError naming the file."""
+    try:
+        ids = np.load(path) if path.endswith(".npy") else np.loadtxt(path, dtype=np.int64, ndmin=1)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--remove_ids={path}: not a readable .npy or one-id-per-line text file ({e})") from None
+    ids = np.asarray(ids).ravel()
+    if not np.issubdtype(ids.dtype, np.integer) or (len(ids) and (ids.min() < 0 or ids.max() >= num_train)):
+        raise ValueError(f"--remove_ids={path}: ids must be integers in [0, {num_train})")
+    return ids.astype(np.int64)
+
+
 # ---------------------------------------------------------------- command line
 
 def main(argv):
@@ -194,37 +219,47 @@ def main(argv):
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
     try:
+        thresholds = [float(t) for t in FLAGS.thresholds]
+    except ValueError as e:
+        sys.exit(f"error: --thresholds must be numbers: {e}")
+    try:  # every input is checked before anything trains
         files = find_files(FLAGS.estimates, FLAGS.name)
         matrix = released.load_infl_matrix(files["infl_matrix"])
         dataset = datasets.load(FLAGS.dataset, FLAGS.data_dir)
         if not np.array_equal(matrix.tr_labels, dataset.train_labels):
             raise EstimatesError(f"{files['infl_matrix']}: training labels do not match --dataset={FLAGS.dataset}")
-        thresholds = [float(t) for t in FLAGS.thresholds]
-    except (EstimatesError, released.ReleasedFormatError, datasets.DatasetError) as e:
+        pairs = None
+        if "pairs" in FLAGS.experiments:
+            if not files["pairs"]:
+                raise EstimatesError(f"{FLAGS.estimates}: no high-influence pairs file for --experiments=pairs")
+            pairs = released.load_high_infl_pairs(files["pairs"])
+            if len(pairs) == 0:
+                raise EstimatesError(f"{files['pairs']}: no pairs, nothing to remove (--experiments=pairs)")
+        ids = read_ids(FLAGS.remove_ids, dataset.num_train) if FLAGS.remove_ids else None
+    except (EstimatesError, released.ReleasedFormatError, datasets.DatasetError, ValueError) as e:
         sys.exit(f"error: {e}")
-    except ValueError as e:
-        sys.exit(f"error: --thresholds must be numbers: {e}")
     config = dataclasses.replace(train_main.config_from_flags(), save_model=False)
     strategy = strategy_lib.get(FLAGS.strategy, FLAGS.num_gpus)
     output_dir = FLAGS.output_dir or FLAGS.workdir
     os.makedirs(output_dir, exist_ok=True)
     common = dict(runs=FLAGS.runs, pack_trials=FLAGS.pack_trials, strategy=strategy)
+    prefix = os.path.join(output_dir, files["name"])
     try:
         if "memorized" in FLAGS.experiments:
             table = run_marginal_utility(dataset, config, matrix.tr_mem, thresholds, workdir=FLAGS.workdir,
                                          seed=FLAGS.removal_seed, **common)
-            table.to_csv(os.path.join(output_dir, f"{files['name']}_marginal_utility.csv"), index=False)
-            plot_marginal_utility(table, os.path.join(output_dir, f"{files['name']}_marginal_utility.png"),
+            table.to_csv(f"{prefix}_marginal_utility.csv", index=False)
+            plot_marginal_utility(table, f"{prefix}_marginal_utility.png",
                                   f"{files['name']}: marginal utility ({FLAGS.runs} runs)")
             print(table.to_string(index=False))
-        if "pairs" in FLAGS.experiments:
-            if not files["pairs"]:
-                sys.exit(f"error: {FLAGS.estimates}: no high-influence pairs file for --experiments=pairs")
-            pairs = released.load_high_infl_pairs(files["pairs"])
-            if len(pairs) == 0:
-                sys.exit(f"error: {files['pairs']}: no pairs, nothing to remove")
+        if pairs is not None:
             table = run_pair_removal(dataset, config, pairs, workdir=FLAGS.workdir, **common)
-            table.to_csv(os.path.join(output_dir, f"{files['name']}_pair_removal.csv"), index=False)
+            table.to_csv(f"{prefix}_pair_removal.csv", index=False)
+            print(table.to_string(index=False))
+        if ids is not None:
+            label = os.path.splitext(os.path.basename(FLAGS.remove_ids))[0]
+            table = run_id_removal(dataset, config, ids, label, workdir=FLAGS.workdir, **common)
+            table.to_csv(f"{prefix}_removal_{label}.csv", index=False)
             print(table.to_string(index=False))
     except ValueError as e:
         sys.exit(f"error: {e}")
@@ -241,13 +276,16 @@ def run():
     flags.DEFINE_integer("runs", 5, "Models trained per condition (paper: 100 CIFAR-100/MNIST, 5 ImageNet).")
     flags.DEFINE_list("thresholds", [f"{t:g}" for t in THRESHOLDS], "Memorization thresholds θ of Fig. 2.")
     flags.DEFINE_list("experiments", ["memorized", "pairs"],
-                      "memorized: Fig. 2 removal of mem >= θ vs random; pairs: appendix C removal of S_h.")
+                      "memorized: Fig. 2 removal of mem >= θ vs random; pairs: appendix C removal of S_h "
+                      "(none: only --remove_ids).")
     flags.DEFINE_integer("removal_seed", 0, "Seed of the random removal sets (one per θ).")
+    flags.DEFINE_string("remove_ids", None, "Also train without these training ids (.npy or one id per line; "
+                        "e.g. paper 003's buckets): <name>_removal_<file stem>.csv.")
     flags.DEFINE_string("output_dir", None, "Where CSV/PNG go; default: --workdir.")
     flags.mark_flag_as_required("estimates")
     flags.register_validator("runs", lambda v: v >= 1, "--runs must be >= 1")
-    flags.register_validator("experiments", lambda v: bool(v) and set(v) <= {"memorized", "pairs"},
-                             "--experiments must be a non-empty subset of memorized,pairs")
+    flags.register_validator("experiments", lambda v: set(v) <= {"memorized", "pairs", "none"},
+                             "--experiments must be memorized, pairs, both, or none")
     app.run(main)
 
 
