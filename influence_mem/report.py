@@ -147,8 +147,11 @@ def example_section(rep: Report, files, matrix, pairs, dataset_name, data_dir, c
     from influence_mem.data import datasets  # TensorFlow only when images are needed
 
     dataset = datasets.load(dataset_name, data_dir)
-    if dataset.x_train is None:
-        raise ReportError(f"--dataset={dataset_name} streams its images; example figures need an in-memory dataset")
+    if dataset.x_train is None:  # ImageNet: the rest of the report is still useful
+        rep.text("## Examples", f"Skipped: --dataset={dataset_name} streams its images; the example figures need "
+                                f"a dataset held in memory.")
+        print(f"  note: example figures skipped, --dataset={dataset_name} streams its images", file=sys.stderr)
+        return
     if len(matrix.tr_labels) != dataset.num_train or not np.array_equal(matrix.tr_labels, dataset.train_labels):
         raise ReportError(f"{files['infl_matrix']}: labels do not match dataset {dataset_name}")
     classes = classes if classes else matrix.classes[:10]
