@@ -48,6 +48,7 @@ setup(
             "im-train=influence_mem.train.main:run",
             "im-aggregate=influence_mem.estimate.aggregate:run",
             "im-status=influence_mem.status:run",
+            "im-report=influence_mem.report:run",
         ]
     },
 )

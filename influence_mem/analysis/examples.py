@@ -76,14 +76,14 @@ def plot_memorization_near(images, labels, mem, path, classes, targets=MEM_TARGE
                            class_names=None):
     """Fig. 1 / D.4: one row per class, per_target examples near each target value, left to right."""
     chosen = select_memorization_near(labels, mem, classes, targets, per_target)
-    fig, axes = figures._grid(max(len(chosen), 1), len(targets) * per_target)
+    fig, axes = figures.image_grid(max(len(chosen), 1), len(targets) * per_target)
     for row, (c, by_target) in enumerate(chosen.items()):
         for block, t in enumerate(targets):
             for k, i in enumerate(by_target[t]):
                 ax = axes[row, block * per_target + k]
                 ax.axis("on")
-                figures._show(ax, images[i], f"#{i} mem={mem[i]:.2f}")
-        axes[row, 0].set_ylabel(figures._name(c, class_names), fontsize=8)
+                figures.show_image(ax, images[i], f"#{i} mem={mem[i]:.2f}")
+        axes[row, 0].set_ylabel(figures.class_name(c, class_names), fontsize=8)
     fig.suptitle("memorization estimates near " + ", ".join(f"{t:g}" for t in targets)
                  + " (closest per class, no cherry-picking)", fontsize=9)
     fig.tight_layout()

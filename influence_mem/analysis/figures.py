@@ -75,14 +75,14 @@ def _display(image):
     return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
 
 
-def _show(ax, image, title):
+def show_image(ax, image, title):
     ax.imshow(_display(image), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_title(title, fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def _grid(rows, cols):
+def image_grid(rows, cols):
     fig = Figure(figsize=(1.1 * cols, 1.25 * rows + 0.4))
     FigureCanvasAgg(fig)
     axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
@@ -91,7 +91,7 @@ def _grid(rows, cols):
     return fig, axes
 
 
-def _name(c, class_names):
+def class_name(c, class_names):
     return str(class_names[c]) if class_names is not None else f"class {c}"
 
 
@@ -100,15 +100,15 @@ def plot_memorization_examples(images, labels, mem, path, classes=None, per_side
     """Paper Fig. 1: one row per class, highest-memorization examples on the left,
     lowest on the right, each titled with its estimate.  Returns the selection."""
     chosen = select_memorization_examples(labels, mem, classes, per_side)
-    fig, axes = _grid(max(len(chosen), 1), 2 * per_side)
+    fig, axes = image_grid(max(len(chosen), 1), 2 * per_side)
     for row, (c, (high, low)) in enumerate(chosen.items()):
         for col, i in enumerate(list(high) + [None] * (per_side - len(high)) + list(low)):
             if i is None:
                 continue
             ax = axes[row, col]
             ax.axis("on")
-            _show(ax, images[i], f"#{i} mem={mem[i]:.2f}")
-        axes[row, 0].set_ylabel(_name(c, class_names), fontsize=8)
+            show_image(ax, images[i], f"#{i} mem={mem[i]:.2f}")
+        axes[row, 0].set_ylabel(class_name(c, class_names), fontsize=8)
     fig.suptitle("highest memorization (left) | lowest memorization (right)", fontsize=9)
     fig.tight_layout()
     fig.savefig(Path(path), dpi=100)
@@ -120,14 +120,14 @@ def plot_high_influence_pairs(train_images, test_images, pairs, path, num_train=
     """Paper Fig. 3: per row a training example (with its mem) and its most influenced
     test examples (with infl), strongest pairs first.  Returns the selection."""
     chosen = select_high_influence_pairs(pairs, num_train, per_train)
-    fig, axes = _grid(max(len(chosen), 1), 1 + per_train)
+    fig, axes = image_grid(max(len(chosen), 1), 1 + per_train)
     for row, (tr, mem, tts, infls) in enumerate(chosen):
-        label = f"\n{_name(train_labels[tr], class_names)}" if train_labels is not None else ""
+        label = f"\n{class_name(train_labels[tr], class_names)}" if train_labels is not None else ""
         axes[row, 0].axis("on")
-        _show(axes[row, 0], train_images[tr], f"train #{tr} mem={mem:.2f}{label}")
+        show_image(axes[row, 0], train_images[tr], f"train #{tr} mem={mem:.2f}{label}")
         for col, (j, v) in enumerate(zip(tts, infls), 1):
             axes[row, col].axis("on")
-            _show(axes[row, col], test_images[j], f"test #{j} infl={v:.2f}")
+            show_image(axes[row, col], test_images[j], f"test #{j} infl={v:.2f}")
     if not chosen:
         fig.suptitle("no high-influence pairs", fontsize=9)
     fig.tight_layout()
