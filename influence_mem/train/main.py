@@ -204,6 +204,9 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
     if strategy is not None:
         strategy_lib.check_batch_size(strategy, config.batch_size)
     summary, failed, pack = {"done": [], "skipped": [], "test_accuracy": []}, [], []
+    if pack_trials > 1 and checkpoint_every > 0:
+        logging.info("--pack_trials=%d: packs are not checkpointed; a killed pack is retrained from the start",
+                     pack_trials)
     for position, trial in enumerate(trials):
         claimed = _claim(workdir, config, trial, stale_seconds, summary)
         if claimed is None:
