@@ -1,5 +1,7 @@
 """Turn-over dropout: deterministic half/half masks, sub-network isolation, estimates, CLI, configs."""
-import dataclasses
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -8,7 +10,7 @@ import tensorflow as tf
 from absl import flags
 
 from influence_mem import models, released
-from influence_mem.data import datasets
+from influence_mem.data import corrupt, datasets
 from influence_mem.train.trial import TrainConfig
 from influence_mem.turnover import estimate as turnover
 from influence_mem.turnover.layers import TurnOverDropout, half_mask
@@ -111,12 +113,33 @@ def test_estimates_are_the_loss_differences_of_the_two_subnetworks(trained):
         np.testing.assert_allclose(est.blocks[c][row], expected, atol=1e-4)
 
 
-def test_cli_writes_released_files_and_sidecar(tmp_path):
-    result = run_module("influence_mem.turnover", f"--flagfile={REPO / 'configs' / 'digits_mlp.cfg'}",
-                        "--mlp_hidden=32", "--epochs=2", "--corrupt_fraction=0.1", "--save_model=false",
-                        "--mem_threshold=0.5", "--infl_threshold=0.2", f"--workdir={tmp_path}")
+# The CLI on 2 logical CPU devices (TF fixes devices at start-up, hence a subprocess).
+WITH_DEVICES = """
+import sys, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from influence_mem.turnover.main import run
+sys.argv = ["im-turnover"] + sys.argv[1:]
+run()
+"""
+
+
+def test_mirrored_cli_writes_released_files_and_sidecar(tmp_path):
+    args = [f"--flagfile={REPO / 'configs' / 'digits_mlp.cfg'}", "--mlp_hidden=32", "--epochs=3", "--batch_size=64",
+            "--corrupt_fraction=0.1", "--save_model=false", "--mem_threshold=0.5", "--infl_threshold=0.2",
+            f"--workdir={tmp_path}", "--strategy=mirrored"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-c", WITH_DEVICES, *args], capture_output=True, text=True,
+                            cwd=REPO, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "mirroring over 2 CPU device(s)" in result.stderr
     digits = datasets.load("digits")
+    # The same run on one device: same masks, init and global batch; Keras reshuffles once more under a
+    # strategy, so the data order (and the estimates) differ a little.
+    one = turnover.train(corrupt.corrupt_dataset(digits, 0.1, 0),
+                         TrainConfig(arch_options={"mlp_hidden": "32"}, epochs=3, batch_size=64, base_lr=0.1,
+                                     log_every_epochs=100))
+    reference = turnover.self_influence(one, corrupt.corrupt_dataset(digits, 0.1, 0))["mem"]
     kind, matrix = released.load(tmp_path / "digits_infl_matrix.npz")
     pairs_kind, pairs = released.load(tmp_path / "digits_high_infl_pairs_infl0.2_mem0.5.npz")
     assert (kind, pairs_kind) == ("infl_matrix", "high_infl_pairs")
@@ -125,6 +148,7 @@ def test_cli_writes_released_files_and_sidecar(tmp_path):
     np.testing.assert_array_equal(matrix.tt_labels, digits.test_labels)
     assert np.sum(matrix.tr_labels != digits.train_labels) == len(stats["corrupted_idx"])  # trained-on labels
     np.testing.assert_allclose(matrix.tr_mem, stats["loss_muted"] - stats["loss_unmuted"], atol=1e-5)
+    assert np.corrcoef(matrix.tr_mem, reference)[0, 1] > 0.8
     assert sum(b.size for b in matrix.blocks.values()) == sum(
         np.sum(matrix.tr_labels == c) * np.sum(matrix.tt_labels == c) for c in range(10))
     assert np.all(pairs["mem"] >= 0.5) and np.all(pairs["infl"] >= 0.2)
