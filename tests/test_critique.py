@@ -77,6 +77,18 @@ def test_removal_table_drops_are_paired_per_run():
     assert table.loc["none", "drop_mean"] == 0 and table.loc["bucket", "num_removed"] == 7
 
 
+def test_reduced_sets_keep_the_corrupted_ids_renumbered():
+    from influence_mem.data import corrupt
+
+    bad = corrupt.corrupt_dataset(datasets.load("digits"), 0.1, seed=0)
+    removed = bad.corrupted_idx[::2]
+    out = critique.reduced_keeping_corruption(bad, removed)
+    assert len(out.corrupted_idx) == len(bad.corrupted_idx) - len(removed)
+    kept = np.setdiff1d(np.arange(bad.num_train), removed)
+    np.testing.assert_array_equal(kept[out.corrupted_idx], np.setdiff1d(bad.corrupted_idx, removed))
+    np.testing.assert_array_equal(out.train_labels, bad.train_labels[kept])
+
+
 def test_bucketed_removal_trains_each_reduced_set_with_and_without_weight_decay(tmp_path):
     digits = datasets.load("digits")
     config = TrainConfig(arch_options={"mlp_hidden": "16"}, epochs=2, batch_size=128, base_lr=0.1,

@@ -139,11 +139,24 @@ def removal_table(conditions: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def reduced_keeping_corruption(dataset, remove_ids):
+    """marginal_utility.reduced, with corrupted_idx renumbered to the reduced set's positions."""
+    from influence_mem.analysis.marginal_utility import reduced
+
+    out = reduced(dataset, remove_ids)
+    if dataset.corrupted_idx is not None:
+        keep = np.ones(dataset.num_train, bool)
+        keep[np.asarray(remove_ids, np.int64)] = False
+        position = np.cumsum(keep) - 1
+        out = dataclasses.replace(out, corrupted_idx=position[dataset.corrupted_idx[keep[dataset.corrupted_idx]]])
+    return out
+
+
 def run_bucket_removal(dataset, config, memorized_ids, bucket_ids: dict, runs: int, workdir: str,
                        converged_weight_decay: float, pack_trials: int = 1, strategy=None) -> pd.DataFrame:
     """Paper 003 Table 2: original setting (config's weight decay) full vs all memorized removed;
     converged setting (converged_weight_decay) full, all memorized, and each bucket removed."""
-    from influence_mem.analysis.marginal_utility import reduced, train_runs
+    from influence_mem.analysis.marginal_utility import train_runs
 
     settings = {"original": config, "converged": dataclasses.replace(config, weight_decay=converged_weight_decay)}
     removals = {"none": np.zeros(0, np.int64), "all_memorized": np.asarray(memorized_ids, np.int64)}
@@ -151,7 +164,7 @@ def run_bucket_removal(dataset, config, memorized_ids, bucket_ids: dict, runs: i
     for setting, cfg in settings.items():
         todo = dict(removals) if setting == "original" else {**removals, **bucket_ids}
         for removal, ids in todo.items():
-            data = dataset if len(ids) == 0 else reduced(dataset, ids)
+            data = dataset if len(ids) == 0 else reduced_keeping_corruption(dataset, ids)
             sub = os.path.join(workdir, setting, removal.replace("+", "_"))
             conditions[(setting, removal)] = (len(ids), train_runs(data, cfg, runs, sub, pack_trials, strategy))
     return removal_table(conditions)
@@ -189,12 +202,13 @@ def main(argv):
     pairs = matrix.high_influence_pairs(FLAGS.mem_threshold, FLAGS.infl_threshold)
     out = FLAGS.output_dir or FLAGS.workdir
     os.makedirs(out, exist_ok=True)
-    dups = [pixel_duplicates(dataset.x_train, dataset.x_test, FLAGS.pixel_threshold, memorized)]
+    among = memorized if FLAGS.duplicates_of == "memorized" else None
+    dups = [pixel_duplicates(dataset.x_train, dataset.x_test, FLAGS.pixel_threshold, among)]
     if features is not None:
-        dups.append(feature_duplicates(*features, FLAGS.feature_threshold, memorized))
+        dups.append(feature_duplicates(*features, FLAGS.feature_threshold, among))
     dups = pd.concat(dups, ignore_index=True)
     subs = subpopulations(pairs, memorized)
-    bucket_ids = buckets(memorized, dups["tr_idx"], subs["tr_idx"])
+    bucket_ids = buckets(memorized, dups["tr_idx"], subs["tr_idx"])  # only memorized ids enter a bucket
     dups.to_csv(os.path.join(out, f"{files['name']}_duplicates.csv"), index=False)
     subs.to_csv(os.path.join(out, f"{files['name']}_subpopulations.csv"), index=False)
     pd.DataFrame([{"tr_idx": i, "bucket": name, "mem": float(matrix.tr_mem[i])}
@@ -228,6 +242,8 @@ def run():
     flags.DEFINE_float("infl_threshold", 0.15, "Subpopulations: pairs with infl >= this.")
     flags.DEFINE_float("pixel_threshold", 0.02, "Near duplicate: RMS pixel difference <= this ([0, 1] images).")
     flags.DEFINE_float("feature_threshold", 0.01, "Near duplicate: cosine distance of features <= this.")
+    flags.DEFINE_enum("duplicates_of", "memorized", ["memorized", "all"],
+                      "Search test duplicates of the memorized training examples (paper 003) or of all of them.")
     flags.DEFINE_string("features", None, "features.npz (train_features, test_features) for feature-space "
                                           "duplicates, e.g. a last-layer representation's.")
     flags.DEFINE_integer("runs", 0, "Models per removal condition (paper 003: 100); 0 = only the tables.")
