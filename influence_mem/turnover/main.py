@@ -1,4 +1,4 @@
-"""im-turnover: memorization and influence of every example from one turn-over dropout run (paper 002).
+"""python -m influence_mem.turnover: memorization and influence of every example from one turn-over dropout run (paper 002).
 
   python -m influence_mem.turnover --flagfile=configs/mnist_mlp_turnover.cfg --workdir=/tmp/to
 
