@@ -1,6 +1,6 @@
 """python -m influence_mem.turnover: memorization and influence of every example from one turn-over dropout run (paper 002).
 
-  python -m influence_mem.turnover --flagfile=configs/mnist_mlp_turnover.cfg --workdir=/tmp/to
+  python -m influence_mem.turnover --flagfile=configs/turnover/mnist_mlp.cfg --workdir=/tmp/to
 
 Takes the trainer's flags (--dataset, --arch, --epochs, --corrupt_fraction,
 ...; see docs/followups.md) and writes into --workdir the files the
