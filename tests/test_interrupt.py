@@ -11,7 +11,8 @@ import numpy as np
 from conftest import REPO, run_module
 
 # ~60 steps per epoch for 24 epochs: long enough to be killed well before the end.
-TRAIN = ["--flagfile=configs/digits_mlp.cfg", "--trials=0", "--epochs=24", "--batch_size=16", "--save_model=false"]
+TRAIN = ["--flagfile=configs/digits_mlp.cfg", "--trials=0", "--epochs=24", "--batch_size=16", "--save_model=false",
+         "--checkpoint_every=1"]
 
 
 def start_trainer(workdir, log_path):
