@@ -1,10 +1,14 @@
 """Which training examples each trial sees, and the seeds it uses.
 
 Determinism contract (see docs/formats.md): the triple (seed, subset_ratio,
-trial) fixes the subset, the model initialization, the data order and the
-augmentation of a trial, independently of how trials are scheduled (alone,
-packed, on another machine).  Never change the output of these functions
-silently: released estimates depend on it.
+trial) fixes the subset and the model initialization of a trial, however it
+is scheduled (alone, packed, mirrored, on another machine), and with them the
+data order and augmentation within one training mode.  The one-model tf.data
+path and the packed path draw their per-epoch orders differently (tf.data
+shuffle vs train.packed.epoch_order), so a trial trained alone and the same
+trial trained in a pack are statistically, not bitwise, the same model
+(docs/performance.md).  Never change the output of these functions silently:
+released estimates depend on it.
 """
 import numpy as np
 
