@@ -41,6 +41,8 @@ def bench(dataset, config, pairs_sample_classes=1):
     first = time.perf_counter() - start
     to_ds = turnover.train_pipeline(dataset, config.batch_size, {"shuffle": 0, "augment": 0}, 0, False)
     to_s = _epoch_seconds(lambda e: model.fit(to_ds, epochs=e, verbose=0))
+    small = dataclasses.replace(dataset, x_train=dataset.x_train[:64], train_labels=dataset.train_labels[:64])
+    turnover.self_influence(model, small, config.eval_batch_size)  # trace first: time the steady state
     start = time.perf_counter()
     turnover.self_influence(model, dataset, config.eval_batch_size)
     self_s = time.perf_counter() - start
@@ -51,6 +53,7 @@ def bench(dataset, config, pairs_sample_classes=1):
     keep = dataset.train_labels == 0
     sub = dataclasses.replace(sub, x_train=dataset.x_train[keep][: max(1, rows // 10)],
                               train_labels=dataset.train_labels[keep][: max(1, rows // 10)])
+    turnover.influence_blocks(model, sub, config.eval_batch_size)  # trace first
     start = time.perf_counter()
     turnover.influence_blocks(model, sub, config.eval_batch_size)
     pairs = len(sub.train_labels) * len(sub.test_labels)
