@@ -57,7 +57,8 @@ def train(dataset: Dataset, config: TrainConfig, strategy=None, callbacks=()) ->
                       metrics=["accuracy"])
     padding, flip = augmentation(config, dataset)
     model.fit(train_pipeline(dataset, config.batch_size, seeds, padding, flip), epochs=config.epochs, verbose=0,
-              shuffle=False, callbacks=[EpochLogger(RUN_ID, config.epochs, config.log_every_epochs, schedule), *callbacks])
+              shuffle=False,
+              callbacks=[EpochLogger(RUN_ID, config.epochs, config.log_every_epochs, schedule), *callbacks])
     return model
 
 

@@ -1,4 +1,6 @@
-"""python -m influence_mem.turnover: memorization and influence of every example from one turn-over dropout run (paper 002).
+"""python -m influence_mem.turnover: memorization and influence of every example from one turn-over dropout run.
+
+Paper 002, Sec. 2.2.  Example:
 
   python -m influence_mem.turnover --flagfile=configs/turnover/mnist_mlp.cfg --workdir=/tmp/to
 
