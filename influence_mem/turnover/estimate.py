@@ -11,6 +11,7 @@ per-class blocks): |train class c| x |test class c| pairs, two forward passes
 each.
 """
 import dataclasses
+import functools
 import math
 import time
 
@@ -62,6 +63,7 @@ def train(dataset: Dataset, config: TrainConfig, strategy=None, callbacks=()) ->
     return model
 
 
+@functools.lru_cache(maxsize=2)  # one traced function per model, shared by self_influence and influence_blocks
 def _loss_fn(model):
     """tf.function (images, mask ids, labels) -> (loss unmuted, loss muted, correct unmuted, correct muted)."""
     @tf.function(reduce_retracing=True)
