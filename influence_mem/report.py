@@ -171,6 +171,11 @@ def example_section(rep: Report, files, matrix, pairs, dataset_name, data_dir, c
                                               os.path.join(rep.dir, f"{rep.name}_pair_examples_{{copy}}.png")):
             rep.written.append(path)
             rep.png(path, "high-influence pairs")
+        path = rep.path("strongest_pairs.png")
+        figures.plot_high_influence_pairs(dataset.x_train, dataset.x_test, pairs, path,
+                                          train_labels=dataset.train_labels)
+        rep.text("The strongest pairs: each training example beside its most influenced test examples (Fig. 3):")
+        rep.png(path, "strongest high-influence pairs")
 
 
 def longtail_section(rep: Report):
