@@ -82,7 +82,9 @@ def test_reduced_sets_keep_the_corrupted_ids_renumbered():
 
     bad = corrupt.corrupt_dataset(datasets.load("digits"), 0.1, seed=0)
     removed = bad.corrupted_idx[::2]
-    out = critique.reduced_keeping_corruption(bad, removed)
+    from influence_mem.analysis.marginal_utility import reduced
+
+    out = reduced(bad, removed)
     assert len(out.corrupted_idx) == len(bad.corrupted_idx) - len(removed)
     kept = np.setdiff1d(np.arange(bad.num_train), removed)
     np.testing.assert_array_equal(kept[out.corrupted_idx], np.setdiff1d(bad.corrupted_idx, removed))

@@ -139,24 +139,11 @@ def removal_table(conditions: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def reduced_keeping_corruption(dataset, remove_ids):
-    """marginal_utility.reduced, with corrupted_idx renumbered to the reduced set's positions."""
-    from influence_mem.analysis.marginal_utility import reduced
-
-    out = reduced(dataset, remove_ids)
-    if dataset.corrupted_idx is not None:
-        keep = np.ones(dataset.num_train, bool)
-        keep[np.asarray(remove_ids, np.int64)] = False
-        position = np.cumsum(keep) - 1
-        out = dataclasses.replace(out, corrupted_idx=position[dataset.corrupted_idx[keep[dataset.corrupted_idx]]])
-    return out
-
-
 def run_bucket_removal(dataset, config, memorized_ids, bucket_ids: dict, runs: int, workdir: str,
                        converged_weight_decay: float, pack_trials: int = 1, strategy=None) -> pd.DataFrame:
     """Paper 003 Table 2: original setting (config's weight decay) full vs all memorized removed;
     converged setting (converged_weight_decay) full, all memorized, and each bucket removed."""
-    from influence_mem.analysis.marginal_utility import train_runs
+    from influence_mem.analysis.marginal_utility import reduced, train_runs
 
     settings = {"original": config, "converged": dataclasses.replace(config, weight_decay=converged_weight_decay)}
     removals = {"none": np.zeros(0, np.int64), "all_memorized": np.asarray(memorized_ids, np.int64)}
@@ -164,7 +151,7 @@ def run_bucket_removal(dataset, config, memorized_ids, bucket_ids: dict, runs: i
     for setting, cfg in settings.items():
         todo = dict(removals) if setting == "original" else {**removals, **bucket_ids}
         for removal, ids in todo.items():
-            data = dataset if len(ids) == 0 else reduced_keeping_corruption(dataset, ids)
+            data = dataset if len(ids) == 0 else reduced(dataset, ids)
             sub = os.path.join(workdir, setting, removal.replace("+", "_"))
             conditions[(setting, removal)] = (len(ids), train_runs(data, cfg, runs, sub, pack_trials, strategy))
     return removal_table(conditions)

@@ -129,7 +129,8 @@ def reduced(dataset, remove_ids):
     """The in-memory `dataset` without the training rows `remove_ids` (test set unchanged).
 
     Rows keep their order; positions are renumbered 0..n'-1 (the trials of a
-    removal run are not mapped back to original ids: only test accuracy is used).
+    removal run are not mapped back to original ids: only test accuracy is used),
+    and so are the ids of corrupted labels that remain.
     """
     if dataset.x_train is None:
         raise ValueError(f"dataset {dataset.name} streams its images; removal experiments need an in-memory "
@@ -139,8 +140,12 @@ def reduced(dataset, remove_ids):
     if not keep.any():
         raise ValueError(f"removing {len(remove_ids)} examples leaves no training data")
     names = None if dataset.train_filenames is None else dataset.train_filenames[keep]
+    corrupted = getattr(dataset, "corrupted_idx", None)
+    if corrupted is not None:  # renumbered to the kept rows' new positions
+        corrupted = (np.cumsum(keep) - 1)[corrupted[keep[corrupted]]]
     return dataclasses.replace(dataset, x_train=dataset.x_train[keep], train_labels=dataset.train_labels[keep],
-                               train_filenames=names, index_note=f"{dataset.index_note}, {int((~keep).sum())} removed")
+                               train_filenames=names, corrupted_idx=corrupted,
+                               index_note=f"{dataset.index_note}, {int((~keep).sum())} removed")
 
 
 def train_runs(dataset, config, runs: int, workdir: str, pack_trials: int = 1, strategy=None) -> np.ndarray:

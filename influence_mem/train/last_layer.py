@@ -132,10 +132,7 @@ def run_last_layer(dataset: Dataset, config: TrainConfig, trials, workdir: str, 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        dataset = datasets.load(FLAGS.dataset, FLAGS.data_dir)
-    except datasets.DatasetError as e:
-        raise SystemExit(f"error: --dataset={FLAGS.dataset}: {e}") from None
+    dataset = trainer.load_dataset_from_flags()  # --corrupt_fraction applies here too
     config = trainer.config_from_flags()
     trials = parse_trials(FLAGS.trials)
     record = {**trainer.flag_values(), "linear_epochs": FLAGS.linear_epochs,
