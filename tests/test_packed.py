@@ -12,7 +12,8 @@ from influence_mem.data.subsets import subset_indices
 from influence_mem.models.packed import PackedModel
 from influence_mem.train import outputs
 from influence_mem.train.main import run_trials
-from influence_mem.train.packed import PackedTrainer, epoch_order, train_pack
+from influence_mem.data.pipeline import epoch_order
+from influence_mem.train.packed import PackedTrainer, train_pack
 from influence_mem.train.trial import TrainConfig, build_model, make_optimizer, train_trial
 from test_strategy import with_devices
 

@@ -18,6 +18,15 @@ def shuffle_buffer_size(num_examples: int, image_shape) -> int:
     return max(1, min(num_examples, SHUFFLE_BUFFER_BYTES // image_bytes))
 
 
+def epoch_order(subset: np.ndarray, shuffle_seed: int, augment_seed: int, epoch: int, augment: bool):
+    """(example ids in this epoch's order [m], per-example augment seeds [m, 2] int64 or None) of one trial."""
+    order = subset[np.random.default_rng([shuffle_seed, epoch]).permutation(len(subset))]
+    if not augment:
+        return order, None
+    seeds = np.random.default_rng([augment_seed, epoch]).integers(0, np.iinfo(np.int64).max, (len(subset), 2))
+    return order, seeds
+
+
 def train_pipeline(dataset: Dataset, ids: np.ndarray, *, batch_size: int, shuffle_seed: int,
                    augment_seed: int, crop_padding: int, flip: bool) -> tf.data.Dataset:
     """Batches of (image, label) over the examples `ids`, reshuffled every epoch."""

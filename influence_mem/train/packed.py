@@ -32,20 +32,12 @@ from absl import logging
 
 from influence_mem.data.augment import augment_fn
 from influence_mem.data.datasets import Dataset
+from influence_mem.data.pipeline import epoch_order
 from influence_mem.data.subsets import subset_indices, subset_size, trial_seeds
 from influence_mem.models.packed import PackedModel
 from influence_mem.train.strategy import check_batch_size
 from influence_mem.train.trial import (TrainConfig, augmentation, build_model, finish_trial, make_optimizer,
                                        predict_correct)
-
-
-def epoch_order(subset: np.ndarray, shuffle_seed: int, augment_seed: int, epoch: int, augment: bool):
-    """(example ids in this epoch's order [m], per-example augment seeds [m, 2] int64 or None) of one trial."""
-    order = subset[np.random.default_rng([shuffle_seed, epoch]).permutation(len(subset))]
-    if not augment:
-        return order, None
-    seeds = np.random.default_rng([augment_seed, epoch]).integers(0, np.iinfo(np.int64).max, (len(subset), 2))
-    return order, seeds
 
 
 def in_memory_train_set(dataset: Dataset):
