@@ -32,18 +32,12 @@ from absl import logging
 
 from influence_mem.data.augment import augment_fn
 from influence_mem.data.datasets import Dataset
-from influence_mem.data.pipeline import epoch_order
+from influence_mem.data.pipeline import epoch_order, in_memory_train_set
 from influence_mem.data.subsets import subset_indices, subset_size, trial_seeds
 from influence_mem.models.packed import PackedModel
 from influence_mem.train.strategy import check_batch_size
 from influence_mem.train.trial import (TrainConfig, augmentation, build_model, finish_trial, make_optimizer,
                                        predict_correct)
-
-
-def in_memory_train_set(dataset: Dataset):
-    """(images, labels) of the whole training split as tensors, index order, as the pipeline converts them."""
-    whole = next(iter(dataset.source("train").batch(dataset.num_train)))
-    return whole["image"], whole["label"]
 
 
 def _augment_all(images, seeds, augment):
@@ -55,16 +49,16 @@ def _augment_all(images, seeds, augment):
     return tf.reshape(out, shape)
 
 
-def _split_for_replicas(strategy, *tensors):
-    """Per-replica slices of [K, b, ...] tensors along the per-model batch axis (data parallel)."""
-    replicas = strategy.num_replicas_in_sync
+def _replica_part(tensor):
+    """This replica's slice of a [K, b, ...] tensor along the per-model batch axis (data parallel)."""
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync
     if replicas == 1:
-        return tensors
-    batch = int(tensors[0].shape[1])
-    bounds = np.linspace(0, batch, replicas + 1).round().astype(int)
-    return tuple(strategy.experimental_distribute_values_from_function(
-        lambda ctx, t=t: t[:, bounds[ctx.replica_id_in_sync_group]:bounds[ctx.replica_id_in_sync_group + 1]])
-        for t in tensors)
+        return tensor
+    batch = tf.shape(tensor)[1]
+    replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+    start, end = batch * replica // replicas, batch * (replica + 1) // replicas
+    return tensor[:, start:end]
 
 
 class PackedTrainer:
@@ -75,19 +69,23 @@ class PackedTrainer:
         self.images, self.labels = images, labels
         self.subsets, self.seeds, self.augment = subsets, seeds, augment
         self.step = tf.function(self._step)
+        # A whole epoch's full-size batches run as one graph loop: no Python round trip per step.
+        self.steps = tf.function(self._steps)
         # The SGD update is memory-bound (K x every weight, several passes); XLA fuses it, ~2x faster.
         # Not under a multi-replica strategy: there the update all-reduces gradients first.
         apply = lambda grads: optimizer.apply(grads, packed.trainable)  # noqa: E731
         self.apply = tf.function(apply, jit_compile=True) if strategy.num_replicas_in_sync == 1 else apply
 
     def _replica_step(self, ids, seeds):
+        ids, seeds = _replica_part(ids), _replica_part(seeds)
         images, labels = tf.gather(self.images, ids), tf.gather(self.labels, ids)
         if self.augment is not None:
             images = _augment_all(images, seeds, self.augment)
         with tf.GradientTape() as tape:
             logits, state, extra = self.packed.forward(images, training=True)
-            loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)  # [K, b]
-            per_model = tf.reduce_mean(loss, axis=1) + extra
+            # The op Keras's from_logits sparse categorical cross-entropy runs, without its shape checks.
+            loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int64), logits=logits)
+            per_model = tf.reduce_mean(loss, axis=1) + extra  # [K]
             # Like Keras under a strategy: per-replica mean loss / replicas, gradients summed.
             total = tf.reduce_sum(per_model) / self.strategy.num_replicas_in_sync
         grads = tape.gradient(total, self.packed.trainable)
@@ -96,23 +94,33 @@ class PackedTrainer:
         return per_model
 
     def _step(self, ids, seeds):
+        """One step on the batches ids [K, b] (augment seeds [K, b, 2]); each model's mean loss [K]."""
         per_model = self.strategy.run(self._replica_step, args=(ids, seeds))
         return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_model, axis=None)
+
+    def _steps(self, ids, seeds):
+        """Steps over ids [S, K, b] (seeds [S, K, b, 2]); the sum of each model's step losses [K]."""
+        total = tf.zeros([self.packed.size])
+        for i in tf.range(tf.shape(ids)[0]):
+            total += self._step(ids[i], seeds[i])
+        return total
 
     def run_epoch(self, epoch: int, batch_size: int) -> np.ndarray:
         """Train one epoch; each model's mean loss over it (weighted by batch size, as Keras reports)."""
         drawn = [epoch_order(subset, seeds["shuffle"], seeds["augment"], epoch, self.augment is not None)
                  for subset, seeds in zip(self.subsets, self.seeds)]
         order = np.stack([ids for ids, _ in drawn])  # [K, m]
-        aug_seeds = np.stack([s for _, s in drawn]) if self.augment is not None else None
-        total, count = 0.0, 0
-        for start in range(0, order.shape[1], batch_size):
-            ids = tf.constant(order[:, start:start + batch_size])
-            seeds = (tf.constant(aug_seeds[:, start:start + batch_size]) if aug_seeds is not None
-                     else tf.zeros(ids.shape + (2,), tf.int64))
-            per_model = self.step(*_split_for_replicas(self.strategy, ids, seeds))
-            total, count = total + per_model.numpy() * ids.shape[1], count + ids.shape[1]
-        return total / count
+        aug_seeds = (np.stack([s for _, s in drawn]) if self.augment is not None
+                     else np.zeros(order.shape + (2,), np.int64))
+        size, full = order.shape[1], order.shape[1] // batch_size * batch_size
+        total = np.zeros(self.packed.size)
+        if full:  # [S, K, B]: the epoch's full batches
+            batches = lambda a: np.moveaxis(a[:, :full].reshape((len(a), -1, batch_size) + a.shape[2:]), 1, 0)  # noqa: E731
+            total += self.steps(tf.constant(batches(order)), tf.constant(batches(aug_seeds))).numpy() * batch_size
+        if full < size:  # the short last batch, as fit() takes it
+            last = self.step(tf.constant(order[:, full:]), tf.constant(aug_seeds[:, full:])).numpy()
+            total += last * (size - full)
+        return total / size
 
 
 _LAST_TRAINER = {}
