@@ -7,6 +7,7 @@ import tensorflow_datasets as tfds
 from influence_mem.data import datasets, pipeline
 from influence_mem.data.augment import pad_crop_flip
 from influence_mem.data.datasets import DatasetError, original_index_from_id
+from influence_mem.data.pipeline import epoch_order
 
 
 def test_digits_split_is_fixed_and_complete():
@@ -38,12 +39,14 @@ def test_train_pipeline_uses_exactly_the_subset_and_is_seeded():
     # Images identify examples: compare against x_train rows.
     def epoch(seed):
         p = pipeline.train_pipeline(ds, ids, batch_size=2, shuffle_seed=seed, augment_seed=1,
-                                    crop_padding=0, flip=False)
+                                    crop_padding=0, flip=False, epochs=2)
+        assert [len(x) for x, _ in p] == [2, 2, 1] * 2  # each epoch batched on its own
         images = np.concatenate([x.numpy() for x, _ in p])
         return [int(np.flatnonzero((ds.x_train == img).all(axis=(1, 2, 3)))[0]) for img in images]
     order = epoch(7)
-    assert sorted(order) == list(ids)
-    assert epoch(7) == order
+    assert sorted(order[:5]) == sorted(order[5:]) == list(ids)
+    assert order[:5] != order[5:]  # reshuffled every epoch
+    assert epoch(7) == order and epoch(8) != order
 
 
 def test_augmentation_shape_range_and_determinism():
@@ -119,3 +122,53 @@ def test_npz_dataset(tmp_path):
 def test_unknown_dataset_name():
     with pytest.raises(DatasetError, match="unknown dataset 'cifar1000'"):
         datasets.load("cifar1000")
+
+
+def test_one_model_batches_are_the_packed_trainers_batches_every_epoch_and_on_resume():
+    # A trial alone (train_trial's pipeline) and in a pack (epoch_order + the packed trainer's augmentation)
+    # must see the same ids in the same batches with bitwise the same augmented images.
+    from influence_mem.data.augment import augment_fn
+    from influence_mem.data.subsets import subset_indices, trial_seeds
+    from influence_mem.train.packed import _augment_all
+
+    ds = datasets.load("digits")
+    ids = subset_indices(ds.num_train, 0.7, 0, 3)
+    seeds = trial_seeds(0, 0.7, 3)
+    batch, epochs = 128, 3
+    assert len(ids) % batch  # a short last batch every epoch
+    augment = augment_fn(1, True)
+    images, labels = pipeline.in_memory_train_set(ds)
+    expected = []
+    for epoch in range(epochs):
+        order, aug_seeds = epoch_order(ids, seeds["shuffle"], seeds["augment"], epoch, augment=True)
+        for start in range(0, len(ids), batch):
+            b = order[start:start + batch]
+            packed = _augment_all(tf.gather(images, b)[None], tf.constant(aug_seeds[None, start:start + batch]),
+                                  augment)[0]
+            expected.append((b, packed.numpy(), ds.train_labels[b]))
+    assert len(expected) == epochs * -(-len(ids) // batch)
+
+    def batches(initial_epoch):
+        kwargs = dict(batch_size=batch, shuffle_seed=seeds["shuffle"], augment_seed=seeds["augment"],
+                      crop_padding=1, flip=True, epochs=epochs, initial_epoch=initial_epoch)
+        got = [(b["index"].numpy(), b["image"].numpy(), b["label"].numpy())
+               for b in pipeline.train_batches(ds, ids, **kwargs)]
+        fit = [(x.numpy(), y.numpy()) for x, y in pipeline.train_pipeline(ds, ids, **kwargs)]
+        assert len(fit) == len(got)
+        for (_, image, label), (x, y) in zip(got, fit):
+            np.testing.assert_array_equal(x, image)
+            np.testing.assert_array_equal(y, label)
+        return got
+
+    for initial_epoch in (0, 2):  # a resumed run starts at its first unfinished epoch
+        got = batches(initial_epoch)
+        want = expected[initial_epoch * len(expected) // epochs:]
+        assert [len(b[0]) for b in got] == [len(b[0]) for b in want]
+        for (index, image, label), (w_index, w_image, w_label) in zip(got, want):
+            np.testing.assert_array_equal(index, w_index)
+            np.testing.assert_array_equal(image, w_image)
+            np.testing.assert_array_equal(label, w_label)
+    # Not vacuous: augmentation changed most images, and each epoch is a new order.
+    changed = [not np.array_equal(image, tf.gather(images, index).numpy()) for index, image, _ in got]
+    assert np.mean(changed) > 0.5
+    assert not np.array_equal(expected[0][0], expected[len(expected) // epochs][0])

@@ -99,7 +99,7 @@ def test_training_pipeline_pads_crops_and_flips_at_image_size(built):
     assert dataset.input_mean == imagenet.MEAN and dataset.input_std == imagenet.STD
     ids = np.array([1, 4, 5, 9])
     ds = pipeline.train_pipeline(dataset, ids, batch_size=4, shuffle_seed=0, augment_seed=1,
-                                 crop_padding=dataset.default_crop_padding, flip=True)
+                                 crop_padding=dataset.default_crop_padding, flip=True, epochs=1)
     images, labels = next(iter(ds))
     assert images.shape == (4, SIZE, SIZE, 3)
     assert sorted(labels.numpy().tolist()) == sorted(dataset.train_labels[ids].tolist())
@@ -181,9 +181,29 @@ def test_streamed_training_takes_exactly_ceil_m_over_b_steps_per_epoch(built):
     dataset, _ = built
     ids = np.arange(9)
     train = pipeline.train_pipeline(dataset, ids, batch_size=4, shuffle_seed=0, augment_seed=0, crop_padding=0,
-                                    flip=False)
-    assert train.cardinality().numpy() == 3
+                                    flip=False, epochs=3)
+    assert train.cardinality().numpy() == 9
     model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Flatten(), keras.layers.Dense(3)])
     model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(train, epochs=3, verbose=0)
-    assert int(model.optimizer.iterations.numpy()) == 9  # 3 epochs x ceil(9 / 4); unknown length gave 12
+    model.fit(train, epochs=3, steps_per_epoch=3, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 9  # 3 epochs x ceil(9 / 4)
+
+
+def test_streamed_order_is_reshuffled_per_epoch_and_a_resumed_run_reads_the_same_epochs(built):
+    dataset, _ = built
+    ids = np.array([0, 2, 3, 5, 6, 8, 10])
+
+    def epochs(initial_epoch):
+        batches = pipeline.train_batches(dataset, ids, batch_size=3, shuffle_seed=5, augment_seed=6,
+                                         crop_padding=2, flip=True, epochs=4, initial_epoch=initial_epoch)
+        out = [(b["index"].numpy(), b["image"].numpy()) for b in batches]
+        assert [len(index) for index, _ in out] == [3, 3, 1] * (4 - initial_epoch)
+        return out
+
+    full = epochs(0)
+    order = np.concatenate([index for index, _ in full]).reshape(4, len(ids))
+    assert all(sorted(row) == list(ids) for row in order)
+    assert len({row.tobytes() for row in order}) > 1  # reshuffled
+    for (index, image), (r_index, r_image) in zip(full[2 * 3:], epochs(2)):  # resumed at epoch 2: no replay
+        np.testing.assert_array_equal(index, r_index)
+        np.testing.assert_array_equal(image, r_image)

@@ -144,13 +144,15 @@ def run_dynamics(dataset, config, mem, examples: int, sample_seed: int = 0, log=
     keras.utils.set_random_seed(seeds["init"])
     ids = np.arange(dataset.num_train)
     model = build_model(config, dataset)
-    _, optimizer = make_optimizer(config, math.ceil(len(ids) / config.batch_size))
+    steps_per_epoch = math.ceil(len(ids) / config.batch_size)
+    _, optimizer = make_optimizer(config, steps_per_epoch)
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     padding, flip = augmentation(config, dataset)
     callback = make_callback(groups, (images[reference_ids], labels[reference_ids]), log)
     model.fit(pipeline.train_pipeline(dataset, ids, batch_size=config.batch_size, shuffle_seed=seeds["shuffle"],
-                                      augment_seed=seeds["augment"], crop_padding=padding, flip=flip),
-              epochs=config.epochs, verbose=0, shuffle=False, callbacks=[callback])
+                                      augment_seed=seeds["augment"], crop_padding=padding, flip=flip,
+                                      epochs=config.epochs),
+              epochs=config.epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False, callbacks=[callback])
     return pd.DataFrame(callback.rows)
 
 

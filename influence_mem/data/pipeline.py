@@ -1,8 +1,12 @@
-"""tf.data pipelines: training (subset -> shuffle -> augment -> batch -> prefetch) and evaluation.
+"""tf.data pipelines: a trial's training batches over all its epochs, and evaluation.
 
-Every random choice is seeded from the trial's seeds (data.subsets.trial_seeds),
-so a trial's data order and augmentation do not depend on where it runs.
+Every random choice is seeded from the trial's seeds (data.subsets.trial_seeds)
+and the epoch, never from state carried between iterators, so a trial's data
+order and augmentation do not depend on where or how it runs (alone, packed,
+mirrored, resumed from a checkpoint).
 """
+import math
+
 import numpy as np
 import tensorflow as tf
 
@@ -13,7 +17,7 @@ SHUFFLE_BUFFER_BYTES = 2 * 1024**3  # decoded images held by the shuffle buffer 
 
 
 def shuffle_buffer_size(num_examples: int, image_shape) -> int:
-    """The whole subset for in-memory datasets; at most ~2 GB of decoded float32 images otherwise."""
+    """At most ~2 GB of decoded float32 images (streamed datasets)."""
     image_bytes = 4 * int(np.prod(image_shape))
     return max(1, min(num_examples, SHUFFLE_BUFFER_BYTES // image_bytes))
 
@@ -27,20 +31,85 @@ def epoch_order(subset: np.ndarray, shuffle_seed: int, augment_seed: int, epoch:
     return order, seeds
 
 
-def train_pipeline(dataset: Dataset, ids: np.ndarray, *, batch_size: int, shuffle_seed: int,
-                   augment_seed: int, crop_padding: int, flip: bool) -> tf.data.Dataset:
-    """Batches of (image, label) over the examples `ids`, reshuffled every epoch."""
-    ds = dataset.source("train", ids)
-    buffer = len(ids) if dataset.stream is None else shuffle_buffer_size(len(ids), dataset.image_shape)
-    ds = ds.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
+def in_memory_train_set(dataset: Dataset):
+    """(images, labels) of the whole training split as tensors, index order, as the pipeline converts them."""
+    whole = next(iter(dataset.source("train").batch(dataset.num_train)))
+    return whole["image"], whole["label"]
+
+
+def augment_batch(images, seeds, augment):
+    """`augment(image, seed)` applied to every image of [b, ...] with its own seed [b, 2]."""
+    return tf.vectorized_map(lambda args: augment(*args), (images, seeds), fallback_to_while_loop=True)
+
+
+def train_batches(dataset: Dataset, ids: np.ndarray, *, batch_size: int, shuffle_seed: int, augment_seed: int,
+                  crop_padding: int, flip: bool, epochs: int, initial_epoch: int = 0) -> tf.data.Dataset:
+    """Batches of {image, label, index} of epochs [initial_epoch, epochs) of a trial training on `ids`.
+
+    Each epoch is a fresh permutation of `ids` batched on its own: ceil(m / B)
+    batches, the last one short.  Train with fit(steps_per_epoch=ceil(m / B),
+    initial_epoch=initial_epoch): Keras then reads all epochs from one
+    iterator, and since nothing here depends on how many iterators were made,
+    a resumed or mirrored run reads the same batches.
+
+    In-memory datasets use epoch_order's ids and augmentation seeds, the
+    packed trainer's (train.packed), so a trial sees the same batches alone,
+    in a pack or mirrored.  Streamed datasets (ImageNet) cannot be gathered by
+    id: they go through a shuffle buffer seeded per epoch.
+    """
     augment = augment_fn(crop_padding, flip)
-    if augment is not None:
-        # One stateless seed pair per element, different every epoch, fixed by augment_seed.
-        seeds = tf.data.Dataset.random(seed=augment_seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda ex, seed: {**ex, "image": augment(ex["image"], seed)}, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.map(lambda ex: (ex["image"], ex["label"]))
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if dataset.stream is None:
+        ds = _in_memory_epochs(dataset, ids, batch_size, shuffle_seed, augment_seed, augment, epochs, initial_epoch)
+    else:
+        ds = _streamed_epochs(dataset, ids, batch_size, shuffle_seed, augment_seed, augment, epochs, initial_epoch)
+    steps = (epochs - initial_epoch) * math.ceil(len(ids) / batch_size)
+    return ds.apply(tf.data.experimental.assert_cardinality(steps))
+
+
+def _in_memory_epochs(dataset, ids, batch_size, shuffle_seed, augment_seed, augment, epochs, initial_epoch):
+    images, labels = in_memory_train_set(dataset)
+    # Seeds are drawn even without augmentation (unused then): epoch_order's ids do not depend on it.
+    drawn = [epoch_order(ids, shuffle_seed, augment_seed, e, True) for e in range(initial_epoch, epochs)]
+    order = np.array([o for o, _ in drawn], np.int64).reshape(-1, len(ids))
+    seeds = np.array([s for _, s in drawn], np.int64).reshape(-1, len(ids), 2)
+
+    def gather(index, seed):
+        image = tf.gather(images, index)
+        if augment is not None:
+            image = augment_batch(image, seed, augment)
+        return {"image": image, "label": tf.gather(labels, index), "index": index}
+
+    ds = tf.data.Dataset.from_tensor_slices((order, seeds)).flat_map(
+        lambda o, s: tf.data.Dataset.from_tensor_slices((o, s)).batch(batch_size))
+    return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.default_rng([seed, epoch]).integers(2**31))
+
+
+def _streamed_epochs(dataset, ids, batch_size, shuffle_seed, augment_seed, augment, epochs, initial_epoch):
+    source = dataset.source("train", ids)
+    buffer = shuffle_buffer_size(len(ids), dataset.image_shape)
+
+    def one_epoch(seeds):
+        ds = source.shuffle(buffer, seed=seeds[0])
+        if augment is not None:
+            # One stateless seed pair per element, fixed by the trial's augment seed and the epoch.
+            pairs = tf.data.Dataset.random(seed=seeds[1]).batch(2)
+            ds = tf.data.Dataset.zip((ds, pairs)).map(lambda ex, seed: {**ex, "image": augment(ex["image"], seed)},
+                                                      num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.batch(batch_size)
+
+    seeds = np.array([[_epoch_seed(shuffle_seed, e), _epoch_seed(augment_seed, e)]
+                      for e in range(initial_epoch, epochs)], np.int64).reshape(-1, 2)
+    return tf.data.Dataset.from_tensor_slices(seeds).flat_map(one_epoch)
+
+
+def train_pipeline(dataset: Dataset, ids: np.ndarray, **kwargs) -> tf.data.Dataset:
+    """train_batches as (image, label) for Keras fit, prefetched."""
+    return (train_batches(dataset, ids, **kwargs).map(lambda b: (b["image"], b["label"]))
+            .prefetch(tf.data.AUTOTUNE))
 
 
 def eval_pipeline(dataset: Dataset, split: str, batch_size: int) -> tf.data.Dataset:

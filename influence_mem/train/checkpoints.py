@@ -6,13 +6,11 @@ optimizer (its step counter drives the learning-rate schedule) and the number
 of finished epochs, plus the trial's config; one written under another config
 is discarded rather than resumed.
 
-A resumed trial sees the same data as an uninterrupted one: the input pipeline
-reshuffles and re-augments from seeded generators that advance once per
-iterator made over it, and Keras 3's fit (without steps_per_epoch) makes two
-per epoch (one at the start, one spare at the end), so `skip_epochs` makes
-(without reading) the iterators of the finished epochs before training
-continues.  tests/test_interrupt.py checks the result bitwise against an
-uninterrupted run, so a Keras that iterates differently fails there.
+A resumed trial sees the same data as an uninterrupted one: its input
+pipeline (data.pipeline.train_batches) starts at the first unfinished epoch
+and holds no random state, so nothing needs replaying.
+tests/test_interrupt.py checks the result bitwise against an uninterrupted
+run.
 """
 import json
 import os
@@ -24,7 +22,6 @@ from absl import logging
 CONFIG_FILE = "config.json"
 # TrainConfig fields that do not change training: a checkpoint stays valid when only these differ.
 NOT_TRAINING = ("save_model", "eval_batch_size", "log_every_epochs")
-ITERATORS_PER_EPOCH = 2  # keras.src.trainers.epoch_iterator, Keras 3.x, fit() without steps_per_epoch
 
 
 class TrialCheckpoint:
@@ -80,12 +77,6 @@ class CheckpointEveryEpochs(keras.callbacks.Callback):
             return
         if self.every > 0 and ((epoch + 1) % self.every == 0 or epoch + 1 == self.epochs):
             self.checkpoint.save(epoch + 1)
-
-
-def skip_epochs(dataset: tf.data.Dataset, epochs: int) -> None:
-    """Advance the seeded reshuffle/augment generators of `dataset` past `epochs` epochs, reading nothing."""
-    for _ in range(epochs * ITERATORS_PER_EPOCH):
-        iter(dataset)
 
 
 def latest_epoch(directory: str) -> int:

@@ -156,11 +156,12 @@ def train_trial(dataset: Dataset, config: TrainConfig, trial: int, out_dir: str,
     if initial_epoch:
         logging.info("trial %d: resuming from checkpoint at epoch %d/%d", trial, initial_epoch, config.epochs)
     padding, flip = augmentation(config, dataset)
+    # The epochs left, from one iterator (steps_per_epoch): a resumed run reads what it would have read.
     train_ds = pipeline.train_pipeline(dataset, ids, batch_size=config.batch_size, shuffle_seed=seeds["shuffle"],
-                                       augment_seed=seeds["augment"], crop_padding=padding, flip=flip)
-    checkpoints.skip_epochs(train_ds, initial_epoch)
-    history = model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, verbose=0,
-                        shuffle=False, callbacks=callbacks)
+                                       augment_seed=seeds["augment"], crop_padding=padding, flip=flip,
+                                       epochs=config.epochs, initial_epoch=initial_epoch)
+    history = model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                        verbose=0, shuffle=False, callbacks=callbacks)
     if not still_ours():
         raise outputs.ClaimLost(f"trial {trial}: claim taken over by another worker")
     train_eval = predict_correct(model, dataset, "train", config.eval_batch_size)

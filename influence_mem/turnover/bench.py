@@ -9,6 +9,7 @@ influence pairs/s, and the projected time of all same-class pairs.
 """
 import argparse
 import dataclasses
+import math
 import os
 import tempfile
 import time
@@ -33,14 +34,16 @@ def bench(dataset, config, pairs_sample_classes=1):
     plain = build_model(config, dataset)
     plain.compile(optimizer=make_optimizer(config, 1)[1],
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    ds = pipeline.train_pipeline(dataset, ids, batch_size=config.batch_size, shuffle_seed=0, augment_seed=0,
-                                 crop_padding=0, flip=False)
-    plain_s = _epoch_seconds(lambda e: plain.fit(ds, epochs=e, verbose=0))
+    steps = math.ceil(dataset.num_train / config.batch_size)
+    plain_s = _epoch_seconds(lambda e: plain.fit(
+        pipeline.train_pipeline(dataset, ids, batch_size=config.batch_size, shuffle_seed=0, augment_seed=0,
+                                crop_padding=0, flip=False, epochs=e), epochs=e, steps_per_epoch=steps, verbose=0))
     start = time.perf_counter()
     model = turnover.train(dataset, dataclasses.replace(config, epochs=1))
     first = time.perf_counter() - start
-    to_ds = turnover.train_pipeline(dataset, config.batch_size, {"shuffle": 0, "augment": 0}, 0, False)
-    to_s = _epoch_seconds(lambda e: model.fit(to_ds, epochs=e, verbose=0))
+    to_s = _epoch_seconds(lambda e: model.fit(
+        turnover.train_pipeline(dataset, config.batch_size, {"shuffle": 0, "augment": 0}, 0, False, e),
+        epochs=e, steps_per_epoch=steps, verbose=0))
     small = dataclasses.replace(dataset, x_train=dataset.x_train[:64], train_labels=dataset.train_labels[:64])
     turnover.self_influence(model, small, config.eval_batch_size)  # trace first: time the steady state
     start = time.perf_counter()

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from influence_mem.data.augment import augment_fn
+from influence_mem.data import pipeline
 from influence_mem.data.datasets import Dataset
 from influence_mem.data.subsets import trial_seeds
 from influence_mem.train.trial import EpochLogger, TrainConfig, augmentation, build_model, make_optimizer
@@ -29,17 +29,19 @@ from influence_mem.turnover.model import turnover_model
 RUN_ID = 0  # the one run's seeds are trial_seeds(seed, 1.0, RUN_ID)
 
 
-def train_pipeline(dataset: Dataset, batch_size: int, seeds: dict, padding: int, flip: bool) -> tf.data.Dataset:
-    """({image, index, flip=0}, label) batches over the whole training set, reshuffled every epoch."""
-    ds = dataset.source("train").shuffle(dataset.num_train, seed=seeds["shuffle"], reshuffle_each_iteration=True)
-    augment = augment_fn(padding, flip)
-    if augment is not None:
-        rand = tf.data.Dataset.random(seed=seeds["augment"], rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, rand)).map(lambda ex, s: {**ex, "image": augment(ex["image"], s)},
-                                                 num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.map(lambda ex: ({"image": ex["image"], "index": ex["index"], "flip": tf.zeros([], tf.float32)},
-                            ex["label"]))
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+def train_pipeline(dataset: Dataset, batch_size: int, seeds: dict, padding: int, flip: bool,
+                   epochs: int) -> tf.data.Dataset:
+    """({image, index, flip=0}, label) batches of `epochs` epochs over the whole training set.
+
+    The trial pipeline's batches (data.pipeline.train_batches) of the run's
+    seeds; fit them with steps_per_epoch=ceil(n / batch_size).
+    """
+    ds = pipeline.train_batches(dataset, np.arange(dataset.num_train), batch_size=batch_size,
+                                shuffle_seed=seeds["shuffle"], augment_seed=seeds["augment"], crop_padding=padding,
+                                flip=flip, epochs=epochs)
+    ds = ds.map(lambda b: ({"image": b["image"], "index": b["index"], "flip": tf.zeros_like(b["index"], tf.float32)},
+                           b["label"]))
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def train(dataset: Dataset, config: TrainConfig, strategy=None, callbacks=()) -> keras.Model:
@@ -57,8 +59,8 @@ def train(dataset: Dataset, config: TrainConfig, strategy=None, callbacks=()) ->
         model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
     padding, flip = augmentation(config, dataset)
-    model.fit(train_pipeline(dataset, config.batch_size, seeds, padding, flip), epochs=config.epochs, verbose=0,
-              shuffle=False,
+    model.fit(train_pipeline(dataset, config.batch_size, seeds, padding, flip, config.epochs), epochs=config.epochs,
+              steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
               callbacks=[EpochLogger(RUN_ID, config.epochs, config.log_every_epochs, schedule), *callbacks])
     return model
 
