@@ -16,29 +16,30 @@ import tensorflow as tf
 class PackedModel:
     """K same-architecture Keras models as stacked variables, with a vectorized forward pass."""
 
-    def __init__(self, members):
-        """Stack the weights of `members` (built registry models, same architecture).
+    def __init__(self, template: keras.Model, weights):
+        """Stack `weights` (one (trainable, non-trainable) list of arrays per model, as
+        models.initial_weights.weights_of gives) of models with `template`'s architecture.
 
         Call inside a strategy's scope to get mirrored variables.
         """
-        if not members:
+        if not weights:
             raise ValueError("a pack needs at least one model")
-        self.template, self.size = members[0], len(members)
+        self.template, self.size = template, len(weights)
 
         def stacked(template_variables, values):
             return [keras.Variable(value, dtype=v.dtype, trainable=v.trainable, aggregation=v.aggregation,
                                    name="packed_" + v.name) for v, value in zip(template_variables, values)]
 
-        trainable, non_trainable = _stack(members)
+        trainable, non_trainable = _stack(weights)
         self.trainable = stacked(self.template.trainable_variables, trainable)
         self.non_trainable = stacked(self.template.non_trainable_variables, non_trainable)
         self._infer = tf.function(self._infer_all)
 
-    def load(self, members) -> None:
-        """Overwrite the pack with the weights of `members` (as many as the pack holds, same architecture)."""
-        if len(members) != self.size:
-            raise ValueError(f"a pack of {self.size} cannot load {len(members)} models")
-        trainable, non_trainable = _stack(members)
+    def load(self, weights) -> None:
+        """Overwrite the pack with `weights` (as many models as the pack holds, same architecture)."""
+        if len(weights) != self.size:
+            raise ValueError(f"a pack of {self.size} cannot load {len(weights)} models")
+        trainable, non_trainable = _stack(weights)
         for variable, value in zip(self.trainable + self.non_trainable, trainable + non_trainable):
             variable.assign(value)
 
@@ -88,9 +89,6 @@ class PackedModel:
         return model
 
 
-def _stack(members):
-    """([K, ...] arrays of each trainable variable, same for non-trainable) of `members`."""
-    def stack(pick):
-        return [np.stack([np.asarray(pick(m)[i]) for m in members]) for i in range(len(pick(members[0])))]
-
-    return stack(lambda m: m.trainable_variables), stack(lambda m: m.non_trainable_variables)
+def _stack(weights):
+    """([K, ...] array of each trainable variable, same for non-trainable) of K models' weights."""
+    return tuple([np.stack(values) for values in zip(*[w[part] for w in weights])] for part in (0, 1))
