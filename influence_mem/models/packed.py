@@ -78,15 +78,14 @@ class PackedModel:
         for variable, value in zip(self.non_trainable, state):
             variable.assign(value)
 
-    def member(self, k: int, model: keras.Model) -> keras.Model:
-        """`model` (a registry model of the same architecture) with slice k's weights; returns it."""
-        if not 0 <= k < self.size:
-            raise IndexError(f"pack member {k} out of range 0..{self.size - 1}")
-        for target, stacked in zip(model.trainable_variables, self.trainable):
-            target.assign(stacked[k])
-        for target, stacked in zip(model.non_trainable_variables, self.non_trainable):
-            target.assign(stacked[k])
-        return model
+    def members(self, model: keras.Model):
+        """Yield `model` (a registry model of the same architecture) holding slice 0, 1, ..., K-1 in turn."""
+        stacks = [v.numpy() for v in self.trainable + self.non_trainable]  # one read, then numpy slices
+        targets = model.trainable_variables + model.non_trainable_variables
+        for k in range(self.size):
+            for target, stacked in zip(targets, stacks):
+                target.assign(stacked[k])
+            yield model
 
 
 def _stack(weights):

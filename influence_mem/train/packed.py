@@ -215,12 +215,12 @@ def train_pack(dataset: Dataset, config: TrainConfig, trials, out_dirs, strategy
     test_eval = predict_correct(packed, dataset, "test", config.eval_batch_size)
     trained = time.time() - started
     results = []
-    for k, trial in enumerate(trials):
+    # One registry model takes each trial's slice in turn: finish_trial writes it before the next.
+    for k, (trial, model) in enumerate(zip(trials, packed.members(template))):
         extra = {"final_loss": float(losses[k]), "resumed_from_epoch": 0,
                  "replicas": strategy.num_replicas_in_sync, "pack": {"size": len(trials), "position": k},
                  "wall_seconds": round(trained / len(trials), 3)}
-        # One registry model takes each trial's slice in turn: finish_trial writes it before the next.
-        results.append(finish_trial(dataset, config, trial, subsets[k], seeds[k], packed.member(k, template),
+        results.append(finish_trial(dataset, config, trial, subsets[k], seeds[k], model,
                                     (train_eval[0], train_eval[1][k]), (test_eval[0], test_eval[1][k]),
                                     out_dirs[k], extra))
     return results
