@@ -1,6 +1,7 @@
 """--strategy=mirrored on logical CPU devices (in subprocesses, TF devices are fixed at start-up)."""
 import json
 import os
+import re
 import subprocess
 import sys
 import types
@@ -52,11 +53,15 @@ def test_mirrored_trains_the_same_trial_as_one_device(tmp_path):
         assert sorted(m.files) == sorted(s.files)
         for key in ("subsample_idx", "index_train", "index_removed", "index_test"):
             np.testing.assert_array_equal(m[key], s[key])
-        # Same subset, init and global batch: the two runs differ only by float reduction order
-        # (and Keras's one extra reshuffle under a strategy), so they must agree closely.
-        assert abs(m["correctness_test"].mean() - s["correctness_test"].mean()) <= 0.02
-        assert (m["correctness_test"] == s["correctness_test"]).mean() >= 0.97
-        assert (m["correctness_removed"] == s["correctness_removed"]).mean() >= 0.97
+        # Same subset, init, batches and augmentation: the two runs differ only by float reduction order
+        # (compounding over 12 epochs), so they must agree closely.
+        assert abs(m["correctness_test"].mean() - s["correctness_test"].mean()) <= 0.01
+        assert (m["correctness_test"] == s["correctness_test"]).mean() >= 0.99
+        assert (m["correctness_removed"] == s["correctness_removed"]).mean() >= 0.99
+    # After one epoch rounding has not grown yet: the logged epoch loss is the same to its 4 decimals
+    # (a different data order, as Keras's extra reshuffle under a strategy once gave, was ~2e-3 off).
+    first_loss = [float(re.search(r"epoch 1/12 loss (\S+)", log).group(1)) for log in (err, single.stderr)]
+    assert abs(first_loss[0] - first_loss[1]) <= 2e-4, first_loss
     assert metrics_s["test_accuracy"] > 0.9  # both actually learned digits
     assert metrics_m["test_accuracy"] > 0.9
 

@@ -134,8 +134,8 @@ def test_mirrored_cli_writes_released_files_and_sidecar(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "mirroring over 2 CPU device(s)" in result.stderr
     digits = datasets.load("digits")
-    # The same run on one device: same masks, init and global batch; Keras reshuffles once more under a
-    # strategy, so the data order (and the estimates) differ a little.
+    # The same run on one device: same masks, init, batches and augmentation; only float reduction order
+    # differs, so the estimates agree closely.
     one = turnover.train(corrupt.corrupt_dataset(digits, 0.1, 0),
                          TrainConfig(arch_options={"mlp_hidden": "32"}, epochs=3, batch_size=64, base_lr=0.1,
                                      log_every_epochs=100))
@@ -148,7 +148,7 @@ def test_mirrored_cli_writes_released_files_and_sidecar(tmp_path):
     np.testing.assert_array_equal(matrix.tt_labels, digits.test_labels)
     assert np.sum(matrix.tr_labels != digits.train_labels) == len(stats["corrupted_idx"])  # trained-on labels
     np.testing.assert_allclose(matrix.tr_mem, stats["loss_muted"] - stats["loss_unmuted"], atol=1e-5)
-    assert np.corrcoef(matrix.tr_mem, reference)[0, 1] > 0.8
+    assert np.corrcoef(matrix.tr_mem, reference)[0, 1] > 0.99  # 0.87 when the orders differed
     assert sum(b.size for b in matrix.blocks.values()) == sum(
         np.sum(matrix.tr_labels == c) * np.sum(matrix.tt_labels == c) for c in range(10))
     assert np.all(pairs["mem"] >= 0.5) and np.all(pairs["infl"] >= 0.2)

@@ -1,13 +1,14 @@
 """Which training examples each trial sees, and the seeds it uses.
 
 Determinism contract (see docs/formats.md): the triple (seed, subset_ratio,
-trial) fixes the subset and the model initialization of a trial, however it
-is scheduled (alone, packed, mirrored, on another machine), and with them the
-data order and augmentation within one training mode.  The one-model tf.data
-path and the packed path draw their per-epoch orders differently (tf.data
-shuffle vs train.packed.epoch_order), so a trial trained alone and the same
-trial trained in a pack are statistically, not bitwise, the same model
-(docs/performance.md).  Never change the output of these functions silently:
+trial) fixes the subset, the model initialization, the data order and the
+augmentation of a trial, however it is scheduled (alone, packed, mirrored,
+resumed from a checkpoint, on another machine).  For in-memory datasets every
+path draws each epoch's order and per-example augmentation seeds with
+data.pipeline.epoch_order, so a trial sees bitwise the same batches alone
+and in a pack; the trained weights then differ only by float rounding.
+Streamed datasets (ImageNet) use a shuffle buffer seeded per epoch instead.
+Never change the output of these functions silently:
 released estimates depend on it.
 """
 import numpy as np
