@@ -192,7 +192,8 @@ def test_bench_counts_the_mlp_flops_and_prints_every_figure(digits):
     assert train == pytest.approx(3 * forward * 1006 * 10 / 1e9)  # m = round(0.7 * 1437) = 1006
     assert evaluation == pytest.approx(forward * 1797 / 1e9)
     result = run_module("influence_mem.bench", "--epochs=1", "--mlp_hidden=16", "--single_trials=1",
-                        "--pack_trials=2", "--packed_trials=3", "--peak_size=256")
+                        "--pack_trials=2", "--packed_trials=3", "--peak_size=256", "--run_trials=10")
     assert result.returncode == 0, result.stderr[-3000:]
-    for text in ("matmul peak", "K=1 (one Keras fit per trial)", "packed K=2", "ratio K=1 / packed", "of peak"):
+    for text in ("matmul peak", "K=1 (one Keras fit per trial)", "packed K=2, first pack", "packed K=2, later packs",
+                 "packed K=2, a run of 10 trials", "ratio K=1 / packed", "of peak"):
         assert text in result.stdout, result.stdout

@@ -21,6 +21,7 @@ Subsets of one ratio have equal size m, so all K trials take ceil(m/B) steps
 per epoch.  Outputs are written per trial by train.trial.finish_trial.
 """
 import dataclasses
+import itertools
 import json
 import math
 import time
@@ -215,8 +216,10 @@ def train_pack(dataset: Dataset, config: TrainConfig, trials, out_dirs, strategy
     test_eval = predict_correct(packed, dataset, "test", config.eval_batch_size)
     trained = time.time() - started
     results = []
-    # One registry model takes each trial's slice in turn: finish_trial writes it before the next.
-    for k, (trial, model) in enumerate(zip(trials, packed.members(template))):
+    # One registry model takes each trial's slice in turn: finish_trial exports it before the next.
+    # Without a SavedModel nothing reads the model (packs have no on_trained), so no slice is copied.
+    models = packed.members(template) if config.save_model else itertools.repeat(None)
+    for k, (trial, model) in enumerate(zip(trials, models)):
         extra = {"final_loss": float(losses[k]), "resumed_from_epoch": 0,
                  "replicas": strategy.num_replicas_in_sync, "pack": {"size": len(trials), "position": k},
                  "wall_seconds": round(trained / len(trials), 3)}
