@@ -5,7 +5,7 @@
 Reads only the layout the trainer writes (train.outputs): <ratio>/<trial>/aux_arrays.npz
 is done; <ratio>/.<trial>.inprogress/ is in progress while its claim is live, and
 failed otherwise (error recorded, or the worker was killed: a rerun resumes it
-from its checkpoint).  Everything goes through tf.io.gfile, so gs:// works.
+from its checkpoint).  Everything goes through tf.io.gfile or fsspec (estimate.fileio), so gs:// works.
 """
 import json
 import os
@@ -15,6 +15,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from influence_mem.data.subsets import parse_trials
+from influence_mem.estimate.trials import ratio_dirs
 from influence_mem.train import checkpoints, outputs
 
 FLAGS = flags.FLAGS
@@ -42,19 +43,6 @@ def format_trials(ids) -> str:
         else:
             parts.append([trial, trial])
     return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in parts)
-
-
-def _ratio_dirs(workdir: str) -> dict:
-    found = {}
-    for name in tf.io.gfile.listdir(workdir):
-        name = name.rstrip("/")
-        try:
-            ratio = float(name)
-        except ValueError:
-            continue
-        if 0 < ratio <= 1 and tf.io.gfile.isdir(os.path.join(workdir, name)):
-            found[name] = os.path.join(workdir, name)
-    return found
 
 
 def _work_state(work: str, stale_seconds: float):
@@ -93,11 +81,12 @@ def scan_ratio(ratio_dir: str, stale_seconds: float = outputs.STALE_SECONDS) -> 
 
 def report(workdir: str, expected=None, stale_seconds: float = outputs.STALE_SECONDS) -> str:
     """The status text: per ratio, counts, the in-progress and failed trials, and the --trials to rerun."""
-    ratios = _ratio_dirs(workdir)
+    ratios = ratio_dirs(workdir, include_full=True)
     if not ratios:
         return f"{workdir}: no <subset_ratio>/ directories (no trial started yet)"
     lines = []
-    for name, path in sorted(ratios.items(), key=lambda kv: float(kv[0])):
+    for ratio, path in sorted(ratios.items()):
+        name = f"{ratio:g}"
         found = scan_ratio(path, stale_seconds)
         seen = found["done"] | set(found["in_progress"]) | set(found["failed"])
         wanted = set(expected) if expected is not None else set(range(max(seen) + 1 if seen else 0))

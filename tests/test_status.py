@@ -71,3 +71,16 @@ def test_cli_defaults_to_trials_up_to_the_largest_seen(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.splitlines() == ["subset ratio 0.7: 2 done, 0 in progress, 0 failed, 2 missing (of 4: "
                                        "trials 0-3)", "  rerun: --subset_ratio=0.7 --trials=1-2"]
+
+
+def test_status_lists_full_set_runs_that_the_aggregator_skips(tmp_path):
+    from influence_mem.estimate.trials import ratio_dirs
+    from influence_mem.status import report
+
+    for name in ("1.0", "0.7", "notes", "1.5"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "1.0" / "0").mkdir()
+    (tmp_path / "1.0" / "0" / "aux_arrays.npz").write_bytes(b"complete")
+    assert sorted(ratio_dirs(str(tmp_path))) == [0.7]  # the estimators need held-out examples
+    assert sorted(ratio_dirs(str(tmp_path), include_full=True)) == [0.7, 1.0]
+    assert "subset ratio 1: 1 done" in report(str(tmp_path))

@@ -69,15 +69,19 @@ def load_dataset_meta(path) -> DatasetMeta:
     return DatasetMeta(tr.astype(np.int64), tt.astype(np.int64), names, dataset, path)
 
 
-def ratio_dirs(workdir) -> Dict[float, str]:
-    """Subset-ratio directories of a workdir (names that parse as a ratio in (0, 1))."""
+def ratio_dirs(workdir, include_full: bool = False) -> Dict[float, str]:
+    """Subset-ratio directories of a workdir: names that parse as a ratio in (0, 1).
+
+    With `include_full`, also 1 (trials on the whole training set: they train,
+    so im-status lists them, but they hold no held-out examples to estimate from).
+    """
     out = {}
     for name, is_dir in fileio.list_dir(workdir):
         try:
             r = float(name)
         except ValueError:
             continue
-        if is_dir and 0 < r < 1:
+        if is_dir and (0 < r < 1 or include_full and r == 1):
             out[r] = fileio.join(workdir, name)
     return out
 
