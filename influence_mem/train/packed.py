@@ -8,13 +8,12 @@ example ids), runs the K forward/backward passes as batched ops
 Each packed trial is the trial it would be alone (train.trial.train_trial):
 - its subset, init, shuffle and augment seeds come from data.subsets;
 - its initial weights are the registry model built after
-  keras.utils.set_random_seed(seeds['init']), i.e. identical to K = 1;
-- its data order is a fresh uniform permutation of its subset every epoch
-  and each example gets its own augmentation seed, drawn from its own
-  shuffle/augment seeds and the epoch (epoch_order), so they do not depend
-  on the pack.  They are not the tf.data pipeline's draws (tf.data shuffles
-  cost ~5 us per example, as much as the training itself here): a packed
-  trial equals its unpacked self in distribution, not bit for bit;
+  keras.utils.set_random_seed(seeds['init']), i.e. identical to K = 1
+  (replayed by models.initial_weights instead of built once per trial);
+- its data order and per-example augmentation seeds are
+  data.pipeline.epoch_order's for its own shuffle/augment seeds and the
+  epoch, as the one-model pipeline draws them for in-memory datasets, so
+  they do not depend on the pack;
 - same lr schedule, momentum, weight decay (Keras SGD on the stacked
   variables: element-wise, so per model) and per-model batch size.
 Subsets of one ratio have equal size m, so all K trials take ceil(m/B) steps
@@ -33,7 +32,7 @@ from absl import logging
 
 from influence_mem.data.augment import augment_fn
 from influence_mem.data.datasets import Dataset
-from influence_mem.data.pipeline import epoch_order, in_memory_train_set
+from influence_mem.data.pipeline import augment_batch, epoch_order, in_memory_train_set
 from influence_mem.data.subsets import subset_indices, subset_size, trial_seeds
 from influence_mem.models.initial_weights import InitialWeights, Unsupported, weights_of
 from influence_mem.models.packed import PackedModel
@@ -45,10 +44,8 @@ from influence_mem.train.trial import (TrainConfig, augmentation, build_model, f
 def _augment_all(images, seeds, augment):
     """Apply `augment(image, seed)` to every image of [K, b, ...] with its own seed [K, b, 2]."""
     shape = tf.shape(images)
-    flat = tf.reshape(images, tf.concat([[-1], shape[2:]], 0))
-    flat_seeds = tf.reshape(seeds, [-1, 2])
-    out = tf.vectorized_map(lambda args: augment(*args), (flat, flat_seeds), fallback_to_while_loop=True)
-    return tf.reshape(out, shape)
+    flat = augment_batch(tf.reshape(images, tf.concat([[-1], shape[2:]], 0)), tf.reshape(seeds, [-1, 2]), augment)
+    return tf.reshape(flat, shape)
 
 
 def _replica_part(tensor):

@@ -3,6 +3,7 @@ import dataclasses
 import math
 import os
 import time
+import weakref
 
 import keras
 import numpy as np
@@ -68,17 +69,24 @@ def build_model(config: TrainConfig, dataset: Dataset) -> keras.Model:
     return models.build(config.arch, dataset.image_shape, dataset.num_classes, options)
 
 
+_PREDICT_CLASSES = weakref.WeakKeyDictionary()  # model -> its compiled images -> class ids function
+
+
 def predict_correct(model: keras.Model, dataset: Dataset, split: str, batch_size: int):
     """(index, correct) over a whole split, in the evaluation pipeline's fixed order.
 
     `model` maps images to logits [batch, classes], or [K, batch, classes] for
     a pack of K models (models.packed.PackedModel); `correct` is then [K, n].
+    The compiled prediction is made once per model object (a pack's is reused
+    by every later pack of the run).
     """
+    if model not in _PREDICT_CLASSES:
+        held = weakref.ref(model)  # the function must not keep its own key alive
+        _PREDICT_CLASSES[model] = tf.function(lambda images: tf.argmax(held()(images, training=False), axis=-1))
+    predict = _PREDICT_CLASSES[model]
     indices, correct = [], []
-    infer = tf.function(lambda images: model(images, training=False))
     for batch in pipeline.eval_pipeline(dataset, split, batch_size):
-        logits = infer(batch["image"])
-        correct.append(np.argmax(np.asarray(logits), axis=-1) == batch["label"].numpy())
+        correct.append(predict(batch["image"]).numpy() == batch["label"].numpy())
         indices.append(batch["index"].numpy())
     return np.concatenate(indices), np.concatenate(correct, axis=-1)
 
