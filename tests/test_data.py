@@ -137,7 +137,10 @@ def test_one_model_batches_are_the_packed_trainers_batches_every_epoch_and_on_re
     batch, epochs = 128, 3
     assert len(ids) % batch  # a short last batch every epoch
     augment = augment_fn(1, True)
-    images, labels = pipeline.in_memory_train_set(ds)
+    whole = pipeline.in_memory_split(ds, "train")
+    images = whole["image"]
+    np.testing.assert_array_equal(whole["index"], np.arange(ds.num_train))
+    np.testing.assert_array_equal(whole["label"], ds.train_labels)
     expected = []
     for epoch in range(epochs):
         order, aug_seeds = epoch_order(ids, seeds["shuffle"], seeds["augment"], epoch, augment=True)

@@ -31,10 +31,16 @@ def epoch_order(subset: np.ndarray, shuffle_seed: int, augment_seed: int, epoch:
     return order, seeds
 
 
-def in_memory_train_set(dataset: Dataset):
-    """(images, labels) of the whole training split as tensors, index order, as the pipeline converts them."""
-    whole = next(iter(dataset.source("train").batch(dataset.num_train)))
-    return whole["image"], whole["label"]
+def in_memory_split(dataset: Dataset, split: str) -> dict:
+    """{image, label, index} tensors of a whole in-memory split, in index order, as the pipeline converts them."""
+    return next(iter(dataset.source(split).batch(dataset.num_train if split == "train" else dataset.num_test)))
+
+
+def batches_of(whole: dict, batch_size: int) -> list:
+    """eval_pipeline's batches of a split already held as tensors (in_memory_split), without a tf.data pass."""
+    size = int(whole["index"].shape[0])
+    return [{key: value[start:start + batch_size] for key, value in whole.items()}
+            for start in range(0, size, batch_size)]
 
 
 def augment_batch(images, seeds, augment):
@@ -67,7 +73,8 @@ def train_batches(dataset: Dataset, ids: np.ndarray, *, batch_size: int, shuffle
 
 
 def _in_memory_epochs(dataset, ids, batch_size, shuffle_seed, augment_seed, augment, epochs, initial_epoch):
-    images, labels = in_memory_train_set(dataset)
+    whole = in_memory_split(dataset, "train")
+    images, labels = whole["image"], whole["label"]
     # Seeds are drawn even without augmentation (unused then): epoch_order's ids do not depend on it.
     drawn = [epoch_order(ids, shuffle_seed, augment_seed, e, True) for e in range(initial_epoch, epochs)]
     order = np.array([o for o, _ in drawn], np.int64).reshape(-1, len(ids))

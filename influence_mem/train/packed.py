@@ -32,7 +32,7 @@ from absl import logging
 
 from influence_mem.data.augment import augment_fn
 from influence_mem.data.datasets import Dataset
-from influence_mem.data.pipeline import augment_batch, epoch_order, in_memory_train_set
+from influence_mem.data.pipeline import augment_batch, batches_of, epoch_order, in_memory_split
 from influence_mem.data.subsets import subset_indices, subset_size, trial_seeds
 from influence_mem.models.initial_weights import InitialWeights, Unsupported, weights_of
 from influence_mem.models.packed import PackedModel
@@ -67,6 +67,7 @@ class PackedTrainer:
         self.packed, self.optimizer, self.strategy = packed, optimizer, strategy
         self.images, self.labels = images, labels
         self.subsets, self.seeds, self.augment = subsets, seeds, augment
+        self.splits = {}  # {split: pipeline.in_memory_split} for evaluation, set by _trainer
         self.step = tf.function(self._step)
         # A whole epoch's full-size batches run as one graph loop: no Python round trip per step.
         self.steps = tf.function(self._steps)
@@ -162,12 +163,14 @@ def _trainer(dataset, config, template, weights, strategy, augment) -> PackedTra
             momentum.assign(tf.zeros_like(momentum))
         return cached
     steps_per_epoch = math.ceil(subset_size(dataset.num_train, config.subset_ratio) / config.batch_size)
-    images, labels = in_memory_train_set(dataset)
+    splits = {split: in_memory_split(dataset, split) for split in ("train", "test")}
     with strategy.scope():
         packed = PackedModel(template, weights)
         _, optimizer = make_optimizer(config, steps_per_epoch)
         optimizer.build(packed.trainable)
-    trainer = PackedTrainer(packed, optimizer, images, labels, [], [], augment, strategy)
+    trainer = PackedTrainer(packed, optimizer, splits["train"]["image"], splits["train"]["label"], [], [], augment,
+                            strategy)
+    trainer.splits = splits
     _CACHE["trainer"] = {key: (dataset, strategy, trainer)}
     return trainer
 
@@ -209,8 +212,8 @@ def train_pack(dataset: Dataset, config: TrainConfig, trials, out_dirs, strategy
         if (epoch + 1) % max(1, config.log_every_epochs) == 0 or epoch + 1 == config.epochs:
             logging.info("%s epoch %d/%d mean loss %.4f (%.4f..%.4f) (%.1fs)", label, epoch + 1, config.epochs,
                          losses.mean(), losses.min(), losses.max(), time.time() - started)
-    train_eval = predict_correct(packed, dataset, "train", config.eval_batch_size)
-    test_eval = predict_correct(packed, dataset, "test", config.eval_batch_size)
+    train_eval, test_eval = (predict_correct(packed, batches_of(trainer.splits[split], config.eval_batch_size))
+                             for split in ("train", "test"))
     trained = time.time() - started
     results = []
     # One registry model takes each trial's slice in turn: finish_trial exports it before the next.

@@ -72,8 +72,9 @@ def build_model(config: TrainConfig, dataset: Dataset) -> keras.Model:
 _PREDICT_CLASSES = weakref.WeakKeyDictionary()  # model -> its compiled images -> class ids function
 
 
-def predict_correct(model: keras.Model, dataset: Dataset, split: str, batch_size: int):
-    """(index, correct) over a whole split, in the evaluation pipeline's fixed order.
+def predict_correct(model: keras.Model, batches):
+    """(index, correct) over `batches` of {image, label, index}: a whole split, e.g.
+    pipeline.eval_pipeline's (or pipeline.batches_of a split held in memory).
 
     `model` maps images to logits [batch, classes], or [K, batch, classes] for
     a pack of K models (models.packed.PackedModel); `correct` is then [K, n].
@@ -85,7 +86,7 @@ def predict_correct(model: keras.Model, dataset: Dataset, split: str, batch_size
         _PREDICT_CLASSES[model] = tf.function(lambda images: tf.argmax(held()(images, training=False), axis=-1))
     predict = _PREDICT_CLASSES[model]
     indices, correct = [], []
-    for batch in pipeline.eval_pipeline(dataset, split, batch_size):
+    for batch in batches:
         correct.append(predict(batch["image"]).numpy() == batch["label"].numpy())
         indices.append(batch["index"].numpy())
     return np.concatenate(indices), np.concatenate(correct, axis=-1)
@@ -172,8 +173,8 @@ def train_trial(dataset: Dataset, config: TrainConfig, trial: int, out_dir: str,
                         verbose=0, shuffle=False, callbacks=callbacks)
     if not still_ours():
         raise outputs.ClaimLost(f"trial {trial}: claim taken over by another worker")
-    train_eval = predict_correct(model, dataset, "train", config.eval_batch_size)
-    test_eval = predict_correct(model, dataset, "test", config.eval_batch_size)
+    train_eval, test_eval = (predict_correct(model, pipeline.eval_pipeline(dataset, split, config.eval_batch_size))
+                             for split in ("train", "test"))
     return finish_trial(dataset, config, trial, ids, seeds, model, train_eval, test_eval, out_dir,
                         on_trained=on_trained,
                         extra={"final_loss": float(history.history["loss"][-1]) if history.history.get("loss") else None,
