@@ -27,6 +27,12 @@ def test_replayed_weights_equal_the_model_built_under_each_seed(arch, shape, opt
                 assert got.dtype == expected.dtype
                 np.testing.assert_array_equal(got, expected)
     assert not np.array_equal(initial(1)[0][0], initial(2)[0][0])  # seeds do change the weights
+    stacked = initial.stacked([17, 0, 17])  # a pack's: [K, ...] per variable, in one call
+    for k, seed in enumerate([17, 0, 17]):
+        built = _built(arch, shape, options, seed)
+        for part in (0, 1):
+            for got, expected in zip(stacked[part], built[part]):
+                np.testing.assert_array_equal(np.asarray(got)[k], expected)
 
 
 def test_an_initialization_it_cannot_replay_is_refused_not_guessed():

@@ -9,8 +9,8 @@ import tensorflow as tf
 from influence_mem import models
 from influence_mem.data import datasets
 from influence_mem.data.subsets import subset_indices
-from influence_mem.models.initial_weights import InitialWeights, weights_of
-from influence_mem.models.packed import PackedModel
+from influence_mem.models.initial_weights import weights_of
+from influence_mem.models.packed import PackedModel, stack_weights
 from influence_mem.train import outputs
 from influence_mem.train.main import run_trials
 from influence_mem.data.pipeline import epoch_order
@@ -37,7 +37,7 @@ def _members(arch, shape, seeds, options=None):
                                                 ("inception_small", {}, (28, 28, 1))])
 def test_slice_k_computes_the_registry_model_with_slice_k_weights(arch, options, shape):
     members = _members(arch, shape, [1, 2], options)
-    packed = PackedModel(members[0], [weights_of(m) for m in members])
+    packed = PackedModel(members[0], stack_weights([weights_of(m) for m in members]))
     rng = np.random.default_rng(0)
     own = rng.random((2, 5) + shape, dtype=np.float32)   # each model its own batch
     shared = rng.random((7,) + shape, dtype=np.float32)
@@ -70,7 +70,7 @@ def test_packed_sgd_steps_equal_keras_sgd_steps_per_model(digits):
         model.compile(optimizer=make_optimizer(config, 3)[1],
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         references.append(model)
-    packed = PackedModel(members[0], [weights_of(m) for m in members])
+    packed = PackedModel(members[0], stack_weights([weights_of(m) for m in members]))
     optimizer = make_optimizer(config, 3)[1]
     optimizer.build(packed.trainable)
     trainer = PackedTrainer(packed, optimizer, tf.constant(digits.x_train), tf.constant(digits.train_labels),

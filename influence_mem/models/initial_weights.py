@@ -51,7 +51,7 @@ def _initializers_by_variable(model: keras.Model) -> dict:
 
 
 class InitialWeights:
-    """`self(seed)` = weights_of(build()) after keras.utils.set_random_seed(seed), computed in one graph call."""
+    """`self(seed)` = weights_of(build()) after keras.utils.set_random_seed(seed); `stacked(seeds)` for a pack."""
 
     def __init__(self, build, seeds=(1, 2)):
         """`build()` makes the registry model; it is called twice, under seeds[0] and seeds[1].
@@ -85,26 +85,35 @@ class InitialWeights:
         for (_, initializer, _, _, _), generator in zip(self.random, self._generators):
             initializer.seed = generator  # draws [state, 0] like an integer seed, but from a graph input
         self._compute = tf.function(self._compute_random)
-        for seed, expected in zip(seeds, (flat_first, flat_second)):
-            got = self._flat(seed)
-            if not all(np.array_equal(a, b) for a, b in zip(got, expected)):
+        got = self._flat(seeds)
+        for k, (seed, expected) in enumerate(zip(seeds, (flat_first, flat_second))):
+            if not all(np.array_equal(np.asarray(a)[k], b) for a, b in zip(got, expected)):
                 raise Unsupported(f"replaying the initializers does not reproduce the model built under seed {seed}")
 
-    def _compute_random(self, seeds):
-        values = []
-        for j, ((_, initializer, _, shape, dtype), generator) in enumerate(zip(self.random, self._generators)):
-            generator.state.assign(tf.cast(tf.stack([seeds[j], 0]), generator.state.dtype))
-            values.append(initializer(shape, dtype=dtype))
-        return values
+    def _compute_random(self, draws):
+        """draws [K, R] (one seed per random variable per model) -> [K, ...] values of each random variable."""
+        values = [[] for _ in self.random]
+        for row in tf.unstack(draws):
+            for j, ((_, initializer, _, shape, dtype), generator) in enumerate(zip(self.random, self._generators)):
+                generator.state.assign(tf.cast(tf.stack([row[j], 0]), generator.state.dtype))
+                values[j].append(initializer(shape, dtype=dtype))
+        return [tf.stack(v) for v in values]
 
-    def _flat(self, seed: int) -> list:
-        draws = _draws(seed, self.count)
-        flat = dict(self.constants)
+    def _flat(self, seeds) -> list:
+        """[K, ...] values of every variable (trainable first) for the models built under `seeds`."""
+        draws = [_draws(seed, self.count) for seed in seeds]
+        flat = {i: np.broadcast_to(value, (len(seeds),) + value.shape) for i, value in self.constants.items()}
         if self.random:
-            computed = self._compute(tf.constant([draws[d] for _, _, d, _, _ in self.random], tf.int64))
-            flat.update({i: np.asarray(v) for (i, *_), v in zip(self.random, computed)})
+            computed = self._compute(tf.constant([[d[at] for _, _, at, _, _ in self.random] for d in draws], tf.int64))
+            flat.update({i: v for (i, *_), v in zip(self.random, computed)})
         return [flat[i] for i in range(len(flat))]
 
-    def __call__(self, seed: int) -> tuple:
-        flat = self._flat(seed)
+    def stacked(self, seeds) -> tuple:
+        """(trainable, non-trainable) [K, ...] values for K seeds in one graph call: a pack's initial weights."""
+        flat = self._flat(list(seeds))
         return flat[:self.split], flat[self.split:]
+
+    def __call__(self, seed: int) -> tuple:
+        """weights_of the model built under `seed`."""
+        trainable, non_trainable = self.stacked([seed])
+        return [np.asarray(v[0]) for v in trainable], [np.asarray(v[0]) for v in non_trainable]

@@ -16,31 +16,28 @@ import tensorflow as tf
 class PackedModel:
     """K same-architecture Keras models as stacked variables, with a vectorized forward pass."""
 
-    def __init__(self, template: keras.Model, weights):
-        """Stack `weights` (one (trainable, non-trainable) list of arrays per model, as
-        models.initial_weights.weights_of gives) of models with `template`'s architecture.
+    def __init__(self, template: keras.Model, stacked):
+        """A pack holding `stacked` = (trainable, non-trainable) lists of [K, ...] values
+        (stack_weights, or models.initial_weights.InitialWeights.stacked) of models
+        with `template`'s architecture.
 
         Call inside a strategy's scope to get mirrored variables.
         """
-        if not weights:
-            raise ValueError("a pack needs at least one model")
-        self.template, self.size = template, len(weights)
+        self.template, self.size = template, packed_size(stacked)
 
-        def stacked(template_variables, values):
+        def variables(template_variables, values):
             return [keras.Variable(value, dtype=v.dtype, trainable=v.trainable, aggregation=v.aggregation,
                                    name="packed_" + v.name) for v, value in zip(template_variables, values)]
 
-        trainable, non_trainable = _stack(weights)
-        self.trainable = stacked(self.template.trainable_variables, trainable)
-        self.non_trainable = stacked(self.template.non_trainable_variables, non_trainable)
+        self.trainable = variables(self.template.trainable_variables, stacked[0])
+        self.non_trainable = variables(self.template.non_trainable_variables, stacked[1])
         self._infer = tf.function(self._infer_all)
 
-    def load(self, weights) -> None:
-        """Overwrite the pack with `weights` (as many models as the pack holds, same architecture)."""
-        if len(weights) != self.size:
-            raise ValueError(f"a pack of {self.size} cannot load {len(weights)} models")
-        trainable, non_trainable = _stack(weights)
-        for variable, value in zip(self.trainable + self.non_trainable, trainable + non_trainable):
+    def load(self, stacked) -> None:
+        """Overwrite the pack with `stacked` weights (as in __init__; as many models as the pack holds)."""
+        if packed_size(stacked) != self.size:
+            raise ValueError(f"a pack of {self.size} cannot load {packed_size(stacked)} models")
+        for variable, value in zip(self.trainable + self.non_trainable, stacked[0] + stacked[1]):
             variable.assign(value)
 
     def forward(self, images, training: bool):
@@ -88,6 +85,16 @@ class PackedModel:
             yield model
 
 
-def _stack(weights):
-    """([K, ...] array of each trainable variable, same for non-trainable) of K models' weights."""
+def stack_weights(weights) -> tuple:
+    """(trainable, non-trainable) lists of [K, ...] arrays from K models' weights (initial_weights.weights_of)."""
+    if not weights:
+        raise ValueError("a pack needs at least one model")
     return tuple([np.stack(values) for values in zip(*[w[part] for w in weights])] for part in (0, 1))
+
+
+def packed_size(stacked) -> int:
+    """K of stacked weights (their leading axis)."""
+    values = stacked[0] + stacked[1]
+    if not values:
+        raise ValueError("a pack needs at least one variable")
+    return int(values[0].shape[0])

@@ -35,7 +35,7 @@ from influence_mem.data.datasets import Dataset
 from influence_mem.data.pipeline import augment_batch, batches_of, epoch_order, in_memory_split
 from influence_mem.data.subsets import subset_indices, subset_size, trial_seeds
 from influence_mem.models.initial_weights import InitialWeights, Unsupported, weights_of
-from influence_mem.models.packed import PackedModel
+from influence_mem.models.packed import PackedModel, packed_size, stack_weights
 from influence_mem.train.strategy import check_batch_size
 from influence_mem.train.trial import (TrainConfig, augmentation, build_model, finish_trial, make_optimizer,
                                        predict_correct)
@@ -147,17 +147,17 @@ def _initial_weights(dataset, config, seed: int) -> InitialWeights:
     return _CACHE["initial"][key][1]
 
 
-def _trainer(dataset, config, template, weights, strategy, augment) -> PackedTrainer:
-    """A PackedTrainer holding `weights` (initial, one per trial) and a fresh optimizer.
+def _trainer(dataset, config, template, stacked, strategy, augment) -> PackedTrainer:
+    """A PackedTrainer holding `stacked` (the trials' initial weights) and a fresh optimizer.
 
     The last one is kept and reused (weights reloaded, optimizer state zeroed)
     for the next pack of the same size, so its graph is traced once per run,
     not once per pack.
     """
-    key = (id(strategy), len(weights)) + _config_key(dataset, config)
+    key = (id(strategy), packed_size(stacked)) + _config_key(dataset, config)
     cached = _CACHE["trainer"].get(key, (None, None, None))[2]
     if cached is not None:
-        cached.packed.load(weights)
+        cached.packed.load(stacked)
         cached.optimizer.iterations.assign(0)
         for momentum in cached.optimizer.momentums:
             momentum.assign(tf.zeros_like(momentum))
@@ -165,7 +165,7 @@ def _trainer(dataset, config, template, weights, strategy, augment) -> PackedTra
     steps_per_epoch = math.ceil(subset_size(dataset.num_train, config.subset_ratio) / config.batch_size)
     splits = {split: in_memory_split(dataset, split) for split in ("train", "test")}
     with strategy.scope():
-        packed = PackedModel(template, weights)
+        packed = PackedModel(template, stacked)
         _, optimizer = make_optimizer(config, steps_per_epoch)
         optimizer.build(packed.trainable)
     trainer = PackedTrainer(packed, optimizer, splits["train"]["image"], splits["train"]["label"], [], [], augment,
@@ -196,14 +196,15 @@ def train_pack(dataset: Dataset, config: TrainConfig, trials, out_dirs, strategy
     # Initial weights: those of the registry model built after set_random_seed(init seed), as train_trial's.
     initial = _initial_weights(dataset, config, seeds[0]["init"])
     if initial is not None:
-        template, weights = initial.template, [initial(s["init"]) for s in seeds]
+        template, stacked = initial.template, initial.stacked([s["init"] for s in seeds])
     else:
         weights = []
         for s in seeds:
             keras.utils.set_random_seed(s["init"])
             template = build_model(config, dataset)
             weights.append(weights_of(template))
-    trainer = _trainer(dataset, config, template, weights, strategy, augment)
+        stacked = stack_weights(weights)
+    trainer = _trainer(dataset, config, template, stacked, strategy, augment)
     trainer.subsets, trainer.seeds = subsets, seeds
     packed = trainer.packed
     label = f"trials {trials[0]}..{trials[-1]} (pack of {len(trials)})"
