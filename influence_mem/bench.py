@@ -10,7 +10,7 @@ epochs, batch 128, SGD momentum 0.9, lr 0.1, packs of 32, no SavedModels
 count dense layers only, so GFLOP/s is meaningful for --arch=mlp.  Both modes go through the real
 trainer (train.main.run_trials: claims, evaluation, aux_arrays.npz,
 metrics.json; SavedModels only with --save_model) into a temporary workdir,
-without per-epoch checkpoints (packs have none).  Achieved GFLOP/s counts the
+without per-epoch checkpoints (as in configs/digits_mlp.cfg).  Achieved GFLOP/s counts the
 matmul FLOPs of training (3 x forward: forward, input and weight gradients)
 plus evaluation of the full train and test sets, against the peak of one
 large float32 tf.matmul timed in the same process.  The packed mode's first

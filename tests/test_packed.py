@@ -197,3 +197,47 @@ def test_bench_counts_the_mlp_flops_and_prints_every_figure(digits):
     for text in ("matmul peak", "K=1 (one Keras fit per trial)", "packed K=2, first pack", "packed K=2, later packs",
                  "packed K=2, a run of 10 trials", "ratio K=1 / packed", "of peak"):
         assert text in result.stdout, result.stdout
+
+
+def test_a_killed_pack_resumes_from_its_trials_checkpoints_in_a_pack_or_alone(digits, tmp_path):
+    import shutil
+
+    config = TrainConfig(epochs=4, save_model=False)
+    dirs = {name: [tmp_path / name / str(t) for t in (0, 1)] for name in ("out", "ckpt", "again")}
+    for d in dirs["out"] + dirs["again"]:
+        d.mkdir(parents=True)
+    ckpts = [str(d) for d in dirs["ckpt"]]
+    # Uninterrupted, saving each trial's slice after epoch 2 (the last epoch is not saved: it is committed).
+    full = train_pack(digits, config, [0, 1], [str(d) for d in dirs["out"]], checkpoint_dirs=ckpts,
+                      checkpoint_every=2)
+    assert [m["resumed_from_epoch"] for m in full] == [0, 0]
+    assert [checkpoints_epoch(c) for c in ckpts] == [2, 2]
+    # As if killed after epoch 2: the pack resumes there and ends where the uninterrupted one did.
+    resumed = train_pack(digits, config, [0, 1], [str(d) for d in dirs["again"]], checkpoint_dirs=ckpts,
+                         checkpoint_every=2)
+    assert [m["resumed_from_epoch"] for m in resumed] == [2, 2]
+    for k in range(2):
+        assert resumed[k]["final_loss"] == pytest.approx(full[k]["final_loss"], rel=1e-6)
+        a = outputs.read_npz(str(dirs["out"][k] / "aux_arrays.npz"))
+        b = outputs.read_npz(str(dirs["again"][k] / "aux_arrays.npz"))
+        np.testing.assert_array_equal(a["correctness_test"], b["correctness_test"])
+    workdir = tmp_path / "workdir"  # for run_trials below, as a killed worker left it
+    for t in (0, 1):
+        shutil.copytree(dirs["ckpt"][t], workdir / "0.7" / f".{t}.inprogress" / "ckpt")
+    # The slice checkpoint is train_trial's format: trial 1 resumes alone from epoch 2, same batches.
+    (tmp_path / "alone").mkdir()
+    alone = train_trial(digits, config, 1, str(tmp_path / "alone"), checkpoint_dir=ckpts[1])
+    assert alone["resumed_from_epoch"] == 2
+    assert alone["final_loss"] == pytest.approx(full[1]["final_loss"], rel=1e-4)
+    # run_trials packs trials by resume epoch: 0 and 1 resume together at epoch 2, 2 starts from 0.
+    run_trials(digits, config, [0, 1, 2], str(workdir), checkpoint_every=2, pack_trials=2)
+    metrics = [json.loads((workdir / "0.7" / str(t) / "metrics.json").read_text()) for t in (0, 1, 2)]
+    assert [m["resumed_from_epoch"] for m in metrics] == [2, 2, 0]
+    assert [m["pack"]["size"] for m in metrics] == [2, 2, 1]
+    assert metrics[1]["final_loss"] == pytest.approx(full[1]["final_loss"], rel=1e-6)
+
+
+def checkpoints_epoch(directory):
+    from influence_mem.train.checkpoints import latest_epoch
+
+    return latest_epoch(directory)

@@ -13,7 +13,7 @@ from absl import app, flags, logging
 from influence_mem import models
 from influence_mem.data import corrupt, datasets
 from influence_mem.data.subsets import parse_trials
-from influence_mem.train import outputs, schedules
+from influence_mem.train import checkpoints, outputs, schedules
 from influence_mem.train import strategy as strategy_lib
 from influence_mem.train.packed import train_pack
 from influence_mem.train.trial import TrainConfig, train_trial
@@ -52,7 +52,8 @@ flags.DEFINE_integer("checkpoint_every", 1, "Checkpoint every N epochs in the tr
 flags.DEFINE_float("claim_timeout_minutes", outputs.STALE_SECONDS / 60,
                    "A trial claimed by a worker on another host whose heartbeat is older than this is taken over.")
 flags.DEFINE_integer("pack_trials", 1, "Train this many trials at once as one packed model (batched matmuls; "
-                     "docs/performance.md). 1 = one Keras model per trial. Packs are not checkpointed.")
+                     "docs/performance.md). 1 = one Keras model per trial. Packed trials are checkpointed like "
+                     "K=1 ones (--checkpoint_every).")
 flags.DEFINE_float("corrupt_fraction", 0.0, "Replace this fraction of the training labels by a random other class "
                    "(seeded by --corrupt_seed; ids in each trial's corrupted_idx.npy and dataset_meta.npz).")
 flags.DEFINE_integer("corrupt_seed", 0, "Seed of --corrupt_fraction: which examples and which new labels.")
@@ -165,11 +166,13 @@ def _commit(workdir, config, trial, claim, temp, metrics, flag_record, summary, 
         summary["skipped"].append(trial)
 
 
-def _run_pack(dataset, config, pack, workdir, flag_record, strategy, summary, failed):
+def _run_pack(dataset, config, pack, workdir, flag_record, strategy, summary, failed, checkpoint_every):
     """Train the claimed trials `pack` [(trial, claim, temp)] together (train.packed) and commit each."""
     trials = [trial for trial, _, _ in pack]
     try:
-        results = train_pack(dataset, config, trials, [temp for _, _, temp in pack], strategy=strategy)
+        results = train_pack(dataset, config, trials, [temp for _, _, temp in pack], strategy=strategy,
+                             checkpoint_dirs=[os.path.join(claim.work, "ckpt") for _, claim, _ in pack],
+                             checkpoint_every=checkpoint_every)
     except Exception as e:  # the whole pack failed; its trials keep the error on disk
         logging.exception("pack of trials %s failed", trials)
         for trial, claim, _ in pack:
@@ -197,26 +200,27 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
     so a rerun after a kill resumes it.  A trial that raises leaves failed.json,
     the rest still run, and TrialsFailed is raised at the end.  With
     `pack_trials` K > 1, claimed trials are trained K at a time as one packed
-    model (train.packed; no checkpoints), each written as if trained alone.
+    model (train.packed), each checkpointed and written as if trained alone;
+    trials are packed with others that resume from the same epoch.
     `on_trained` is passed to train_trial (one-model trials only).
     """
     outputs.ensure_dataset_meta(workdir, dataset.meta())
     if strategy is not None:
         strategy_lib.check_batch_size(strategy, config.batch_size)
-    summary, failed, pack = {"done": [], "skipped": [], "test_accuracy": []}, [], []
-    if pack_trials > 1 and checkpoint_every > 0:
-        logging.info("--pack_trials=%d: packs are not checkpointed; a killed pack is retrained from the start",
-                     pack_trials)
+    summary, failed = {"done": [], "skipped": [], "test_accuracy": []}, []
+    packs = {}  # resume epoch -> claimed trials waiting for a pack: a pack steps all its trials together
     for position, trial in enumerate(trials):
         claimed = _claim(workdir, config, trial, stale_seconds, summary)
         if claimed is None:
             continue
         claim, temp = claimed
         if pack_trials > 1:
+            resume = checkpoints.latest_epoch(os.path.join(claim.work, "ckpt")) if checkpoint_every > 0 else 0
+            pack = packs.setdefault(resume, [])
             pack.append((trial, claim, temp))
             if len(pack) == pack_trials:
-                _run_pack(dataset, config, pack, workdir, flag_record, strategy, summary, failed)
-                pack = []
+                _run_pack(dataset, config, pack, workdir, flag_record, strategy, summary, failed, checkpoint_every)
+                packs[resume] = []
             continue
         try:
             metrics = train_trial(dataset, config, trial, temp, strategy=strategy,
@@ -234,8 +238,9 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
             continue
         _commit(workdir, config, trial, claim, temp, metrics, flag_record, summary, f"{position + 1}/{len(trials)}",
                 dataset.corrupted_idx)
-    if pack:
-        _run_pack(dataset, config, pack, workdir, flag_record, strategy, summary, failed)
+    for pack in packs.values():
+        if pack:
+            _run_pack(dataset, config, pack, workdir, flag_record, strategy, summary, failed, checkpoint_every)
     if failed:
         raise TrialsFailed(summary, failed)
     return summary

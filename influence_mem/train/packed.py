@@ -36,6 +36,7 @@ from influence_mem.data.pipeline import augment_batch, batches_of, epoch_order, 
 from influence_mem.data.subsets import subset_indices, subset_size, trial_seeds
 from influence_mem.models.initial_weights import InitialWeights, Unsupported, weights_of
 from influence_mem.models.packed import PackedModel, packed_size, stack_weights
+from influence_mem.train import checkpoints
 from influence_mem.train.strategy import check_batch_size
 from influence_mem.train.trial import (TrainConfig, augmentation, build_model, finish_trial, make_optimizer,
                                        predict_correct)
@@ -114,13 +115,69 @@ class PackedTrainer:
                      else np.zeros(order.shape + (2,), np.int64))
         size, full = order.shape[1], order.shape[1] // batch_size * batch_size
         total = np.zeros(self.packed.size)
-        if full:  # [S, K, B]: the epoch's full batches
-            batches = lambda a: np.moveaxis(a[:, :full].reshape((len(a), -1, batch_size) + a.shape[2:]), 1, 0)  # noqa: E731
+        if full:  # the epoch's full batches as [S, K, B]
+            def batches(a):
+                return np.moveaxis(a[:, :full].reshape((len(a), -1, batch_size) + a.shape[2:]), 1, 0)
             total += self.steps(tf.constant(batches(order)), tf.constant(batches(aug_seeds))).numpy() * batch_size
         if full < size:  # the short last batch, as fit() takes it
             last = self.step(tf.constant(order[:, full:]), tf.constant(aug_seeds[:, full:])).numpy()
             total += last * (size - full)
         return total / size
+
+
+class PackCheckpoints:
+    """Each packed trial's slice checkpointed in its own directory in train_trial's format
+    (checkpoints.TrialCheckpoint: model, optimizer, finished epochs), so a killed
+    pack resumes, in a pack or alone, from its last saved epoch."""
+
+    def __init__(self, directories, template: keras.Model, config: TrainConfig, steps_per_epoch: int):
+        self.template, self.optimizer = template, make_optimizer(config, steps_per_epoch)[1]
+        self.checkpoints = [checkpoints.TrialCheckpoint(d, template, self.optimizer, dataclasses.asdict(config))
+                            for d in directories]
+        self.directories = list(directories)
+
+    def _pairs(self, trainer: PackedTrainer):
+        """(one model's variable, the pack's) for the weights and the optimizer state."""
+        single = self.template.trainable_variables + self.template.non_trainable_variables + self.optimizer.variables
+        packed = trainer.packed.trainable + trainer.packed.non_trainable + trainer.optimizer.variables
+        return list(zip(single, packed))
+
+    def save(self, trainer: PackedTrainer, finished_epochs: int) -> None:
+        pairs = self._pairs(trainer)
+        values = [packed.numpy() for _, packed in pairs]
+        for k, checkpoint in enumerate(self.checkpoints):
+            for (single, _), value in zip(pairs, values):  # stacked [K, ...] values give slice k; scalars are shared
+                single.assign(value if value.shape == tuple(single.shape) else value[k])
+            checkpoint.save(finished_epochs)
+
+    def restore(self, trainer: PackedTrainer) -> int:
+        """Load every trial's checkpoint into its slice; the epoch the pack resumes from.
+
+        A pack resumes only if all its trials saved the same epoch (run_trials packs them so);
+        otherwise, or if a checkpoint is unusable, it starts over and returns 0 with nothing loaded.
+        """
+        saved = {checkpoints.latest_epoch(d) for d in self.directories}
+        if saved == {0}:
+            return 0
+        if len(saved) > 1:
+            logging.warning("pack of %d: its trials' checkpoints are at epochs %s; starting the pack over",
+                            len(self.directories), sorted(saved))
+            return 0
+        epoch = saved.pop()
+        pairs = self._pairs(trainer)
+        values = [np.array(packed.numpy()) for _, packed in pairs]  # writable, 0-d arrays for scalars
+        for k, checkpoint in enumerate(self.checkpoints):
+            if checkpoint.restore() != epoch:
+                logging.warning("%s: checkpoint unusable; starting the pack over", self.directories[k])
+                return 0
+            for (single, _), value in zip(pairs, values):
+                if value.shape == tuple(single.shape):
+                    value[...] = single.numpy()
+                else:
+                    value[k] = single.numpy()
+        for (_, packed), value in zip(pairs, values):
+            packed.assign(value)
+        return epoch
 
 
 _CACHE = {"initial": {}, "trainer": {}}  # the last run's entries; each keeps its dataset and strategy alive
@@ -175,10 +232,14 @@ def _trainer(dataset, config, template, stacked, strategy, augment) -> PackedTra
     return trainer
 
 
-def train_pack(dataset: Dataset, config: TrainConfig, trials, out_dirs, strategy=None) -> list:
+def train_pack(dataset: Dataset, config: TrainConfig, trials, out_dirs, strategy=None, checkpoint_dirs=None,
+               checkpoint_every: int = 1) -> list:
     """Train `trials` together and write trial k's outputs into out_dirs[k]; their metrics dicts.
 
-    Every output file is the same as train_trial's for that trial.
+    Every output file is the same as train_trial's for that trial.  With
+    `checkpoint_dirs` (one per trial), each trial's slice is saved there every
+    `checkpoint_every` epochs in train_trial's format, and a pack whose trials
+    all saved the same epoch resumes from it.
     """
     started = time.time()
     strategy = strategy or tf.distribute.get_strategy()
@@ -208,8 +269,18 @@ def train_pack(dataset: Dataset, config: TrainConfig, trials, out_dirs, strategy
     trainer.subsets, trainer.seeds = subsets, seeds
     packed = trainer.packed
     label = f"trials {trials[0]}..{trials[-1]} (pack of {len(trials)})"
-    for epoch in range(config.epochs):
+    saver, initial_epoch = None, 0
+    if checkpoint_dirs and checkpoint_every > 0:
+        steps_per_epoch = math.ceil(len(subsets[0]) / config.batch_size)
+        saver = PackCheckpoints(checkpoint_dirs, template, config, steps_per_epoch)
+        initial_epoch = saver.restore(trainer)
+        if initial_epoch:
+            logging.info("%s: resuming from checkpoints at epoch %d/%d", label, initial_epoch, config.epochs)
+    losses = np.full(len(trials), np.nan)
+    for epoch in range(initial_epoch, config.epochs):
         losses = trainer.run_epoch(epoch, config.batch_size)
+        if saver is not None and (epoch + 1) % checkpoint_every == 0 and epoch + 1 < config.epochs:
+            saver.save(trainer, epoch + 1)
         if (epoch + 1) % max(1, config.log_every_epochs) == 0 or epoch + 1 == config.epochs:
             logging.info("%s epoch %d/%d mean loss %.4f (%.4f..%.4f) (%.1fs)", label, epoch + 1, config.epochs,
                          losses.mean(), losses.min(), losses.max(), time.time() - started)
@@ -221,7 +292,8 @@ def train_pack(dataset: Dataset, config: TrainConfig, trials, out_dirs, strategy
     # Without a SavedModel nothing reads the model (packs have no on_trained), so no slice is copied.
     models = packed.members(template) if config.save_model else itertools.repeat(None)
     for k, (trial, model) in enumerate(zip(trials, models)):
-        extra = {"final_loss": float(losses[k]), "resumed_from_epoch": 0,
+        extra = {"final_loss": None if np.isnan(losses[k]) else float(losses[k]),  # None: no epoch left to run
+                 "resumed_from_epoch": initial_epoch,
                  "replicas": strategy.num_replicas_in_sync, "pack": {"size": len(trials), "position": k},
                  "wall_seconds": round(trained / len(trials), 3)}
         results.append(finish_trial(dataset, config, trial, subsets[k], seeds[k], model,
