@@ -91,25 +91,24 @@ class InitialWeights:
                 raise Unsupported(f"replaying the initializers does not reproduce the model built under seed {seed}")
 
     def _compute_random(self, draws):
-        """draws [K, R] (one seed per random variable per model) -> [K, ...] values of each random variable."""
-        values = [[] for _ in self.random]
-        for row in tf.unstack(draws):
-            for j, ((_, initializer, _, shape, dtype), generator) in enumerate(zip(self.random, self._generators)):
-                generator.state.assign(tf.cast(tf.stack([row[j], 0]), generator.state.dtype))
-                values[j].append(initializer(shape, dtype=dtype))
-        return [tf.stack(v) for v in values]
+        """draws [R] (one model's seed for each random variable) -> that model's random variables."""
+        values = []
+        for j, ((_, initializer, _, shape, dtype), generator) in enumerate(zip(self.random, self._generators)):
+            generator.state.assign(tf.cast(tf.stack([draws[j], 0]), generator.state.dtype))
+            values.append(initializer(shape, dtype=dtype))
+        return values
 
     def _flat(self, seeds) -> list:
         """[K, ...] values of every variable (trainable first) for the models built under `seeds`."""
-        draws = [_draws(seed, self.count) for seed in seeds]
         flat = {i: np.broadcast_to(value, (len(seeds),) + value.shape) for i, value in self.constants.items()}
-        if self.random:
-            computed = self._compute(tf.constant([[d[at] for _, _, at, _, _ in self.random] for d in draws], tf.int64))
-            flat.update({i: v for (i, *_), v in zip(self.random, computed)})
+        if self.random:  # one graph call per model: traced once, not once per pack size
+            per_model = [self._compute(tf.constant([d[at] for _, _, at, _, _ in self.random], tf.int64))
+                         for d in (_draws(seed, self.count) for seed in seeds)]
+            flat.update({i: tf.stack(values) for (i, *_), values in zip(self.random, zip(*per_model))})
         return [flat[i] for i in range(len(flat))]
 
     def stacked(self, seeds) -> tuple:
-        """(trainable, non-trainable) [K, ...] values for K seeds in one graph call: a pack's initial weights."""
+        """(trainable, non-trainable) [K, ...] values for K seeds: a pack's initial weights."""
         flat = self._flat(list(seeds))
         return flat[:self.split], flat[self.split:]
 

@@ -83,7 +83,8 @@ def predict_correct(model: keras.Model, batches):
     """
     if model not in _PREDICT_CLASSES:
         held = weakref.ref(model)  # the function must not keep its own key alive
-        _PREDICT_CLASSES[model] = tf.function(lambda images: tf.argmax(held()(images, training=False), axis=-1))
+        _PREDICT_CLASSES[model] = tf.function(lambda images: tf.argmax(held()(images, training=False), axis=-1),
+                                              reduce_retracing=True)  # a short last batch does not retrace
     predict = _PREDICT_CLASSES[model]
     indices, correct = [], []
     for batch in batches:
