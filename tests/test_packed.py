@@ -241,3 +241,35 @@ def checkpoints_epoch(directory):
     from influence_mem.train.checkpoints import latest_epoch
 
     return latest_epoch(directory)
+
+
+def test_a_pack_saves_only_the_trials_it_still_owns_and_builds_models_when_init_cannot_be_replayed(
+        digits, tmp_path, monkeypatch):
+    from influence_mem.models import initial_weights
+    from influence_mem.train import packed as packed_module
+
+    def refuse(*args, **kwargs):
+        raise initial_weights.Unsupported("test")
+
+    monkeypatch.setattr(packed_module, "InitialWeights", refuse)
+    monkeypatch.setattr(packed_module, "_CACHE", {"initial": {}, "trainer": {}})
+    config = TrainConfig(epochs=2, lr_schedule="constant", base_lr=0.0, save_model=False)
+    outs, ckpts = [tmp_path / f"o{t}" for t in (0, 1)], [str(tmp_path / f"c{t}") for t in (0, 1)]
+    for d in outs:
+        d.mkdir()
+    train_pack(digits, config, [0, 1], [str(d) for d in outs], checkpoint_dirs=ckpts, checkpoint_every=1,
+               still_ours=[lambda: True, lambda: False])
+    assert [checkpoints_epoch(c) for c in ckpts] == [1, 0]  # trial 1 was taken over: nothing written for it
+    # lr = 0: the fallback built trial 0's registry model, so its checkpoint holds exactly that model.
+    keras.utils.set_random_seed(trial_seeds_init(0))
+    expected = build_model(config, digits)
+    restored = build_model(config, digits)
+    tf.train.Checkpoint(model=restored).restore(tf.train.latest_checkpoint(ckpts[0])).expect_partial()
+    for a, b in zip(expected.weights, restored.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def trial_seeds_init(trial):
+    from influence_mem.data.subsets import trial_seeds
+
+    return trial_seeds(0, 0.7, trial)["init"]

@@ -172,7 +172,7 @@ def _run_pack(dataset, config, pack, workdir, flag_record, strategy, summary, fa
     try:
         results = train_pack(dataset, config, trials, [temp for _, _, temp in pack], strategy=strategy,
                              checkpoint_dirs=[os.path.join(claim.work, "ckpt") for _, claim, _ in pack],
-                             checkpoint_every=checkpoint_every)
+                             checkpoint_every=checkpoint_every, still_ours=[claim.held for _, claim, _ in pack])
     except Exception as e:  # the whole pack failed; its trials keep the error on disk
         logging.exception("pack of trials %s failed", trials)
         for trial, claim, _ in pack:

@@ -142,10 +142,13 @@ class PackCheckpoints:
         packed = trainer.packed.trainable + trainer.packed.non_trainable + trainer.optimizer.variables
         return list(zip(single, packed))
 
-    def save(self, trainer: PackedTrainer, finished_epochs: int) -> None:
+    def save(self, trainer: PackedTrainer, finished_epochs: int, still_ours) -> None:
+        """Save every trial's slice whose claim `still_ours[k]()` holds (another worker owns the others)."""
         pairs = self._pairs(trainer)
         values = [packed.numpy() for _, packed in pairs]
         for k, checkpoint in enumerate(self.checkpoints):
+            if not still_ours[k]():
+                continue
             for (single, _), value in zip(pairs, values):  # stacked [K, ...] values give slice k; scalars are shared
                 single.assign(value if value.shape == tuple(single.shape) else value[k])
             checkpoint.save(finished_epochs)
@@ -233,13 +236,14 @@ def _trainer(dataset, config, template, stacked, strategy, augment) -> PackedTra
 
 
 def train_pack(dataset: Dataset, config: TrainConfig, trials, out_dirs, strategy=None, checkpoint_dirs=None,
-               checkpoint_every: int = 1) -> list:
+               checkpoint_every: int = 1, still_ours=None) -> list:
     """Train `trials` together and write trial k's outputs into out_dirs[k]; their metrics dicts.
 
     Every output file is the same as train_trial's for that trial.  With
     `checkpoint_dirs` (one per trial), each trial's slice is saved there every
     `checkpoint_every` epochs in train_trial's format, and a pack whose trials
-    all saved the same epoch resumes from it.
+    all saved the same epoch resumes from it.  `still_ours[k]()` says whether
+    trial k's claim still holds; a trial taken over by another worker is not saved.
     """
     started = time.time()
     strategy = strategy or tf.distribute.get_strategy()
@@ -280,7 +284,7 @@ def train_pack(dataset: Dataset, config: TrainConfig, trials, out_dirs, strategy
     for epoch in range(initial_epoch, config.epochs):
         losses = trainer.run_epoch(epoch, config.batch_size)
         if saver is not None and (epoch + 1) % checkpoint_every == 0 and epoch + 1 < config.epochs:
-            saver.save(trainer, epoch + 1)
+            saver.save(trainer, epoch + 1, still_ours or [lambda: True] * len(trials))
         if (epoch + 1) % max(1, config.log_every_epochs) == 0 or epoch + 1 == config.epochs:
             logging.info("%s epoch %d/%d mean loss %.4f (%.4f..%.4f) (%.1fs)", label, epoch + 1, config.epochs,
                          losses.mean(), losses.min(), losses.max(), time.time() - started)
