@@ -13,7 +13,7 @@ from influence_mem.models.initial_weights import weights_of
 from influence_mem.models.packed import PackedModel, stack_weights
 from influence_mem.train import outputs
 from influence_mem.train.main import run_trials
-from influence_mem.data.pipeline import epoch_order
+from influence_mem.data.pipeline import epoch_order, in_memory_split
 from influence_mem.train.packed import PackedTrainer, train_pack
 from influence_mem.train.trial import TrainConfig, build_model, make_optimizer, train_trial
 from test_strategy import with_devices
@@ -73,7 +73,7 @@ def test_packed_sgd_steps_equal_keras_sgd_steps_per_model(digits):
     packed = PackedModel(members[0], stack_weights([weights_of(m) for m in members]))
     optimizer = make_optimizer(config, 3)[1]
     optimizer.build(packed.trainable)
-    trainer = PackedTrainer(packed, optimizer, tf.constant(digits.x_train), tf.constant(digits.train_labels),
+    trainer = PackedTrainer(packed, optimizer, {"train": in_memory_split(digits, "train")},
                             [], [], None, tf.distribute.get_strategy())
     rng = np.random.default_rng(1)
     for size in (16, 16, 9, 16):  # includes a short last batch, and steps past warmup

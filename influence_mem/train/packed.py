@@ -33,7 +33,7 @@ from absl import logging
 from influence_mem.data.augment import augment_fn
 from influence_mem.data.datasets import Dataset
 from influence_mem.data.pipeline import augment_batch, batches_of, epoch_order, in_memory_split
-from influence_mem.data.subsets import subset_indices, subset_size, trial_seeds
+from influence_mem.data.subsets import subset_indices, trial_seeds
 from influence_mem.models.initial_weights import InitialWeights, Unsupported, weights_of
 from influence_mem.models.packed import PackedModel, packed_size, stack_weights
 from influence_mem.train import checkpoints
@@ -64,11 +64,11 @@ def _replica_part(tensor):
 class PackedTrainer:
     """The per-step function of a pack: gather, augment, forward/backward, SGD update."""
 
-    def __init__(self, packed: PackedModel, optimizer, images, labels, subsets, seeds, augment, strategy):
+    def __init__(self, packed: PackedModel, optimizer, splits: dict, subsets, seeds, augment, strategy):
+        """`splits`: {split: pipeline.in_memory_split}; steps gather from 'train', evaluation reads them all."""
         self.packed, self.optimizer, self.strategy = packed, optimizer, strategy
-        self.images, self.labels = images, labels
+        self.splits = splits
         self.subsets, self.seeds, self.augment = subsets, seeds, augment
-        self.splits = {}  # {split: pipeline.in_memory_split} for evaluation, set by _trainer
         self.step = tf.function(self._step)
         # A whole epoch's full-size batches run as one graph loop: no Python round trip per step.
         self.steps = tf.function(self._steps)
@@ -79,7 +79,8 @@ class PackedTrainer:
 
     def _replica_step(self, ids, seeds):
         ids, seeds = _replica_part(ids), _replica_part(seeds)
-        images, labels = tf.gather(self.images, ids), tf.gather(self.labels, ids)
+        train = self.splits["train"]
+        images, labels = tf.gather(train["image"], ids), tf.gather(train["label"], ids)
         if self.augment is not None:
             images = _augment_all(images, seeds, self.augment)
         with tf.GradientTape() as tape:
@@ -190,10 +191,11 @@ def _config_key(dataset, config) -> tuple:
     return id(dataset), json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
 
 
-def _initial_weights(dataset, config, seed: int) -> InitialWeights:
-    """The registry model's initialization as a replay (models.initial_weights), or None where it cannot be.
+def _initial_weights(dataset, config, seed: int):
+    """The registry model's initialization as a replay (models.initial_weights.InitialWeights), or None
+    where it cannot be.
 
-    Kept for the run's next packs: it costs two model builds once, then ~2 ms
+    Kept for the run's next packs: it costs two model builds once, then ~0.5 ms
     per trial instead of a ~25 ms Keras build (digits MLP).
     """
     key = _config_key(dataset, config)
@@ -207,7 +209,7 @@ def _initial_weights(dataset, config, seed: int) -> InitialWeights:
     return _CACHE["initial"][key][1]
 
 
-def _trainer(dataset, config, template, stacked, strategy, augment) -> PackedTrainer:
+def _trainer(dataset, config, template, stacked, strategy, augment, steps_per_epoch: int) -> PackedTrainer:
     """A PackedTrainer holding `stacked` (the trials' initial weights) and a fresh optimizer.
 
     The last one is kept and reused (weights reloaded, optimizer state zeroed)
@@ -222,15 +224,12 @@ def _trainer(dataset, config, template, stacked, strategy, augment) -> PackedTra
         for momentum in cached.optimizer.momentums:
             momentum.assign(tf.zeros_like(momentum))
         return cached
-    steps_per_epoch = math.ceil(subset_size(dataset.num_train, config.subset_ratio) / config.batch_size)
     splits = {split: in_memory_split(dataset, split) for split in ("train", "test")}
     with strategy.scope():
         packed = PackedModel(template, stacked)
         _, optimizer = make_optimizer(config, steps_per_epoch)
         optimizer.build(packed.trainable)
-    trainer = PackedTrainer(packed, optimizer, splits["train"]["image"], splits["train"]["label"], [], [], augment,
-                            strategy)
-    trainer.splits = splits
+    trainer = PackedTrainer(packed, optimizer, splits, [], [], augment, strategy)
     _CACHE["trainer"] = {key: (dataset, strategy, trainer)}
     return trainer
 
@@ -269,13 +268,13 @@ def train_pack(dataset: Dataset, config: TrainConfig, trials, out_dirs, strategy
             template = build_model(config, dataset)
             weights.append(weights_of(template))
         stacked = stack_weights(weights)
-    trainer = _trainer(dataset, config, template, stacked, strategy, augment)
+    steps_per_epoch = math.ceil(len(subsets[0]) / config.batch_size)  # subsets of one ratio have one size
+    trainer = _trainer(dataset, config, template, stacked, strategy, augment, steps_per_epoch)
     trainer.subsets, trainer.seeds = subsets, seeds
     packed = trainer.packed
     label = f"trials {trials[0]}..{trials[-1]} (pack of {len(trials)})"
     saver, initial_epoch = None, 0
     if checkpoint_dirs and checkpoint_every > 0:
-        steps_per_epoch = math.ceil(len(subsets[0]) / config.batch_size)
         saver = PackCheckpoints(checkpoint_dirs, template, config, steps_per_epoch)
         initial_epoch = saver.restore(trainer)
         if initial_epoch:
