@@ -1,5 +1,5 @@
-"""`python -m influence_mem.aggregate`: the im-aggregate app (see influence_mem.estimate.aggregate)."""
-from influence_mem.estimate.aggregate import run
+"""im-aggregate, also as `python -m influence_mem.aggregate --workdir=W [--name=N] [--output_dir=OUT]`."""
+from influence_mem.estimate.main import run
 
 if __name__ == "__main__":
     run()

@@ -11,22 +11,25 @@ Formats (see docs/formats.md):
 - index         `imagenet_index.npz` / `<name>_index.npz`: tr_filenames, tr_labels, tr_mem
 - C-scores      `.npz`: labels, scores (+ filenames); MNIST `.npy`: scores only
 - stats         `<name>_estimates_stats.npz`: our sidecar (counts, std errors)
+- full          `<name>_infl_full.npy`: optional dense [n, n_test] influence
 
-Writers validate with the same checks as the readers and write atomically
-(temporary name, then rename), so an existing file is never half-replaced.
+This module is the only place that spells these file names: `find_estimate_set`
+finds a set in a directory, `write_estimate_set` writes one (the aggregator and
+turn-over dropout both use it).  Writers validate with the same checks as the
+readers and write atomically (temporary name, then rename), so an existing file
+is never half-replaced.  It sits below the estimators and imports none of them.
 """
 import contextlib
 import dataclasses
+import glob
 import os
 import re
 import zipfile
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import pandas as pd
-
-from influence_mem.estimate.pairs import high_influence_pairs
 
 _CLASS_KEY = re.compile(r"^(tr_classidx_|tt_classidx_|infl_matrix_class)(\d+)$")
 PAIR_KEYS = ("tr_idx", "tt_idx", "infl", "mem")
@@ -42,15 +45,24 @@ class ReleasedFormatError(ValueError):
         self.path, self.problem = path, problem
 
 
+class EstimateSetError(ValueError):
+    """A directory without the estimate files an analysis needs, or a set that does not fit the
+    analysis (e.g. other examples); the message names the directory or file."""
+
+
 # ---------------------------------------------------------------- file names
 
+_INFL_MATRIX_SUFFIX = "_infl_matrix.npz"
+_PAIRS_PATTERN = "{name}_high_infl_pairs_infl{infl}_mem{mem}.npz"
+
+
 def infl_matrix_filename(name: str) -> str:
-    return f"{name}_infl_matrix.npz"
+    return f"{name}{_INFL_MATRIX_SUFFIX}"
 
 
 def high_infl_pairs_filename(name: str, infl_threshold: float, mem_threshold: float) -> str:
     """e.g. cifar100_high_infl_pairs_infl0.15_mem0.25.npz (thresholds as %g)."""
-    return f"{name}_high_infl_pairs_infl{infl_threshold:g}_mem{mem_threshold:g}.npz"
+    return _PAIRS_PATTERN.format(name=name, infl=f"{infl_threshold:g}", mem=f"{mem_threshold:g}")
 
 
 def index_filename(name: str) -> str:
@@ -67,6 +79,29 @@ def stats_filename(name: str) -> str:
 
 def infl_full_filename(name: str) -> str:
     return f"{name}_infl_full.npy"
+
+
+def find_estimate_set(directory: str, name: str = None) -> dict:
+    """{'name', 'infl_matrix', 'pairs', 'stats', 'cscores'}: paths of estimate set `name` in
+    `directory` (None: absent); EstimateSetError when there is no (single) infl matrix.
+
+    `name` may be omitted when the directory holds exactly one <name>_infl_matrix.npz.
+    """
+    if not os.path.isdir(directory):
+        raise EstimateSetError(f"{directory}: no such directory")
+    matrices = sorted(glob.glob(os.path.join(glob.escape(directory), infl_matrix_filename(name or "*"))))
+    if not matrices:
+        raise EstimateSetError(f"{directory}: no {infl_matrix_filename(name or '<name>')} found")
+    if len(matrices) > 1:
+        raise EstimateSetError(f"{directory}: several estimates ({', '.join(map(os.path.basename, matrices))}); "
+                               f"pass --name")
+    prefix = matrices[0][: -len(_INFL_MATRIX_SUFFIX)]
+    pairs = sorted(glob.glob(_PAIRS_PATTERN.format(name=glob.escape(prefix), infl="*", mem="*")))
+    stats = stats_filename(prefix)
+    cscores = cscores_filename(prefix)
+    return {"name": os.path.basename(prefix), "infl_matrix": matrices[0], "pairs": pairs[0] if pairs else None,
+            "stats": stats if os.path.exists(stats) else None,
+            "cscores": cscores if os.path.exists(cscores) else None}
 
 
 # ---------------------------------------------------------------- reading
@@ -138,12 +173,6 @@ class InflMatrix:
             if int(c) in self.blocks and sel.any():
                 out[sel] = self.blocks[int(c)][pos_tr[i[sel]], pos_tt[j[sel]]]
         return out if out.ndim else float(out)
-
-    def high_influence_pairs(self, mem_threshold=0.25, infl_threshold=0.15) -> pd.DataFrame:
-        """The pairs the paper selects, as a DataFrame (tr_idx, tt_idx, infl, mem)."""
-        return pd.DataFrame(high_influence_pairs(
-            self.tr_mem, self.tr_classidx, self.tt_classidx, self.blocks,
-            mem_threshold, infl_threshold))[list(PAIR_KEYS)]
 
 
 def _check_infl_matrix(arrays, path) -> InflMatrix:
@@ -268,8 +297,8 @@ KINDS = {
 def _kind(keys, path) -> str:
     keys = set(keys)
     if "subsample_idx" in keys:
-        raise ReleasedFormatError(path, "a per-trial aux_arrays.npz, not a released estimate "
-                                        "file (aggregate trials with im-aggregate)")
+        raise ReleasedFormatError(path, "a trainer's per-trial output (it has subsample_idx), not a "
+                                        "released estimate file (aggregate trials with im-aggregate)")
     if {"tr_labels", "tt_labels", "tr_mem"} <= keys or any(map(_CLASS_KEY.match, keys)):
         return "infl_matrix"
     for kind, required in (("high_infl_pairs", PAIR_KEYS), ("index", INDEX_KEYS),
@@ -389,3 +418,52 @@ def write_estimates_stats(path, **arrays):
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     _check_stats(arrays, path)
     return _write_npz(path, arrays)
+
+
+def open_infl_full(path, n: int, n_test: int) -> np.memmap:
+    """A zeroed float32 [n, n_test] `.npy` memmap at `path`, to be filled in place (the dense
+    influence is too large to hold twice); pass it to write_estimate_set(infl_full=...)."""
+    return np.lib.format.open_memmap(path, "w+", np.float32, (n, n_test))
+
+
+def _write_npy(path, array):
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+    return Path(path)
+
+
+def write_estimate_set(directory, name: str, tr_labels, tt_labels, tr_mem, tr_classidx, tt_classidx, blocks,
+                       pairs: Mapping[str, np.ndarray], mem_threshold: float, infl_threshold: float,
+                       stats: Mapping[str, np.ndarray], tr_filenames=None, cscores=None,
+                       infl_full=None) -> Dict[str, Path]:
+    """Write one estimate set `name` into `directory`; {file name: path} of what was written.
+
+    Always the infl matrix, the high-influence pairs (`pairs`: tr_idx, tt_idx,
+    infl, mem, selected at mem_threshold / infl_threshold) and the stats
+    sidecar; the index when `tr_filenames` is given; C-scores (`cscores`, with
+    tr_labels and tr_filenames) when given; the dense influence `infl_full`
+    when given (an open_infl_full memmap already at its file is only flushed).
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    if cscores is not None:
+        paths.append(write_cscores(directory / cscores_filename(name), cscores, labels=tr_labels,
+                                   filenames=tr_filenames))
+    paths.append(write_infl_matrix(directory / infl_matrix_filename(name), tr_labels, tt_labels, tr_mem,
+                                   tr_classidx, tt_classidx, blocks))
+    paths.append(write_high_infl_pairs(directory / high_infl_pairs_filename(name, infl_threshold, mem_threshold),
+                                       pairs["tr_idx"], pairs["tt_idx"], pairs["infl"], pairs["mem"]))
+    if tr_filenames is not None:
+        paths.append(write_index(directory / index_filename(name), tr_filenames, tr_labels, tr_mem))
+    paths.append(write_estimates_stats(directory / stats_filename(name), **stats))
+    if infl_full is not None:
+        path = directory / infl_full_filename(name)
+        mapped = getattr(infl_full, "filename", None)
+        if isinstance(infl_full, np.memmap) and mapped and os.path.abspath(mapped) == os.path.abspath(path):
+            infl_full.flush()
+            paths.append(path)
+        else:
+            paths.append(_write_npy(path, np.asarray(infl_full, np.float32)))
+    return {p.name: p for p in paths}

@@ -24,7 +24,7 @@ import time
 
 from absl import app, flags, logging
 
-from influence_mem import status
+from influence_mem.train import status
 from influence_mem.data.subsets import parse_trials
 from influence_mem.train import last_layer  # noqa: F401  (defines the last-layer mode's flags)
 from influence_mem.train import main as trainer  # noqa: F401  (defines the trainer flags we forward)
@@ -179,5 +179,10 @@ def main(argv):
         raise SystemExit(1)
 
 
-if __name__ == "__main__":
+def run():
+    """Console-script entry point (pyproject.toml)."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

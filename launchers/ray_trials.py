@@ -21,8 +21,12 @@ import sys
 import ray
 from absl import app, flags, logging
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import local  # noqa: E402  (the launchers share blocks, flag forwarding and the summary)
+# the launchers share blocks, flag forwarding and the summary
+if __package__:  # installed: influence_mem_launchers.ray_trials (im-launch-ray)
+    from influence_mem_launchers import local
+else:  # python launchers/ray_trials.py
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import local  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("ray_address", None, "Ray cluster address ('auto' = the cluster this machine joined); "
@@ -79,5 +83,10 @@ def main(argv):
         raise SystemExit(1)
 
 
-if __name__ == "__main__":
+def run():
+    """Console-script entry point (pyproject.toml)."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -9,7 +9,7 @@ import pytest
 
 from influence_mem import released
 from influence_mem.estimate import estimate, high_influence_pairs
-from influence_mem.estimate.aggregate import AggregateError, aggregate
+from influence_mem.estimate.aggregator import AggregateError, aggregate_workdir
 from influence_mem.estimate.simulate import make_learner, write_dataset_meta, write_trial
 from influence_mem.estimate.trials import MetaError
 
@@ -40,7 +40,7 @@ def _cli(*args):
 @pytest.mark.parametrize("chunk_size", [1, 7, 100])
 def test_streaming_aggregate_equals_in_memory(tmp_path, chunk_size):
     stacks, tr_labels, tt_labels = _workdir(tmp_path)
-    result = aggregate(tmp_path, 0.7, output_dir=tmp_path / "out", chunk_size=chunk_size,
+    result = aggregate_workdir(tmp_path, 0.7, output_dir=tmp_path / "out", chunk_size=chunk_size,
                        full_influence=True)
     ref = estimate(*stacks[0.7], tr_labels, tt_labels, full_influence=True)
     assert result.num_trials == T and not result.skipped
@@ -92,7 +92,7 @@ def test_bad_trials_are_skipped_with_reasons(tmp_path):
     np.savez(_mkdir(d / "105.tmp") / "aux_arrays.npz", **a)             # in progress: ignored
     _mkdir(d / "106")                                                   # no aux_arrays yet
 
-    result = aggregate(tmp_path, 0.7, output_dir=tmp_path / "out", chunk_size=4)
+    result = aggregate_workdir(tmp_path, 0.7, output_dir=tmp_path / "out", chunk_size=4)
     reasons = dict(result.skipped)
     assert sorted(reasons) == [100, 101, 102, 103]
     assert reasons[100].startswith("corrupt npz")
@@ -127,7 +127,7 @@ def test_no_usable_trials_fails_and_writes_nothing(tmp_path):
     out.mkdir()
     (out / "sim_infl_matrix.npz").write_bytes(b"earlier result")
     with pytest.raises(AggregateError, match="no usable trials"):
-        aggregate(tmp_path, 0.7, output_dir=out, full_influence=True)
+        aggregate_workdir(tmp_path, 0.7, output_dir=out, full_influence=True)
     assert [p.name for p in out.iterdir()] == ["sim_infl_matrix.npz"]
     assert (out / "sim_infl_matrix.npz").read_bytes() == b"earlier result"
 
@@ -135,7 +135,7 @@ def test_no_usable_trials_fails_and_writes_nothing(tmp_path):
 def test_missing_ratio_dir_and_missing_meta(tmp_path):
     _workdir(tmp_path)
     with pytest.raises(AggregateError, match=r"no directory for subset ratio 0.5 .*found ratios: \[0.7\]"):
-        aggregate(tmp_path, 0.5, output_dir=tmp_path / "out")
+        aggregate_workdir(tmp_path, 0.5, output_dir=tmp_path / "out")
     (tmp_path / "dataset_meta.npz").write_bytes(b"not npz")
     proc = _cli(f"--workdir={tmp_path}", f"--output_dir={tmp_path / 'out'}")
     assert proc.returncode != 0
@@ -143,14 +143,14 @@ def test_missing_ratio_dir_and_missing_meta(tmp_path):
     assert last.startswith("im-aggregate: error:") and "dataset_meta.npz" in last
     (tmp_path / "dataset_meta.npz").unlink()
     with pytest.raises(MetaError, match="dataset_meta.npz: dataset metadata file not found"):
-        aggregate(tmp_path, 0.7)
+        aggregate_workdir(tmp_path, 0.7)
     assert not (tmp_path / "out").exists()
 
 
 def test_labels_from_and_index_file(tmp_path):
     _, tr_labels, _ = _workdir(tmp_path / "w", filenames=True)
     (tmp_path / "w" / "dataset_meta.npz").rename(tmp_path / "meta.npz")
-    result = aggregate(tmp_path / "w", 0.7, name="digits", output_dir=tmp_path / "out",
+    result = aggregate_workdir(tmp_path / "w", 0.7, name="digits", output_dir=tmp_path / "out",
                        labels_from=tmp_path / "meta.npz")
     index = released.load_index(result.outputs["digits_index.npz"])
     assert index["tr_filenames"].iloc[3] == b"img_3.jpg"
@@ -172,11 +172,11 @@ def test_cscores_over_several_ratios(tmp_path):
     np.testing.assert_allclose(cs.scores, np.mean(held_out, axis=0))
     np.testing.assert_array_equal(cs.labels, tr_labels)
 
-    result = aggregate(tmp_path, 0.7, output_dir=tmp_path / "out2", cscores=False)
+    result = aggregate_workdir(tmp_path, 0.7, output_dir=tmp_path / "out2", cscores=False)
     assert "sim-cscores-orig-order.npz" not in result.outputs and not result.cscore_ratios
     one = tmp_path / "one"
     _workdir(one)
-    result = aggregate(one, 0.7, cscores=True)
+    result = aggregate_workdir(one, 0.7, cscores=True)
     assert result.cscore_ratios == [0.7]
     np.testing.assert_allclose(released.load_cscores(result.outputs["sim-cscores-orig-order.npz"])
                                .scores, released.load_estimates_stats(
@@ -184,8 +184,8 @@ def test_cscores_over_several_ratios(tmp_path):
 
 
 def test_estimate_modules_do_not_import_tensorflow():
-    code = ("import sys, influence_mem.estimate.aggregate, influence_mem.released, "
-            "influence_mem.inspect, influence_mem.analysis.figures; "
+    code = ("import sys, influence_mem.estimate.aggregator, influence_mem.estimate.main, influence_mem.released, "
+            "influence_mem.analysis.describe, influence_mem.analysis.figures; "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
@@ -201,9 +201,9 @@ def test_workdir_is_read_through_fsspec_urls(tmp_path):
         if path.is_file():
             memory.pipe(f"/im_test/{path.relative_to(tmp_path / 'local')}", path.read_bytes())
     with pytest.raises(AggregateError, match="remote; pass --output_dir"):
-        aggregate("memory://im_test", 0.7)
-    remote = aggregate("memory://im_test", 0.7, output_dir=tmp_path / "from_url")
-    local = aggregate(tmp_path / "local", 0.7, output_dir=tmp_path / "from_path")
+        aggregate_workdir("memory://im_test", 0.7)
+    remote = aggregate_workdir("memory://im_test", 0.7, output_dir=tmp_path / "from_url")
+    local = aggregate_workdir(tmp_path / "local", 0.7, output_dir=tmp_path / "from_path")
     assert remote.num_trials == local.num_trials == T
     a = released.load_infl_matrix(tmp_path / "from_url" / "sim_infl_matrix.npz")
     b = released.load_infl_matrix(tmp_path / "from_path" / "sim_infl_matrix.npz")

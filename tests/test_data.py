@@ -6,8 +6,9 @@ import tensorflow_datasets as tfds
 
 from influence_mem.data import datasets, pipeline
 from influence_mem.data.augment import pad_crop_flip
-from influence_mem.data.datasets import DatasetError, original_index_from_id
+from influence_mem.data.base import DatasetError
 from influence_mem.data.pipeline import epoch_order
+from influence_mem.data.tfds_source import original_index_from_id
 
 
 def test_digits_split_is_fixed_and_complete():

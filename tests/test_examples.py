@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 
 from influence_mem.analysis import examples
+from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.released import InflMatrix
 
 
@@ -64,6 +65,6 @@ def test_figures_are_written(tmp_path):
     images = rng.random((3, 8, 8, 1)).astype(np.float32)
     chosen = examples.plot_memorization_near(images, m.tr_labels, m.tr_mem, tmp_path / "m.png", classes=[0, 1])
     assert chosen[0][1.0].tolist() == [0] and (tmp_path / "m.png").stat().st_size > 0
-    paths = examples.plot_pair_groups(images, images[:2], m, m.high_influence_pairs(), tmp_path / "p{copy}.png",
+    paths = examples.plot_pair_groups(images, images[:2], m, pairs_from_matrix(m), tmp_path / "p{copy}.png",
                                       n_copies=1, n_egs=2, n_test=1)
     assert paths == [str(tmp_path / "p0.png")] and (tmp_path / "p0.png").stat().st_size > 0

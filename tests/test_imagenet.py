@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from influence_mem.data import datasets, imagenet, pipeline
+from influence_mem.data import datasets, imagenet, imagenet_ops, pipeline
 from influence_mem.data.build_tfrecords import build
-from influence_mem.data.datasets import DatasetError
+from influence_mem.data.base import DatasetError
 from tests.conftest import run_module
 
 CLASSES = ("n003", "n001", "n002")  # written unsorted: labels must follow sorted names
@@ -88,15 +88,15 @@ def test_eval_preprocessing_is_resize_and_center_crop(folder, built):
         centre = image[:, 3:-3]
         np.testing.assert_allclose(centre.mean(axis=(0, 1)), colour, atol=0.03)
     # the closed form of the crop geometry
-    resized = imagenet.center_crop(tf.constant(striped(100, 300, GREEN)), SIZE)
+    resized = imagenet_ops.center_crop(tf.constant(striped(100, 300, GREEN)), SIZE)
     assert resized.shape == (SIZE, SIZE, 3)
-    assert imagenet.center_crop(tf.zeros((500, 375, 3), tf.uint8)).shape == (224, 224, 3)
+    assert imagenet_ops.center_crop(tf.zeros((500, 375, 3), tf.uint8)).shape == (224, 224, 3)
 
 
 def test_training_pipeline_pads_crops_and_flips_at_image_size(built):
     dataset, _ = built
     assert dataset.default_crop_padding == 32 * SIZE // 224 and dataset.default_flip
-    assert dataset.input_mean == imagenet.MEAN and dataset.input_std == imagenet.STD
+    assert dataset.input_mean == imagenet_ops.MEAN and dataset.input_std == imagenet_ops.STD
     ids = np.array([1, 4, 5, 9])
     ds = pipeline.train_pipeline(dataset, ids, batch_size=4, shuffle_seed=0, augment_seed=1,
                                  crop_padding=dataset.default_crop_padding, flip=True, epochs=1)

@@ -1,4 +1,4 @@
-"""inspect: describes every released format; a bad file exits non-zero with one line."""
+"""describe (im-describe): describes every released format; a bad file exits non-zero with one line."""
 import subprocess
 import sys
 from pathlib import Path
@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 
 from influence_mem import released
-from influence_mem.inspect import describe, text_histogram
+from influence_mem.analysis.describe import describe, text_histogram
 
 REPO = Path(__file__).resolve().parents[1]
 RELEASED = REPO.parent / "shared" / "data" / "released"
 
 
 def _inspect(*args):
-    return subprocess.run([sys.executable, "-m", "influence_mem.inspect", *args],
+    return subprocess.run([sys.executable, "-m", "influence_mem.analysis.describe", *args],
                           capture_output=True, text=True, cwd=REPO)
 
 
@@ -53,9 +53,9 @@ def test_bad_file_exits_with_one_line(tmp_path):
     bad.write_text("not a zip")
     proc = _inspect(str(bad))
     assert proc.returncode != 0 and proc.stdout == ""
-    assert proc.stderr.strip() == f"inspect: error: {bad}: not an .npz file (not a zip archive)"
+    assert proc.stderr.strip() == f"im-describe: error: {bad}: not an .npz file (not a zip archive)"
     np.savez(tmp_path / "p.npz", tr_idx=[1], tt_idx=[2], infl=[0.3, 0.1], mem=[0.5])
     proc = _inspect(str(tmp_path / "p.npz"))
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines() == [
-        f"inspect: error: {tmp_path / 'p.npz'}: infl has length 2, expected 1"]
+        f"im-describe: error: {tmp_path / 'p.npz'}: infl has length 2, expected 1"]

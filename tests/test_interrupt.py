@@ -144,7 +144,7 @@ def test_claims_are_exclusive_and_stale_ones_are_taken_over(tmp_path, monkeypatc
 
 
 def test_a_trial_that_raises_is_recorded_as_failed_with_its_error(tmp_path):
-    from influence_mem import status
+    from influence_mem.train import status
     from influence_mem.data import datasets
     from influence_mem.train.main import TrialsFailed, run_trials
     from influence_mem.train.trial import TrainConfig

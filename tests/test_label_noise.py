@@ -73,10 +73,10 @@ def test_auroc_table_known_answers():
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     """Digits with 5% flipped labels; estimates of all three estimators (small, trained to fit the noise)."""
-    from influence_mem.estimate.aggregate import aggregate
+    from influence_mem.estimate.aggregator import aggregate_workdir
     from influence_mem.train.last_layer import run_last_layer
     from influence_mem.train.trial import TrainConfig
-    from influence_mem.turnover import estimate as turnover
+    from influence_mem.turnover import trainer as turnover
     from influence_mem.turnover.main import write_estimates
 
     root = tmp_path_factory.mktemp("label_noise")
@@ -91,11 +91,11 @@ def planted(tmp_path_factory):
                         "--save_model=false", "--trials=0-11", "--pack_trials=12", f"--corrupt_fraction={FRACTION}",
                         "--corrupt_seed=0", f"--workdir={root / 'sub'}")
     assert result.returncode == 0, result.stderr[-3000:]
-    aggregate(root / "sub", 0.7, output_dir=root / "subsampled")
+    aggregate_workdir(root / "sub", 0.7, output_dir=root / "subsampled")
     run_last_layer(dataset, config, trials, str(root / "ll"), linear_epochs=40, pack_trials=12)
-    aggregate(root / "ll", 0.7, output_dir=root / "last_layer", name="digits")
+    aggregate_workdir(root / "ll", 0.7, output_dir=root / "last_layer", name="digits")
     model = turnover.train(dataset, dataclasses.replace(config, epochs=20))
-    write_estimates(str(root / "turnover"), "digits", dataset, turnover.estimate(model, dataset), 0.25, 0.15)
+    write_estimates(str(root / "turnover"), "digits", dataset, turnover.turnover_estimates(model, dataset), 0.25, 0.15)
     return root, dataset
 
 

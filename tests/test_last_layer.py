@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from influence_mem.data import datasets
+from influence_mem.data.base import Dataset
 from influence_mem.data.subsets import subset_indices
 from influence_mem.train import outputs
 from tests.conftest import REPO, run_module
@@ -82,9 +83,9 @@ def test_features_of_another_dataset_are_refused(last_layer_run, tmp_path):
 
     workdir, _ = last_layer_run
     digits = datasets.load("digits")
-    other = datasets.Dataset(name="shifted", num_classes=10, image_shape=digits.image_shape,
-                             train_labels=(digits.train_labels + 1) % 10, test_labels=digits.test_labels,
-                             default_crop_padding=0, default_flip=False, x_train=digits.x_train,
-                             x_test=digits.x_test)
+    other = Dataset(name="shifted", num_classes=10, image_shape=digits.image_shape,
+                    train_labels=(digits.train_labels + 1) % 10, test_labels=digits.test_labels,
+                    default_crop_padding=0, default_flip=False, x_train=digits.x_train,
+                    x_test=digits.x_test)
     with pytest.raises(ValueError, match="differ"):
         ensure_representation(other, TrainConfig(), str(workdir / "representation"))

@@ -7,6 +7,7 @@ import pytest
 from conftest import run_module
 from influence_mem import released
 from influence_mem.analysis import marginal_utility as mu
+from influence_mem.estimate.pairs import pairs_from_matrix
 
 
 def test_removal_sets_memorized_and_random_of_the_same_size():
@@ -118,7 +119,7 @@ def _digits_estimates(directory, mem):
     blocks = {c: np.zeros((len(tr[c]), len(tt[c]))) for c in range(10)}
     blocks[3][:, 0] = 0.5
     released.write_infl_matrix(directory / "dg_infl_matrix.npz", ds.train_labels, ds.test_labels, mem, tr, tt, blocks)
-    pairs = released.InflMatrix(ds.train_labels, ds.test_labels, mem, tr, tt, blocks).high_influence_pairs()
+    pairs = pairs_from_matrix(released.InflMatrix(ds.train_labels, ds.test_labels, mem, tr, tt, blocks))
     released.write_high_infl_pairs(directory / "dg_high_infl_pairs_infl0.15_mem0.25.npz",
                                    *[pairs[k] for k in released.PAIR_KEYS])
     return ds

@@ -10,7 +10,7 @@ from influence_mem import models
 from influence_mem.data import datasets
 from influence_mem.data.subsets import subset_indices
 from influence_mem.models.initial_weights import weights_of
-from influence_mem.models.packed import PackedModel, stack_weights
+from influence_mem.models.packed_model import PackedModel, stack_weights
 from influence_mem.train import outputs
 from influence_mem.train.main import run_trials
 from influence_mem.data.pipeline import epoch_order, in_memory_split

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from influence_mem import released
+from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.released import ReleasedFormatError
 
 RELEASED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "released"
@@ -80,7 +81,7 @@ def test_infl_matrix_round_trip_and_helpers(tmp_path):
     assert m.influence(2, 1) == pytest.approx(0.4)
     assert np.isnan(m.influence(0, 0))  # different labels: not estimated
     np.testing.assert_allclose(m.influence([1, 4, 0], [2, 0, 0]), [0.1, 0.9, np.nan])
-    pairs = m.high_influence_pairs(mem_threshold=0.25, infl_threshold=0.15)
+    pairs = pairs_from_matrix(m, mem_threshold=0.25, infl_threshold=0.15)
     assert list(pairs.columns) == ["tr_idx", "tt_idx", "infl", "mem"]
     assert list(zip(pairs["tr_idx"], pairs["tt_idx"])) == [(1, 0), (2, 1), (3, 0)]
 

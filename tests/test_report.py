@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 
 from conftest import run_module
-from influence_mem import released, report
-from influence_mem.analysis.estimate_files import EstimatesError, find_files
+from influence_mem import released
+from influence_mem.analysis import report
+from influence_mem.estimate.pairs import pairs_from_matrix
+from influence_mem.released import EstimateSetError, find_estimate_set
 
 TR_LABELS, TT_LABELS = np.array([0, 0, 0, 1, 1]), np.array([0, 0, 1])
 MEM = np.array([0.9, 0.3, 0.0, 0.6, 0.1])
@@ -22,7 +24,7 @@ def _write(directory, name="toy", mem=MEM, blocks=BLOCKS, pairs_file=True):
     released.write_infl_matrix(directory / f"{name}_infl_matrix.npz", TR_LABELS, TT_LABELS, mem, TR_IDX, TT_IDX,
                                blocks)
     if pairs_file:
-        p = released.load_infl_matrix(directory / f"{name}_infl_matrix.npz").high_influence_pairs()
+        p = pairs_from_matrix(released.load_infl_matrix(directory / f"{name}_infl_matrix.npz"))
         released.write_high_infl_pairs(directory / f"{name}_high_infl_pairs_infl0.15_mem0.25.npz",
                                        *[p[k] for k in released.PAIR_KEYS])
     return directory
@@ -76,20 +78,20 @@ def test_report_consistency_longtail_and_removal_results(tmp_path):
 
 
 def test_missing_or_ambiguous_estimates_are_one_clear_error(tmp_path):
-    with pytest.raises(EstimatesError, match="no such directory"):
-        find_files(str(tmp_path / "nope"))
+    with pytest.raises(EstimateSetError, match="no such directory"):
+        find_estimate_set(str(tmp_path / "nope"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(EstimatesError, match="no <name>_infl_matrix.npz found"):
-        find_files(str(tmp_path / "empty"))
+    with pytest.raises(EstimateSetError, match="no <name>_infl_matrix.npz found"):
+        find_estimate_set(str(tmp_path / "empty"))
     est = _write(_write(tmp_path / "two"), name="second")
-    with pytest.raises(EstimatesError, match="several estimates .*pass --name"):
-        find_files(str(est))
-    assert find_files(str(est), "second")["name"] == "second"
+    with pytest.raises(EstimateSetError, match="several estimates .*pass --name"):
+        find_estimate_set(str(est))
+    assert find_estimate_set(str(est), "second")["name"] == "second"
     other = tmp_path / "other"
     other.mkdir()
     released.write_infl_matrix(other / "x_infl_matrix.npz", TR_LABELS[::-1], TT_LABELS, MEM, {0: np.array([2, 3, 4]),
                                1: np.array([0, 1])}, TT_IDX, BLOCKS)
-    with pytest.raises(EstimatesError, match="x_infl_matrix.npz: --compare estimates are for other"):
+    with pytest.raises(EstimateSetError, match="x_infl_matrix.npz: --compare estimates are for other"):
         report.build_report(str(_write(tmp_path / "one")), compare=[str(other)], with_longtail=False)
 
 
@@ -103,7 +105,7 @@ def test_cli_with_digits_images(tmp_path):
     est.mkdir()
     mem = np.linspace(0, 1, len(labels)).astype(np.float32)
     _digits_estimates(est, mem)
-    proc = run_module("influence_mem.report", f"--estimates={est}", "--dataset=digits", "--classes=2,3",
+    proc = run_module("influence_mem.analysis.report", f"--estimates={est}", "--dataset=digits", "--classes=2,3",
                       "--nolongtail")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "report:" in proc.stdout and "estimates dg: 1437 training / 360 test" in proc.stdout
@@ -111,7 +113,7 @@ def test_cli_with_digits_images(tmp_path):
     for png in ("dg_memorization_near_0_05_1.png", "dg_memorization_examples.png", "dg_pair_examples_0.png"):
         assert (out / png).stat().st_size > 0
     assert all((out / link).exists() for link in _links(out / "summary.md"))
-    bad = run_module("influence_mem.report", f"--estimates={tmp_path / 'missing'}")
+    bad = run_module("influence_mem.analysis.report", f"--estimates={tmp_path / 'missing'}")
     assert bad.returncode != 0 and bad.stderr.strip().endswith("missing: no such directory")
 
 
@@ -119,7 +121,7 @@ def test_report_and_analyses_do_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys; import influence_mem.report, influence_mem.analysis.marginal_utility, "
+    code = ("import sys; import influence_mem.analysis.report, influence_mem.analysis.marginal_utility, "
             "influence_mem.analysis.consistency, influence_mem.analysis.longtail, influence_mem.analysis.examples, "
             "influence_mem.analysis.pair_stats; print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

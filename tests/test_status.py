@@ -1,4 +1,4 @@
-"""python -m influence_mem.status: done / in progress / failed / missing trials and the --trials to rerun."""
+"""python -m influence_mem.train.status: done / in progress / failed / missing trials and the --trials to rerun."""
 import json
 import socket
 import subprocess
@@ -34,7 +34,7 @@ def make_workdir(root):
 
 
 def test_report_classifies_every_trial(tmp_path):
-    from influence_mem import status
+    from influence_mem.train import status
 
     live, dead_pid = make_workdir(tmp_path)
     try:
@@ -54,7 +54,7 @@ def test_report_classifies_every_trial(tmp_path):
 
 def test_format_trials_is_the_inverse_of_parse_trials():
     from influence_mem.data.subsets import parse_trials
-    from influence_mem.status import format_trials
+    from influence_mem.train.status import format_trials
 
     rng = np.random.default_rng(0)
     for _ in range(200):
@@ -67,7 +67,7 @@ def test_cli_defaults_to_trials_up_to_the_largest_seen(tmp_path):
     for trial in (0, 3):
         (tmp_path / "0.7" / str(trial)).mkdir(parents=True)
         (tmp_path / "0.7" / str(trial) / "aux_arrays.npz").write_bytes(b"x")
-    out = run_module("influence_mem.status", f"--workdir={tmp_path}")
+    out = run_module("influence_mem.train.status", f"--workdir={tmp_path}")
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.splitlines() == ["subset ratio 0.7: 2 done, 0 in progress, 0 failed, 2 missing (of 4: "
                                        "trials 0-3)", "  rerun: --subset_ratio=0.7 --trials=1-2"]
@@ -75,7 +75,7 @@ def test_cli_defaults_to_trials_up_to_the_largest_seen(tmp_path):
 
 def test_status_lists_full_set_runs_that_the_aggregator_skips(tmp_path):
     from influence_mem.estimate.trials import ratio_dirs
-    from influence_mem.status import report
+    from influence_mem.train.status import report
 
     for name in ("1.0", "0.7", "notes", "1.5"):
         (tmp_path / name).mkdir()

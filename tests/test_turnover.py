@@ -12,7 +12,7 @@ from absl import flags
 from influence_mem import models, released
 from influence_mem.data import corrupt, datasets
 from influence_mem.train.trial import TrainConfig
-from influence_mem.turnover import estimate as turnover
+from influence_mem.turnover import trainer as turnover
 from influence_mem.turnover.layers import TurnOverDropout, half_mask
 from influence_mem.turnover.model import turnover_model
 from tests.conftest import REPO, run_module
@@ -91,7 +91,7 @@ def trained():
 
 def test_estimates_are_the_loss_differences_of_the_two_subnetworks(trained):
     digits, model = trained
-    est = turnover.estimate(model, digits, batch_size=256)
+    est = turnover.turnover_estimates(model, digits, batch_size=256)
     x_train, y_train = turnover.split_arrays(digits, "train")
     x_test, y_test = turnover.split_arrays(digits, "test")
 

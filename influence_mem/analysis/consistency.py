@@ -17,6 +17,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from influence_mem.estimate.pairs import pairs_from_matrix
+
 MEM_THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)
 INFL_THRESHOLDS = np.round(np.arange(0.05, 0.75, 0.05), 2)
 COLUMNS = ["theta", "size_a", "size_b", "intersection", "union", "jaccard", "mean_abs_diff"]
@@ -51,7 +53,7 @@ def influence_consistency(matrix_a, matrix_b, thetas=INFL_THRESHOLDS, mem_thresh
     mem_threshold = -np.inf if mem_threshold is None else mem_threshold
 
     def keys(matrix, theta):
-        pairs = matrix.high_influence_pairs(mem_threshold=mem_threshold, infl_threshold=theta)
+        pairs = pairs_from_matrix(matrix, mem_threshold=mem_threshold, infl_threshold=theta)
         return pairs.tr_idx.to_numpy(np.int64) * n_test + pairs.tt_idx.to_numpy(np.int64)
 
     def union_diff(union):

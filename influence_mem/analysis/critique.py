@@ -25,9 +25,18 @@ import sys
 
 import numpy as np
 import pandas as pd
+from absl import app, flags
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
+
+from influence_mem import released
+from influence_mem.analysis import flags as analysis_flags
+from influence_mem.analysis.marginal_utility import reduced, train_runs
+from influence_mem.estimate.pairs import pairs_from_matrix
+from influence_mem.released import EstimateSetError
+
+FLAGS = flags.FLAGS
 
 
 # ---------------------------------------------------------------- duplicates
@@ -143,8 +152,6 @@ def run_bucket_removal(dataset, config, memorized_ids, bucket_ids: dict, runs: i
                        converged_weight_decay: float, pack_trials: int = 1, strategy=None) -> pd.DataFrame:
     """Paper 003 Table 2: original setting (config's weight decay) full vs all memorized removed;
     converged setting (converged_weight_decay) full, all memorized, and each bucket removed."""
-    from influence_mem.analysis.marginal_utility import reduced, train_runs
-
     settings = {"original": config, "converged": dataclasses.replace(config, weight_decay=converged_weight_decay)}
     removals = {"none": np.zeros(0, np.int64), "all_memorized": np.asarray(memorized_ids, np.int64)}
     conditions = {}
@@ -160,33 +167,28 @@ def run_bucket_removal(dataset, config, memorized_ids, bucket_ids: dict, runs: i
 # ---------------------------------------------------------------- command line
 
 def main(argv):
-    from absl import flags
+    from influence_mem.train import flags as train_flags  # TensorFlow
 
-    from influence_mem import released
-    from influence_mem.analysis.estimate_files import EstimatesError, find_files
-    from influence_mem.train import main as train_main, strategy as strategy_lib
-
-    FLAGS = flags.FLAGS
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
     try:
-        files = find_files(FLAGS.estimates, FLAGS.name)
+        files = released.find_estimate_set(FLAGS.estimates, FLAGS.name)
         matrix = released.load_infl_matrix(files["infl_matrix"])
-        dataset = train_main.load_dataset_from_flags()
+        dataset = train_flags.dataset_from_flags()
         if not np.array_equal(matrix.tr_labels, dataset.train_labels):
-            raise EstimatesError(f"{files['infl_matrix']}: training labels do not match --dataset={FLAGS.dataset}")
+            raise EstimateSetError(f"{files['infl_matrix']}: training labels do not match --dataset={FLAGS.dataset}")
         if dataset.x_train is None:
-            raise EstimatesError(f"--dataset={FLAGS.dataset} streams its images; the critique needs an in-memory one")
+            raise EstimateSetError(f"--dataset={FLAGS.dataset} streams its images; the critique needs an in-memory one")
         features = None
         if FLAGS.features:
             with np.load(FLAGS.features) as z:
                 if not {"train_features", "test_features"} <= set(z.files):
-                    raise EstimatesError(f"--features={FLAGS.features}: needs train_features and test_features")
+                    raise EstimateSetError(f"--features={FLAGS.features}: needs train_features and test_features")
                 features = z["train_features"], z["test_features"]
-    except (EstimatesError, released.ReleasedFormatError, OSError) as e:
+    except (EstimateSetError, released.ReleasedFormatError, OSError) as e:
         sys.exit(f"error: {e}")
     memorized = np.flatnonzero(matrix.tr_mem >= FLAGS.mem_threshold)
-    pairs = matrix.high_influence_pairs(FLAGS.mem_threshold, FLAGS.infl_threshold)
+    pairs = pairs_from_matrix(matrix, FLAGS.mem_threshold, FLAGS.infl_threshold)
     out = FLAGS.output_dir or FLAGS.workdir
     os.makedirs(out, exist_ok=True)
     among = memorized if FLAGS.duplicates_of == "memorized" else None
@@ -206,27 +208,29 @@ def main(argv):
           f"{subs['subpopulation'].nunique()} subpopulations ({len(subs)} examples); buckets: "
           + ", ".join(f"{k} {len(v)}" for k, v in bucket_ids.items()))
     if FLAGS.runs > 0:
-        config = dataclasses.replace(train_main.config_from_flags(), save_model=False)
+        config = dataclasses.replace(train_flags.config_from_flags(), save_model=False)
         try:
             table = run_bucket_removal(dataset, config, memorized, bucket_ids, FLAGS.runs, FLAGS.workdir,
                                        FLAGS.converged_weight_decay, FLAGS.pack_trials,
-                                       strategy_lib.get(FLAGS.strategy, FLAGS.num_gpus))
+                                       train_flags.strategy_from_flags())
         except ValueError as e:
             sys.exit(f"error: {e}")
         table.to_csv(os.path.join(out, f"{files['name']}_bucket_removal.csv"), index=False)
         print(table.to_string(index=False))
 
 
-def run():
-    """Entry point: the trainer's flags (--flagfile, --dataset, --epochs, --pack_trials, ...) plus ours."""
-    from absl import app, flags
+def define_flags():
+    """The trainer's flags (--flagfile, --dataset, --epochs, --pack_trials, ...) plus ours, all key flags
+    of the program (listed by --help)."""
+    from influence_mem.train import flags as train_flags  # TensorFlow
 
-    from influence_mem.train import main as train_main  # noqa: F401  (defines the trainer flags)
-
-    flags.DEFINE_string("estimates", None, "Directory with <name>_infl_matrix.npz.")
-    flags.DEFINE_string("name", None, "Estimate name prefix; default: the only one in --estimates.")
-    flags.DEFINE_float("mem_threshold", 0.25, "Memorized: mem >= this (paper 003 uses paper 000's 0.25).")
-    flags.DEFINE_float("infl_threshold", 0.15, "Subpopulations: pairs with infl >= this.")
+    train_flags.define_flags()
+    flags.mark_flag_as_required("workdir")
+    analysis_flags.define_estimates("Directory with <name>_infl_matrix.npz.")
+    analysis_flags.define_name()
+    analysis_flags.define_thresholds("Memorized: mem >= this (paper 003 uses paper 000's 0.25).",
+                                     "Subpopulations: pairs with infl >= this.")
+    analysis_flags.define_output_dir("Where the CSV tables go; default: --workdir.")
     flags.DEFINE_float("pixel_threshold", 0.02, "Near duplicate: RMS pixel difference <= this ([0, 1] images).")
     flags.DEFINE_float("feature_threshold", 0.01, "Near duplicate: cosine distance of features <= this.")
     flags.DEFINE_enum("duplicates_of", "memorized", ["memorized", "all"],
@@ -236,9 +240,12 @@ def run():
     flags.DEFINE_integer("runs", 0, "Models per removal condition (paper 003: 100); 0 = only the tables.")
     flags.DEFINE_float("converged_weight_decay", 5e-4, "Weight decay of the 'converged' setting (paper 003 "
                                                        "turns it on without a value; 5e-4 is ours).")
-    flags.DEFINE_string("output_dir", None, "Where the CSV tables go; default: --workdir.")
-    flags.mark_flag_as_required("estimates")
     flags.register_validator("runs", lambda v: v >= 0, "--runs must be >= 0")
+    analysis_flags.declare_key_flags_for_main(train_flags.__name__, __name__)
+
+
+def run():
+    define_flags()
     app.run(main)
 
 

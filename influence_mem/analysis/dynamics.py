@@ -17,14 +17,23 @@ Writes dynamics.csv and dynamics.png.  Memory: (3 x examples + batch) x
 parameters x 4 bytes of gradients at a time.
 """
 import dataclasses
-import math
 import os
 import sys
 
 import numpy as np
 import pandas as pd
+import tensorflow as tf
+from absl import app, flags, logging
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from influence_mem import released
+from influence_mem.train import flags as train_flags
+from influence_mem.train import recipe
+from influence_mem.train.plan import plan_full_run
+from influence_mem.turnover.trainer import split_arrays
+
+FLAGS = flags.FLAGS
 
 
 def average_pairwise_cosine(grads) -> float:
@@ -54,8 +63,6 @@ def easy_and_difficult(mem, size: int):
 
 def per_example_gradients(model, images, labels):
     """[k, p] float32: gradient of each example's cross-entropy w.r.t. the model's trainable weights."""
-    import tensorflow as tf
-
     variables = model.trainable_variables
 
     @tf.function
@@ -125,13 +132,6 @@ def plot_dynamics(table: pd.DataFrame, path, title="") -> None:
 
 def run_dynamics(dataset, config, mem, examples: int, sample_seed: int = 0, log=print) -> pd.DataFrame:
     """Train one model on all of `dataset` with the dynamics callback; its rows as a table."""
-    import keras
-
-    from influence_mem.data import pipeline
-    from influence_mem.data.subsets import trial_seeds
-    from influence_mem.train.trial import augmentation, build_model, make_optimizer
-    from influence_mem.turnover.estimate import split_arrays
-
     easy, difficult = easy_and_difficult(mem, examples)
     rng = np.random.default_rng(sample_seed)
     everyone = np.sort(rng.choice(dataset.num_train, size=examples, replace=False))
@@ -140,41 +140,25 @@ def run_dynamics(dataset, config, mem, examples: int, sample_seed: int = 0, log=
     images, labels = split_arrays(dataset, "train")
     groups = {name: (images[ids], labels[ids]) for name, ids in
               (("easy", easy), ("difficult", difficult), ("all", everyone))}
-    seeds = trial_seeds(config.seed, 1.0, 0)
-    keras.utils.set_random_seed(seeds["init"])
-    ids = np.arange(dataset.num_train)
-    model = build_model(config, dataset)
-    steps_per_epoch = math.ceil(len(ids) / config.batch_size)
-    _, optimizer = make_optimizer(config, steps_per_epoch)
-    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    padding, flip = augmentation(config, dataset)
+    plan = plan_full_run(dataset.num_train, config)
+    model, _, _ = recipe.compiled_model(config, dataset, plan)
     callback = make_callback(groups, (images[reference_ids], labels[reference_ids]), log)
-    model.fit(pipeline.train_pipeline(dataset, ids, batch_size=config.batch_size, shuffle_seed=seeds["shuffle"],
-                                      augment_seed=seeds["augment"], crop_padding=padding, flip=flip,
-                                      epochs=config.epochs),
-              epochs=config.epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False, callbacks=[callback])
+    recipe.fit(model, recipe.train_batches(dataset, config, plan), config, plan, callbacks=[callback])
     return pd.DataFrame(callback.rows)
 
 
 def main(argv):
-    from absl import flags, logging
-
-    from influence_mem import released
-    from influence_mem.analysis.estimate_files import EstimatesError, find_files
-    from influence_mem.train import main as train_main
-
-    FLAGS = flags.FLAGS
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
     try:
-        matrix = released.load_infl_matrix(find_files(FLAGS.estimates, FLAGS.name)["infl_matrix"])
-        dataset = train_main.load_dataset_from_flags()
+        matrix = released.load_infl_matrix(released.find_estimate_set(FLAGS.estimates, FLAGS.name)["infl_matrix"])
+        dataset = train_flags.dataset_from_flags()
         if not np.array_equal(matrix.tr_labels, dataset.train_labels):
-            raise EstimatesError(f"{FLAGS.estimates}: training labels do not match --dataset={FLAGS.dataset} "
-                                 f"(and --corrupt_fraction/--corrupt_seed)")
-        config = dataclasses.replace(train_main.config_from_flags(), subset_ratio=1.0)
+            raise released.EstimateSetError(f"{FLAGS.estimates}: training labels do not match "
+                                            f"--dataset={FLAGS.dataset} (and --corrupt_fraction/--corrupt_seed)")
+        config = dataclasses.replace(train_flags.config_from_flags(), subset_ratio=1.0)
         table = run_dynamics(dataset, config, matrix.tr_mem, FLAGS.examples, log=logging.info)
-    except (EstimatesError, released.ReleasedFormatError, ValueError) as e:
+    except (released.EstimateSetError, released.ReleasedFormatError, ValueError) as e:
         sys.exit(f"error: {e}")
     os.makedirs(FLAGS.workdir, exist_ok=True)
     table.to_csv(os.path.join(FLAGS.workdir, "dynamics.csv"), index=False)
@@ -185,10 +169,9 @@ def main(argv):
 
 def run():
     """Entry point: the trainer's flags (--flagfile, --dataset, --epochs, --corrupt_fraction, ...) plus ours."""
-    from absl import app, flags
-
-    from influence_mem.train import main as train_main  # noqa: F401  (defines the trainer flags)
-
+    train_flags.define_flags()
+    flags.adopt_module_key_flags(train_flags)
+    flags.mark_flag_as_required("workdir")
     flags.DEFINE_string("estimates", None, "Directory with <name>_infl_matrix.npz (its tr_mem picks the subsets).")
     flags.DEFINE_string("name", None, "Estimate name prefix; default: the only one in --estimates.")
     flags.DEFINE_integer("examples", 32, "Examples per group (easy, difficult, all).")

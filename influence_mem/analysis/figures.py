@@ -14,7 +14,9 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-PAIR_COLUMNS = ["tr_idx", "tt_idx", "infl", "mem"]
+from influence_mem.released import PAIR_KEYS
+
+PAIR_COLUMNS = list(PAIR_KEYS)
 
 
 def select_memorization_examples(labels, mem, classes=None, per_side=5):

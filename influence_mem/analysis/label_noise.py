@@ -17,9 +17,15 @@ import sys
 
 import numpy as np
 import pandas as pd
+from absl import app, flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
+
+from influence_mem import released
+from influence_mem.analysis import flags as analysis_flags
+
+FLAGS = flags.FLAGS
 
 
 def corrupted_mask(corrupted_idx, n: int) -> np.ndarray:
@@ -81,15 +87,12 @@ def load_corrupted_idx(path) -> np.ndarray:
 
 def load_scores(spec: list) -> dict:
     """['name=DIR', ...] -> {name: tr_mem} from each DIR's infl matrix; training labels must agree."""
-    from influence_mem import released
-    from influence_mem.analysis.estimate_files import find_files
-
     scores, labels = {}, None
     for item in spec:
         name, sep, directory = item.partition("=")
         if not sep or not name or not directory:
             raise ValueError(f"--estimates entry {item!r} is not NAME=DIR")
-        matrix = released.load_infl_matrix(find_files(directory)["infl_matrix"])
+        matrix = released.load_infl_matrix(released.find_estimate_set(directory)["infl_matrix"])
         if labels is not None and not np.array_equal(labels, matrix.tr_labels):
             raise ValueError(f"--estimates {name}={directory}: training labels differ from the first estimate set "
                              f"(different dataset or corruption)")
@@ -98,19 +101,13 @@ def load_scores(spec: list) -> dict:
 
 
 def main(argv):
-    from absl import flags
-
-    from influence_mem import released
-    from influence_mem.analysis.estimate_files import EstimatesError
-
-    FLAGS = flags.FLAGS
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
     try:
         scores = load_scores(FLAGS.estimates)
         corrupted = load_corrupted_idx(FLAGS.corrupted)
         table = auroc_table(scores, corrupted)
-    except (EstimatesError, released.ReleasedFormatError, ValueError) as e:
+    except (released.EstimateSetError, released.ReleasedFormatError, ValueError) as e:
         sys.exit(f"error: {e}")
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     table.to_csv(os.path.join(FLAGS.output_dir, "label_noise_auroc.csv"), index=False)
@@ -118,15 +115,18 @@ def main(argv):
     print(table.to_string(index=False))
 
 
-def run():
-    from absl import app, flags
-
-    flags.DEFINE_list("estimates", None, "NAME=DIR entries, e.g. subsampled=/a,turnover=/b,last_layer=/c.")
+def define_flags():
+    """The study's flags, key flags of the program (listed by --help)."""
+    analysis_flags.define_estimates_list("NAME=DIR entries, e.g. subsampled=/a,turnover=/b,last_layer=/c.")
+    analysis_flags.define_output_dir("Where label_noise_auroc.csv and label_noise_hist.png go.", required=True)
     flags.DEFINE_string("corrupted", None, "dataset_meta.npz, corrupted_idx.npy or estimates_stats.npz with the "
                                            "corrupted ids.")
-    flags.DEFINE_string("output_dir", None, "Where label_noise_auroc.csv and label_noise_hist.png go.")
-    for name in ("estimates", "corrupted", "output_dir"):
-        flags.mark_flag_as_required(name)
+    flags.mark_flag_as_required("corrupted")
+    analysis_flags.declare_key_flags_for_main(__name__)
+
+
+def run():
+    define_flags()
     app.run(main)
 
 

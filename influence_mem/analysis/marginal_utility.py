@@ -11,7 +11,7 @@ report mean ± std test accuracy and the fraction removed.  Appendix C: train
 on the full set and without the unique training examples of the pairs S_h;
 accuracy on the whole test set and on the influenced test examples S'_h.
 
-Mechanism: a removal run is an ordinary trainer run (train.main.run_trials)
+Mechanism: a removal run is an ordinary trainer run (train.run.run_trials)
 on a reduced in-memory Dataset (the same dataset minus some rows, see
 `reduced`) with subset_ratio 1, so every run trains on the whole reduced set
 and run r uses trial r's seeds: the same initialization and order seeds in
@@ -25,8 +25,16 @@ import sys
 
 import numpy as np
 import pandas as pd
+from absl import app, flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from influence_mem import released
+from influence_mem.analysis import flags as analysis_flags
+from influence_mem.estimate import trial_format
+from influence_mem.released import EstimateSetError
+
+FLAGS = flags.FLAGS
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -151,13 +159,14 @@ def reduced(dataset, remove_ids):
 def train_runs(dataset, config, runs: int, workdir: str, pack_trials: int = 1, strategy=None) -> np.ndarray:
     """Test correctness [runs, n_test] (test ids in order) of `runs` models trained on all of
     `dataset` (trials 0..runs-1 at subset_ratio 1); complete runs in `workdir` are reused."""
-    from influence_mem.train import main as train_main, outputs
+    from influence_mem.data.npzio import read_npz  # TensorFlow (tf.io.gfile)
+    from influence_mem.train.run import run_trials
 
     config = dataclasses.replace(config, subset_ratio=1.0)
-    train_main.run_trials(dataset, config, list(range(runs)), workdir, strategy=strategy, pack_trials=pack_trials)
+    run_trials(dataset, config, list(range(runs)), workdir, strategy=strategy, pack_trials=pack_trials)
     correct = np.zeros((runs, dataset.num_test), bool)
     for r in range(runs):
-        aux = outputs.read_npz(os.path.join(outputs.trial_dir(workdir, 1.0, r), "aux_arrays.npz"))
+        aux = read_npz(os.path.join(trial_format.trial_dir(workdir, 1.0, r), trial_format.AUX_FILE))
         correct[r, aux["index_test"]] = aux["correctness_test"]
     return correct
 
@@ -213,14 +222,9 @@ def read_ids(path: str, num_train: int) -> np.ndarray:
 # ---------------------------------------------------------------- command line
 
 def main(argv):
-    from absl import flags
+    from influence_mem.data import datasets  # TensorFlow
+    from influence_mem.train import flags as train_flags
 
-    from influence_mem import released
-    from influence_mem.analysis.estimate_files import EstimatesError, find_files
-    from influence_mem.data import datasets
-    from influence_mem.train import main as train_main, strategy as strategy_lib
-
-    FLAGS = flags.FLAGS
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
     try:
@@ -228,23 +232,23 @@ def main(argv):
     except ValueError as e:
         sys.exit(f"error: --thresholds must be numbers: {e}")
     try:  # every input is checked before anything trains
-        files = find_files(FLAGS.estimates, FLAGS.name)
+        files = released.find_estimate_set(FLAGS.estimates, FLAGS.name)
         matrix = released.load_infl_matrix(files["infl_matrix"])
         dataset = datasets.load(FLAGS.dataset, FLAGS.data_dir)
         if not np.array_equal(matrix.tr_labels, dataset.train_labels):
-            raise EstimatesError(f"{files['infl_matrix']}: training labels do not match --dataset={FLAGS.dataset}")
+            raise EstimateSetError(f"{files['infl_matrix']}: training labels do not match --dataset={FLAGS.dataset}")
         pairs = None
         if "pairs" in FLAGS.experiments:
             if not files["pairs"]:
-                raise EstimatesError(f"{FLAGS.estimates}: no high-influence pairs file for --experiments=pairs")
+                raise EstimateSetError(f"{FLAGS.estimates}: no high-influence pairs file for --experiments=pairs")
             pairs = released.load_high_infl_pairs(files["pairs"])
             if len(pairs) == 0:
-                raise EstimatesError(f"{files['pairs']}: no pairs, nothing to remove (--experiments=pairs)")
+                raise EstimateSetError(f"{files['pairs']}: no pairs, nothing to remove (--experiments=pairs)")
         ids = read_ids(FLAGS.remove_ids, dataset.num_train) if FLAGS.remove_ids else None
-    except (EstimatesError, released.ReleasedFormatError, datasets.DatasetError, ValueError) as e:
+    except (EstimateSetError, released.ReleasedFormatError, datasets.DatasetError, ValueError) as e:
         sys.exit(f"error: {e}")
-    config = dataclasses.replace(train_main.config_from_flags(), save_model=False)
-    strategy = strategy_lib.get(FLAGS.strategy, FLAGS.num_gpus)
+    config = dataclasses.replace(train_flags.config_from_flags(), save_model=False)
+    strategy = train_flags.strategy_from_flags()
     output_dir = FLAGS.output_dir or FLAGS.workdir
     os.makedirs(output_dir, exist_ok=True)
     common = dict(runs=FLAGS.runs, pack_trials=FLAGS.pack_trials, strategy=strategy)
@@ -270,14 +274,16 @@ def main(argv):
         sys.exit(f"error: {e}")
 
 
-def run():
-    """Entry point: the trainer's flags (--flagfile, --dataset, --epochs, --pack_trials, ...) plus ours."""
-    from absl import app, flags
+def define_flags():
+    """The trainer's flags (--flagfile, --dataset, --epochs, --pack_trials, ...) plus ours, all key flags
+    of the program (listed by --help)."""
+    from influence_mem.train import flags as train_flags  # TensorFlow
 
-    from influence_mem.train import main as train_main  # noqa: F401  (defines the trainer flags)
-
-    flags.DEFINE_string("estimates", None, "Directory with <name>_infl_matrix.npz (and the pairs file).")
-    flags.DEFINE_string("name", None, "Estimate name prefix; default: the only one in --estimates.")
+    train_flags.define_flags()
+    flags.mark_flag_as_required("workdir")
+    analysis_flags.define_estimates("Directory with <name>_infl_matrix.npz (and the pairs file).")
+    analysis_flags.define_name()
+    analysis_flags.define_output_dir("Where CSV/PNG go; default: --workdir.")
     flags.DEFINE_integer("runs", 5, "Models trained per condition (paper: 100 CIFAR-100/MNIST, 5 ImageNet).")
     flags.DEFINE_list("thresholds", [f"{t:g}" for t in THRESHOLDS], "Memorization thresholds θ of Fig. 2.")
     flags.DEFINE_list("experiments", ["memorized", "pairs"],
@@ -286,11 +292,14 @@ def run():
     flags.DEFINE_integer("removal_seed", 0, "Seed of the random removal sets (one per θ).")
     flags.DEFINE_string("remove_ids", None, "Also train without these training ids (.npy or one id per line; "
                         "e.g. paper 003's buckets): <name>_removal_<file stem>.csv.")
-    flags.DEFINE_string("output_dir", None, "Where CSV/PNG go; default: --workdir.")
-    flags.mark_flag_as_required("estimates")
     flags.register_validator("runs", lambda v: v >= 1, "--runs must be >= 1")
     flags.register_validator("experiments", lambda v: set(v) <= {"memorized", "pairs", "none"},
                              "--experiments must be memorized, pairs, both, or none")
+    analysis_flags.declare_key_flags_for_main(train_flags.__name__, __name__)
+
+
+def run():
+    define_flags()
     app.run(main)
 
 

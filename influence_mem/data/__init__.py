@@ -1,3 +1,10 @@
-"""Datasets by name, trial subsets and tf.data pipelines."""
-from influence_mem.data.datasets import Dataset, DatasetError, check_name, load, names  # noqa: F401
+"""Datasets by name, trial subsets and tf.data pipelines.
+
+Layout: leaves (base, npzio, imagenet_ops) <- one provider per source (digits,
+tfds_source, npz_source, imagenet, tfrecord) <- the registry (datasets).
+subsets, augment, corrupt and pipeline build on base; build_tfrecords is the
+CLI writing tfrecord's format.
+"""
+from influence_mem.data.base import Dataset, DatasetError  # noqa: F401
+from influence_mem.data.datasets import check_name, load, names  # noqa: F401
 from influence_mem.data.subsets import parse_trials, subset_indices, trial_seeds  # noqa: F401

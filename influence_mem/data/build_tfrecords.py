@@ -14,15 +14,16 @@ meta.npz (see influence_mem.data.tfrecord); an existing output is never
 overwritten.  Read it with --dataset=tfrecord:OUTPUT_DIR.
 """
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
-from influence_mem.data.datasets import DatasetError
-from influence_mem.data.imagenet import released_order
+from influence_mem.data.base import DatasetError
+from influence_mem.data.imagenet_ops import released_order
+from influence_mem.data.npzio import write_npz
 from influence_mem.data.tfrecord import META_FILE, encode_example, shard_name
-from influence_mem.train.outputs import write_npz
 
 TEST_DIR_NAMES = ("val", "validation", "test")
 
@@ -94,9 +95,13 @@ def build(image_dir: str, output_dir: str, index_file: str = None, train_shards:
 
 
 FLAGS = flags.FLAGS
+FLAG_NAMES = ("image_dir", "output_dir", "index_file", "train_shards", "test_shards", "image_size")
 
 
 def define_flags():
+    """The flags of this tool (called by run(), never at import; idempotent)."""
+    if "image_dir" in FLAGS:
+        return
     flags.DEFINE_string("image_dir", None, "Folder with train/ and val/ (or validation/, test/) class subfolders.")
     flags.DEFINE_string("output_dir", None, "New folder for the TFRecords and meta.npz.")
     flags.DEFINE_string("index_file", None, "Optional npz with tr_filenames (+ tr_labels), e.g. imagenet_index.npz.")
@@ -120,6 +125,14 @@ def main(argv):
                  len(meta["tt_labels"]), len(meta["class_names"]), FLAGS.output_dir)
 
 
-if __name__ == "__main__":
+def run():
+    """`python -m influence_mem.data.build_tfrecords`: define the flags, then parse them and build."""
     define_flags()
+    # --help lists the main module's key flags: make ours key to whatever script called run().
+    for name in FLAG_NAMES:
+        FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from influence_mem.data.augment import augment_fn
-from influence_mem.data.datasets import Dataset
+from influence_mem.data.base import Dataset
 
 SHUFFLE_BUFFER_BYTES = 2 * 1024**3  # decoded images held by the shuffle buffer (ImageNet: ~3,500)
 

@@ -7,15 +7,19 @@ Written by `python -m influence_mem.data.build_tfrecords`.  DIR holds
 Each record is a tf.train.Example with `image` (encoded JPEG/PNG bytes),
 `label`, `index` (int64) and `filename` (bytes).  meta.npz lets the trainer
 know every label without reading the images.  Images are decoded and
-preprocessed like ImageNet (data.imagenet.center_crop to `image_size`).
+preprocessed like ImageNet (data.imagenet_ops.center_crop to `image_size`).
+
+One provider per source: this module is the reader and the record format
+(build_tfrecords writes with encode_example, shard_name and META_FILE); it
+imports only the data/ leaves.
 """
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from influence_mem.data import imagenet
-from influence_mem.data.datasets import Dataset, DatasetError
+from influence_mem.data.base import Dataset, DatasetError
+from influence_mem.data.imagenet_ops import IMAGE_SIZE, MEAN, STD, center_crop
 
 META_FILE = "meta.npz"
 SPLITS = ("train", "test")
@@ -73,13 +77,13 @@ def load(directory: str) -> Dataset:
         def decode(serialized):
             ex = parse_example(serialized)
             image = tf.io.decode_image(ex["image"], channels=3, expand_animations=False)
-            return {"image": imagenet.center_crop(image, size), "label": ex["label"], "index": ex["index"]}
+            return {"image": center_crop(image, size), "label": ex["label"], "index": ex["index"]}
 
         return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     return Dataset(name=f"tfrecord:{directory}", num_classes=len(meta["class_names"]), image_shape=(size, size, 3),
                    train_labels=meta["tr_labels"].astype(np.int64), test_labels=meta["tt_labels"].astype(np.int64),
-                   default_crop_padding=32 * size // imagenet.IMAGE_SIZE, default_flip=True,
+                   default_crop_padding=32 * size // IMAGE_SIZE, default_flip=True,
                    train_filenames=meta["tr_filenames"].astype(bytes),
                    index_note=str(meta.get("index_note", "index feature of the records")),
-                   input_mean=imagenet.MEAN, input_std=imagenet.STD, stream=stream)
+                   input_mean=MEAN, input_std=STD, stream=stream)

@@ -1,9 +1,12 @@
 """Memorization / influence estimation from trial outputs (numpy only, no TensorFlow).
 
-estimators: Algorithm 1 as count accumulators (streaming or in memory).
-pairs:      selection of high-influence pairs.
-trials:     reading and validating `<workdir>/<ratio>/<trial>/aux_arrays.npz`.
-aggregate:  the `im-aggregate` absl app (import it explicitly; it defines flags).
+trial_format: the per-trial format (file names, keys, directory names) shared with the trainer.
+estimators:   Algorithm 1 as count accumulators (streaming or in memory).
+pairs:        selection of high-influence pairs.
+trials:       reading and validating completed trials.
+aggregator:   the streaming aggregation library (aggregate_workdir).
+main:         the im-aggregate program (flags defined only by its main).
+simulate:     a learner with known memorization/influence, written as trials (tests, benchmarks).
 """
 from influence_mem.estimate.estimators import (Accumulator, Estimates, conditional_accuracies,
                                                 difference_se, estimate, lemma_bound)

@@ -2,9 +2,14 @@
 
 A pair (train i, test j) is selected when mem[i] >= mem_threshold,
 infl[i, j] >= infl_threshold and label(i) = label(j); the label condition is
-automatic because influence is kept in per-class blocks.
+automatic because influence is kept in per-class blocks.  The aggregator,
+turn-over dropout and the analyses all select pairs here, so the rule exists
+once; released.py only stores and validates the result.
 """
 import numpy as np
+import pandas as pd
+
+from influence_mem.released import PAIR_KEYS
 
 
 def high_influence_pairs(mem, tr_classidx, tt_classidx, infl_blocks,
@@ -38,3 +43,10 @@ def high_influence_pairs(mem, tr_classidx, tt_classidx, infl_blocks,
     out = {k: v[order] for k, v in out.items()}
     out["mem"] = mem[out["tr_idx"]].astype(np.float32)
     return out
+
+
+def pairs_from_matrix(matrix, mem_threshold=0.25, infl_threshold=0.15) -> pd.DataFrame:
+    """The pairs of a released.InflMatrix as a DataFrame (tr_idx, tt_idx, infl, mem)."""
+    return pd.DataFrame(high_influence_pairs(
+        matrix.tr_mem, matrix.tr_classidx, matrix.tt_classidx, matrix.blocks,
+        mem_threshold, infl_threshold))[list(PAIR_KEYS)]

@@ -5,13 +5,17 @@ is in the subset and p_out[i] when not, so its true memorization is
 p_in - p_out.  Test example j is correct with probability q[j], except for
 planted pairs (i -> j), where it is q_in[j] if i is in the subset and
 q_out[j] otherwise: the true influence of i on j is then q_in - q_out, and 0
-for every other pair.  Trials are written in the aux_arrays.npz layout.
+for every other pair.  Trials and dataset metadata are written in the
+trainer's format (estimate.trial_format), so the aggregator reads them as it
+reads real trials.
 """
 import dataclasses
 import os
 from pathlib import Path
 
 import numpy as np
+
+from influence_mem.estimate import trial_format
 
 
 @dataclasses.dataclass
@@ -81,7 +85,7 @@ def make_learner(rng, tr_labels, tt_labels, mem_fraction=0.2, pairs_per_class=2)
 
 
 def write_trial(ratio_dir, trial_id, in_mask, correct_train, correct_test, rng=None):
-    """Write one trial directory in the aux_arrays.npz layout, atomically.
+    """Write one trial directory in the trainer's format, atomically.
 
     With rng, index_train / index_test are shuffled so readers must reorder.
     """
@@ -91,21 +95,22 @@ def write_trial(ratio_dir, trial_id, in_mask, correct_train, correct_test, rng=N
     test = np.arange(len(correct_test))
     if rng is not None:
         train, test = rng.permutation(train), rng.permutation(test)
-    tmp = ratio_dir / f".{trial_id}.tmp"
+    train_index = np.concatenate([train, removed])
+    tmp = ratio_dir / trial_format.work_dir_name(trial_id)
     tmp.mkdir(parents=True, exist_ok=True)
-    np.savez(tmp / "aux_arrays.npz", subsample_idx=train, index_train=train,
-             index_removed=removed, index_test=test, correctness_train=correct_train[train],
-             correctness_removed=correct_train[removed], correctness_test=correct_test[test])
+    np.savez(tmp / trial_format.AUX_FILE, **trial_format.aux_arrays(
+        train, train_index, np.asarray(correct_train)[train_index], test, np.asarray(correct_test)[test]))
     os.replace(tmp, ratio_dir / str(trial_id))
     return ratio_dir / str(trial_id)
 
 
 def write_dataset_meta(workdir, tr_labels, tt_labels, dataset="simulated", tr_filenames=None):
-    """The trainer's `<workdir>/dataset_meta.npz`."""
+    """The trainer's `<workdir>/dataset_meta.npz` (trial_format.META_FILE)."""
     arrays = dict(tr_labels=np.asarray(tr_labels, np.int64),
                   tt_labels=np.asarray(tt_labels, np.int64), dataset=np.array(dataset))
     if tr_filenames is not None:
         arrays["tr_filenames"] = np.asarray(tr_filenames)
     Path(workdir).mkdir(parents=True, exist_ok=True)
-    np.savez(Path(workdir) / "dataset_meta.npz", **arrays)
-    return Path(workdir) / "dataset_meta.npz"
+    path = Path(workdir) / trial_format.META_FILE
+    np.savez(path, **arrays)
+    return path

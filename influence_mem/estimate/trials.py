@@ -1,4 +1,4 @@
-"""Reading completed trials: `<workdir>/<subset_ratio>/<trial_id>/aux_arrays.npz`.
+"""Reading completed trials (the layout of estimate.trial_format) for the aggregator.
 
 A trial becomes three rows: the in-subset mask [n], correctness on every
 training example [n] and on every test example [n_test], all in original
@@ -16,11 +16,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from influence_mem.estimate import fileio
+from influence_mem.estimate.trial_format import AUX_FILE, AUX_KEYS, is_unfinished_name
 
-AUX_ARRAYS = "aux_arrays.npz"
-META_FILE = "dataset_meta.npz"
-TRIAL_KEYS = ("subsample_idx", "correctness_train", "correctness_removed", "correctness_test",
-              "index_train", "index_removed", "index_test")
+_TRAIN_KEYS = tuple(k for k in AUX_KEYS if not k.endswith("_test"))  # enough for C-scores
 
 log = logging.getLogger(__name__)
 
@@ -89,21 +87,20 @@ def ratio_dirs(workdir, include_full: bool = False) -> Dict[float, str]:
 def list_trials(ratio_dir) -> Tuple[List[Tuple[int, str]], List[Tuple[str, str]]]:
     """(trials sorted by id, [(name, reason)] of directories that are not trials).
 
-    In-progress directories (name starting with '.' or ending in '.tmp') are
-    not listed at all.
+    In-progress directories (trial_format.is_unfinished_name) are not listed at all.
     """
     trials, ignored = [], []
     for name, is_dir in fileio.list_dir(ratio_dir):
-        if name.startswith(".") or name.endswith(".tmp") or not is_dir:
+        if is_unfinished_name(name) or not is_dir:
             continue
         try:
             tid = int(name)
         except ValueError:
             ignored.append((name, "not a trial directory (name is not an integer)"))
             continue
-        path = fileio.join(ratio_dir, name, AUX_ARRAYS)
+        path = fileio.join(ratio_dir, name, AUX_FILE)
         if not fileio.is_file(path):
-            ignored.append((name, f"no {AUX_ARRAYS} (incomplete trial)"))
+            ignored.append((name, f"no {AUX_FILE} (incomplete trial)"))
             continue
         trials.append((tid, path))
     trials.sort()
@@ -131,10 +128,10 @@ def read_trial(path, n: int, n_test: Optional[int]):
     """
     try:
         with fileio.load_npz(path) as z:
-            missing = [k for k in TRIAL_KEYS if k not in z.files]
+            missing = [k for k in AUX_KEYS if k not in z.files]
             if missing:
                 raise SkipTrial(f"missing keys {missing}")
-            keys = TRIAL_KEYS if n_test is not None else TRIAL_KEYS[:3] + TRIAL_KEYS[4:6]
+            keys = AUX_KEYS if n_test is not None else _TRAIN_KEYS
             a = {k: z[k] for k in keys}
     except SkipTrial:
         raise

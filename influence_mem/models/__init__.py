@@ -5,6 +5,11 @@ keras.Model mapping images to logits.  `options` is a dict of architecture
 flags (e.g. mlp_hidden); builders ignore the ones they do not use.  The
 options `input_mean`/`input_std` (set from the dataset, e.g. ImageNet) make
 the model normalize its input itself, so a SavedModel takes [0, 1] images.
+
+The authors' architectures (their released code, heldout-influence-estimation
+libarch/) are `resnet50`, `resnet50_v2`, `resnet50_cifar`, `resnet18_cifar`,
+`inception_small`; `load_reference_checkpoint` reads their checkpoints into
+them (reference_checkpoint.py).
 """
 from typing import Callable, Dict
 
@@ -44,4 +49,8 @@ def image_input(input_shape, options: dict):
 
 def _import_all():
     # Importing a family module registers its architectures.
-    from influence_mem.models import convnet, densenet, inception, linear, mlp, resnet, vgg  # noqa: F401
+    from influence_mem.models import (convnet, densenet, inception, linear, mlp, resnet, resnet_sonnet,  # noqa: F401
+                                      resnet_v2, small_inception, vgg)
+
+
+from influence_mem.models.reference_checkpoint import load_reference_checkpoint  # noqa: E402,F401

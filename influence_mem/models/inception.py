@@ -1,4 +1,4 @@
-"""`inception_small`: the simplified Inception of Zhang et al. 2017 (ICLR, "Understanding deep
+"""`inception_zhang2017`: the simplified Inception of Zhang et al. 2017 (ICLR, "Understanding deep
 learning requires rethinking generalization", appendix A, Figure 3), which paper 000 uses for
 MNIST and in its CIFAR-100 architecture comparison.
 
@@ -7,7 +7,9 @@ concat[Conv 1x1 c1, Conv 3x3 c3]; Downsample(c3) = concat[Conv 3x3/2 c3,
 max-pool 3x3/2].  Network: Conv 3x3 96, Inception(32,32), Inception(32,48),
 Downsample(80), Inception(112,48), Inception(96,64), Inception(80,80),
 Inception(48,96), Downsample(96), Inception(176,160), Inception(176,160),
-global mean pooling, fully connected.  Convolutions keep their bias, which
+global mean pooling, fully connected.  The authors' own network (their
+SmallInception, global max pooling, no max-pool branch) is `inception_small`,
+small_inception.py.  Convolutions keep their bias, which
 gives Table 1's 1,649,402 convolution and dense parameters on 28x28x3
 CIFAR-10 crops (Table 1 leaves out batch norm's 2 per channel, 3,424 here).
 """
@@ -37,8 +39,8 @@ def downsample_module(x, ch3, name):
          layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool")(x)])
 
 
-@register("inception_small")
-def build_inception_small(input_shape, num_classes, options):
+@register("inception_zhang2017")
+def build_inception_zhang2017(input_shape, num_classes, options):
     inputs, x = image_input(input_shape, options)
     x = conv_module(x, 96, 3, 1, "stem")
     x = inception_module(x, 32, 32, "inc1a")
@@ -51,4 +53,4 @@ def build_inception_small(input_shape, num_classes, options):
     x = inception_module(x, 176, 160, "inc3b")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     logits = layers.Dense(num_classes, dtype="float32", name="logits")(x)
-    return keras.Model(inputs, logits, name="inception_small")
+    return keras.Model(inputs, logits, name="inception_zhang2017")

@@ -1,10 +1,14 @@
-"""ResNets (He et al. 2016): ResNet-50 and ResNet-18, with the ImageNet or the paper's CIFAR stem.
+"""Textbook ResNets (He et al. 2016), not the authors': `resnet50_v15`, `resnet50_v15_cifar`, `resnet18_v1`,
+`resnet18_v1_cifar`, with the ImageNet or paper 000's CIFAR stem.
 
 The ImageNet stem is a 7x7/2 convolution and a 3x3/2 max-pool; paper 000
 (appendix B) replaces both by one 3x3/1 convolution for 32x32 CIFAR images.
 Convolutions have no bias (batch norm follows each); the stride of a
 bottleneck block sits on its 3x3 convolution (as in TF official / torchvision
 "v1.5"; the parameter count is the same as v1: 25,557,032 for ImageNet).
+
+The authors' own networks are in resnet_v2.py (their pre-activation ResNets)
+and resnet_sonnet.py (Sonnet's ResNet-50 of their ImageNet checkpoints).
 """
 import keras
 from keras import layers
@@ -57,25 +61,25 @@ def resnet(input_shape, num_classes, options, *, block, depths, stem, name):
     return keras.Model(inputs, logits, name=name)
 
 
-@register("resnet50")
-def build_resnet50(input_shape, num_classes, options):
+@register("resnet50_v15")
+def build_resnet50_v15(input_shape, num_classes, options):
     return resnet(input_shape, num_classes, options, block=bottleneck_block, depths=(3, 4, 6, 3),
-                  stem="imagenet", name="resnet50")
+                  stem="imagenet", name="resnet50_v15")
 
 
-@register("resnet50_cifar")
-def build_resnet50_cifar(input_shape, num_classes, options):
+@register("resnet50_v15_cifar")
+def build_resnet50_v15_cifar(input_shape, num_classes, options):
     return resnet(input_shape, num_classes, options, block=bottleneck_block, depths=(3, 4, 6, 3),
-                  stem="cifar", name="resnet50_cifar")
+                  stem="cifar", name="resnet50_v15_cifar")
 
 
-@register("resnet18")
-def build_resnet18(input_shape, num_classes, options):
+@register("resnet18_v1")
+def build_resnet18_v1(input_shape, num_classes, options):
     return resnet(input_shape, num_classes, options, block=basic_block, depths=(2, 2, 2, 2),
-                  stem="imagenet", name="resnet18")
+                  stem="imagenet", name="resnet18_v1")
 
 
-@register("resnet18_cifar")
-def build_resnet18_cifar(input_shape, num_classes, options):
+@register("resnet18_v1_cifar")
+def build_resnet18_v1_cifar(input_shape, num_classes, options):
     return resnet(input_shape, num_classes, options, block=basic_block, depths=(2, 2, 2, 2),
-                  stem="cifar", name="resnet18_cifar")
+                  stem="cifar", name="resnet18_v1_cifar")

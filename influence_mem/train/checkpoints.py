@@ -1,23 +1,25 @@
 """Per-epoch tf.train.Checkpoint of a trial, so a killed or pre-empted trial resumes where it stopped.
 
-Checkpoints live in the trial's work dir (outputs.work_dir(...)/ckpt), never in
+Checkpoints live in the trial's work dir (claims.work_dir(...)/ckpt), never in
 the trial directory the aggregator reads.  A checkpoint holds the model, the
 optimizer (its step counter drives the learning-rate schedule) and the number
 of finished epochs, plus the trial's config; one written under another config
 is discarded rather than resumed.
 
 A resumed trial sees the same data as an uninterrupted one: its input
-pipeline (data.pipeline.train_batches) starts at the first unfinished epoch
+pipeline (data.pipeline.train_pipeline) starts at the first unfinished epoch
 and holds no random state, so nothing needs replaying.
-tests/test_interrupt.py checks the result bitwise against an uninterrupted
-run.
+The tests check the result bitwise against an uninterrupted run.
 """
+import dataclasses
 import json
 import os
 
 import keras
 import tensorflow as tf
 from absl import logging
+
+from influence_mem.train.config import TrainConfig
 
 CONFIG_FILE = "config.json"
 # TrainConfig fields that do not change training: a checkpoint stays valid when only these differ.
@@ -27,8 +29,8 @@ NOT_TRAINING = ("save_model", "eval_batch_size", "log_every_epochs")
 class TrialCheckpoint:
     """Save and restore (model, optimizer, finished epochs) in `directory`, keeping the last one."""
 
-    def __init__(self, directory: str, model: keras.Model, optimizer, config: dict):
-        kept = {k: v for k, v in config.items() if k not in NOT_TRAINING}
+    def __init__(self, directory: str, model: keras.Model, optimizer, config: TrainConfig):
+        kept = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_TRAINING}
         self.directory, self.config = directory, json.dumps(kept, sort_keys=True, default=str)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
         optimizer.build(model.trainable_variables)  # restore needs the slot variables to exist
@@ -68,12 +70,11 @@ class CheckpointEveryEpochs(keras.callbacks.Callback):
     def __init__(self, checkpoint: TrialCheckpoint, every: int, epochs: int, still_ours=lambda: True):
         super().__init__()
         self.checkpoint, self.every, self.epochs, self.still_ours = checkpoint, every, epochs, still_ours
-        self.lost = False
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.still_ours():
             logging.warning("the trial's claim was taken over by another worker; stopping this copy")
-            self.lost, self.model.stop_training = True, True
+            self.model.stop_training = True
             return
         if self.every > 0 and ((epoch + 1) % self.every == 0 or epoch + 1 == self.epochs):
             self.checkpoint.save(epoch + 1)

@@ -22,22 +22,31 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
-from influence_mem.data import datasets, pipeline
-from influence_mem.data.datasets import Dataset
+from influence_mem.data import pipeline
+from influence_mem.data.base import Dataset
+from influence_mem.data.npzio import read_npz, write_npz
 from influence_mem.data.subsets import parse_trials
-from influence_mem.train import main as trainer
-from influence_mem.train import outputs
-from influence_mem.train import strategy as strategy_lib
-from influence_mem.train.trial import TrainConfig
+from influence_mem.estimate.trial_format import trial_dir
+from influence_mem.train import claims, outputs
+from influence_mem.train import flags as train_flags
+from influence_mem.train.config import TrainConfig
+from influence_mem.train.run import TrialsFailed, run_trials
 
 FLAGS = flags.FLAGS
 FEATURES_FILE = "features.npz"
 REPRESENTATION_TRIAL = 0
 
-flags.DEFINE_integer("linear_epochs", 40, "Epochs of each linear trial on the features (paper: 40).")
-flags.DEFINE_string("representation_dir", None, "Where the full-training-set model and its features.npz go "
-                    "(default <workdir>/representation).")
-flags.register_validator("linear_epochs", lambda v: v >= 1, "--linear_epochs must be >= 1")
+
+
+def define_flags() -> None:
+    """The trainer flags plus this mode's own (once per process)."""
+    train_flags.define_flags()
+    if "linear_epochs" in FLAGS:
+        return
+    flags.DEFINE_integer("linear_epochs", 40, "Epochs of each linear trial on the features (paper: 40).")
+    flags.DEFINE_string("representation_dir", None, "Where the full-training-set model and its features.npz go "
+                        "(default <workdir>/representation).")
+    flags.register_validator("linear_epochs", lambda v: v >= 1, "--linear_epochs must be >= 1")
 
 
 def penultimate_model(model: keras.Model) -> keras.Model:
@@ -76,20 +85,20 @@ def linear_config(config: TrainConfig, epochs: int) -> TrainConfig:
 
 
 def features_path(representation_dir: str) -> str:
-    return os.path.join(outputs.trial_dir(representation_dir, 1.0, REPRESENTATION_TRIAL), FEATURES_FILE)
+    return os.path.join(trial_dir(representation_dir, 1.0, REPRESENTATION_TRIAL), FEATURES_FILE)
 
 
 def ensure_representation(dataset: Dataset, config: TrainConfig, representation_dir: str, flag_record=None,
-                          strategy=None, checkpoint_every: int = 1, stale_seconds: float = outputs.STALE_SECONDS):
+                          strategy=None, checkpoint_every: int = 1, stale_seconds: float = claims.STALE_SECONDS):
     """Train the full-set model once (skipped if complete) and return its features.npz content."""
     eval_batch = config.eval_batch_size
 
     def write_features(model, out_dir):
         arrays = extract_features(model, dataset, eval_batch)
         arrays.update(train_labels=dataset.train_labels, test_labels=dataset.test_labels)
-        outputs.write_npz(os.path.join(out_dir, FEATURES_FILE), arrays)
+        write_npz(os.path.join(out_dir, FEATURES_FILE), arrays)
 
-    trainer.run_trials(dataset, representation_config(config), [REPRESENTATION_TRIAL], representation_dir,
+    run_trials(dataset, representation_config(config), [REPRESENTATION_TRIAL], representation_dir,
                        flag_record, strategy=strategy, checkpoint_every=checkpoint_every,
                        stale_seconds=stale_seconds, on_trained=write_features)
     path = features_path(representation_dir)
@@ -99,7 +108,7 @@ def ensure_representation(dataset: Dataset, config: TrainConfig, representation_
     if not tf.io.gfile.exists(path):
         raise ValueError(f"{path}: missing (the representation trial is complete but has no features; "
                          f"was it trained by im-train? remove {os.path.dirname(path)} to retrain it)")
-    features = outputs.read_npz(path)
+    features = read_npz(path)
     if not (np.array_equal(features["train_labels"], dataset.train_labels)
             and np.array_equal(features["test_labels"], dataset.test_labels)):
         raise ValueError(f"{path}: labels differ from dataset {dataset.name}; it belongs to another dataset")
@@ -117,14 +126,14 @@ def feature_dataset(dataset: Dataset, features: dict) -> Dataset:
 
 def run_last_layer(dataset: Dataset, config: TrainConfig, trials, workdir: str, linear_epochs: int = 40,
                    representation_dir: str = None, flag_record=None, strategy=None, checkpoint_every: int = 1,
-                   stale_seconds: float = outputs.STALE_SECONDS, pack_trials: int = 1) -> dict:
+                   stale_seconds: float = claims.STALE_SECONDS, pack_trials: int = 1) -> dict:
     """Both steps; returns run_trials' summary of the linear trials."""
     representation_dir = representation_dir or os.path.join(workdir, "representation")
     features = ensure_representation(dataset, config, representation_dir, flag_record, strategy,
                                      checkpoint_every, stale_seconds)
     logging.info("features: %d train / %d test vectors of %d dims from %s", len(features["train_features"]),
                  len(features["test_features"]), features["train_features"].shape[1], representation_dir)
-    return trainer.run_trials(feature_dataset(dataset, features), linear_config(config, linear_epochs), trials,
+    return run_trials(feature_dataset(dataset, features), linear_config(config, linear_epochs), trials,
                               workdir, flag_record, checkpoint_every=checkpoint_every,
                               stale_seconds=stale_seconds, pack_trials=pack_trials)
 
@@ -132,21 +141,21 @@ def run_last_layer(dataset: Dataset, config: TrainConfig, trials, workdir: str, 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    dataset = trainer.load_dataset_from_flags()  # --corrupt_fraction applies here too
-    config = trainer.config_from_flags()
+    dataset = train_flags.dataset_from_flags()  # --corrupt_fraction applies here too
+    config = train_flags.config_from_flags()
     trials = parse_trials(FLAGS.trials)
-    record = {**trainer.flag_values(), "linear_epochs": FLAGS.linear_epochs,
+    record = {**train_flags.flag_values(), "linear_epochs": FLAGS.linear_epochs,
               "representation_dir": FLAGS.representation_dir}
     started = time.time()
     try:
         summary = run_last_layer(dataset, config, trials, FLAGS.workdir, FLAGS.linear_epochs,
                                  FLAGS.representation_dir, record,
-                                 strategy=strategy_lib.get(FLAGS.strategy, FLAGS.num_gpus),
+                                 strategy=train_flags.strategy_from_flags(),
                                  checkpoint_every=FLAGS.checkpoint_every,
                                  stale_seconds=FLAGS.claim_timeout_minutes * 60, pack_trials=FLAGS.pack_trials)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
-    except trainer.TrialsFailed as e:
+    except TrialsFailed as e:
         raise SystemExit(f"error: {e}") from None
     accuracy = summary["test_accuracy"]
     logging.info("finished in %.1fs: %d linear trials trained, %d skipped%s", time.time() - started,
@@ -155,6 +164,11 @@ def main(argv):
 
 
 def run():
+    define_flags()
+    flags.adopt_module_key_flags(train_flags)
+    flags.declare_key_flag("linear_epochs")
+    flags.declare_key_flag("representation_dir")
+    flags.mark_flag_as_required("workdir")
     app.run(main)
 
 

@@ -19,9 +19,10 @@ import numpy as np
 from absl import app, flags, logging
 
 from influence_mem import released
+from influence_mem.analysis import flags as analysis_flags
 from influence_mem.estimate.pairs import high_influence_pairs
-from influence_mem.train import main as train_main  # defines the trainer flags
-from influence_mem.train import strategy as strategy_lib
+from influence_mem.train import flags as train_flags
+from influence_mem.turnover import trainer
 
 FLAGS = flags.FLAGS
 
@@ -29,45 +30,35 @@ FLAGS = flags.FLAGS
 def write_estimates(out_dir: str, name: str, dataset, est, mem_threshold: float, infl_threshold: float,
                     extra: dict = None) -> dict:
     """Write the released-format files + sidecar of turnover estimates `est`; {filename: path}."""
-    os.makedirs(out_dir, exist_ok=True)
     mem = est.self["mem"].astype(np.float32)
     pairs = high_influence_pairs(mem, est.tr_classidx, est.tt_classidx, est.blocks, mem_threshold, infl_threshold)
-    paths = [
-        released.write_infl_matrix(os.path.join(out_dir, released.infl_matrix_filename(name)), dataset.train_labels,
-                                   dataset.test_labels, mem, est.tr_classidx, est.tt_classidx, est.blocks),
-        released.write_high_infl_pairs(
-            os.path.join(out_dir, released.high_infl_pairs_filename(name, infl_threshold, mem_threshold)),
-            pairs["tr_idx"], pairs["tt_idx"], pairs["infl"], pairs["mem"])]
-    if dataset.train_filenames is not None:
-        paths.append(released.write_index(os.path.join(out_dir, released.index_filename(name)),
-                                          dataset.train_filenames, dataset.train_labels, mem))
     n = dataset.num_train
     stats = dict(estimator="turnover", num_trials=1, subset_ratio=1.0, n_in=np.ones(n, np.int64),
                  n_out=np.zeros(n, np.int64), mem_se=np.full(n, np.nan, np.float32),
                  mem_threshold=mem_threshold, infl_threshold=infl_threshold,
                  corrupted_idx=np.asarray(dataset.corrupted_idx if dataset.corrupted_idx is not None else [], np.int64),
                  **{k: v for k, v in est.self.items() if k != "mem"}, **(extra or {}))
-    paths.append(released.write_estimates_stats(os.path.join(out_dir, released.stats_filename(name)), **stats))
-    return {os.path.basename(str(p)): str(p) for p in paths}
+    written = released.write_estimate_set(out_dir, name, dataset.train_labels, dataset.test_labels, mem,
+                                          est.tr_classidx, est.tt_classidx, est.blocks, pairs, mem_threshold,
+                                          infl_threshold, stats, tr_filenames=dataset.train_filenames)
+    return {filename: str(path) for filename, path in written.items()}
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from influence_mem.turnover import estimate
-
-    dataset = train_main.load_dataset_from_flags()
-    config = train_main.config_from_flags()
+    dataset = train_flags.dataset_from_flags()
+    config = train_flags.config_from_flags()
     name = FLAGS.name or dataset.name
     if not name.replace("_", "").replace("-", "").isalnum():
         raise SystemExit(f"error: --name={name!r}: use letters, digits, '_' or '-' (the dataset name is not a "
                          f"file-name prefix; pass --name)")
     started = time.time()
     try:
-        strategy = strategy_lib.get(FLAGS.strategy, FLAGS.num_gpus)
-        model = estimate.train(dataset, config, strategy=strategy)
+        strategy = train_flags.strategy_from_flags()
+        model = trainer.train(dataset, config, strategy=strategy)
         trained = time.time() - started
-        est = estimate.estimate(model, dataset, FLAGS.eval_batch_size)
+        est = trainer.turnover_estimates(model, dataset, FLAGS.eval_batch_size)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     written = write_estimates(FLAGS.workdir, name, dataset, est, FLAGS.mem_threshold, FLAGS.infl_threshold,
@@ -81,10 +72,18 @@ def main(argv):
                  ", ".join(sorted(written)))
 
 
+def define_flags():
+    """The trainer's flags plus the estimate-set ones, all key flags of the program (listed by --help)."""
+    train_flags.define_flags()
+    flags.mark_flag_as_required("workdir")
+    analysis_flags.define_name("File-name prefix of the estimate files (default: the dataset name).")
+    analysis_flags.define_thresholds("High-influence pairs: mem >= this (nats for turn-over dropout).",
+                                     "High-influence pairs: infl >= this (nats for turn-over dropout).")
+    analysis_flags.declare_key_flags_for_main(train_flags.__name__)
+
+
 def run():
-    flags.DEFINE_string("name", None, "File-name prefix of the estimate files (default: the dataset name).")
-    flags.DEFINE_float("mem_threshold", 0.25, "High-influence pairs: mem >= this (nats for turn-over dropout).")
-    flags.DEFINE_float("infl_threshold", 0.15, "High-influence pairs: infl >= this (nats for turn-over dropout).")
+    define_flags()
     app.run(main)
 
 

@@ -3,9 +3,9 @@
 A small model leaves the device idle and per-step overhead dominates, so K
 trials step together: one graph step gathers each trial's own batch ([K, B]
 example ids), runs the K forward/backward passes as batched ops
-(models.packed.PackedModel) and applies one SGD update to the stacked weights.
+(models.packed_model.PackedModel) and applies one SGD update to the stacked weights.
 
-Each packed trial is the trial it would be alone (train.trial.train_trial):
+Each packed trial is the trial it would be alone (train.one_model):
 - its subset, init, shuffle and augment seeds come from data.subsets;
 - its initial weights are the registry model built after
   keras.utils.set_random_seed(seeds['init']), i.e. identical to K = 1
@@ -17,7 +17,7 @@ Each packed trial is the trial it would be alone (train.trial.train_trial):
 - same lr schedule, momentum, weight decay (Keras SGD on the stacked
   variables: element-wise, so per model) and per-model batch size.
 Subsets of one ratio have equal size m, so all K trials take ceil(m/B) steps
-per epoch.  Outputs are written per trial by train.trial.finish_trial.
+per epoch.  Outputs are written per trial by train.outputs.write_trial, as for one model.
 """
 import dataclasses
 import itertools
@@ -31,15 +31,15 @@ import tensorflow as tf
 from absl import logging
 
 from influence_mem.data.augment import augment_fn
-from influence_mem.data.datasets import Dataset
+from influence_mem.data.base import Dataset
 from influence_mem.data.pipeline import augment_batch, batches_of, epoch_order, in_memory_split
-from influence_mem.data.subsets import subset_indices, trial_seeds
 from influence_mem.models.initial_weights import InitialWeights, Unsupported, weights_of
-from influence_mem.models.packed import PackedModel, packed_size, stack_weights
+from influence_mem.models.packed_model import PackedModel, packed_size, stack_weights
 from influence_mem.train import checkpoints
+from influence_mem.train.config import TrainConfig
+from influence_mem.train.plan import TrainedTrial
+from influence_mem.train.recipe import augmentation, build_model, make_optimizer, predict_correct
 from influence_mem.train.strategy import check_batch_size
-from influence_mem.train.trial import (TrainConfig, augmentation, build_model, finish_trial, make_optimizer,
-                                       predict_correct)
 
 
 def _augment_all(images, seeds, augment):
@@ -127,13 +127,13 @@ class PackedTrainer:
 
 
 class PackCheckpoints:
-    """Each packed trial's slice checkpointed in its own directory in train_trial's format
+    """Each packed trial's slice checkpointed in its own directory in the one-model format
     (checkpoints.TrialCheckpoint: model, optimizer, finished epochs), so a killed
     pack resumes, in a pack or alone, from its last saved epoch."""
 
     def __init__(self, directories, template: keras.Model, config: TrainConfig, steps_per_epoch: int):
         self.template, self.optimizer = template, make_optimizer(config, steps_per_epoch)[1]
-        self.checkpoints = [checkpoints.TrialCheckpoint(d, template, self.optimizer, dataclasses.asdict(config))
+        self.checkpoints = [checkpoints.TrialCheckpoint(d, template, self.optimizer, config)
                             for d in directories]
         self.directories = list(directories)
 
@@ -234,72 +234,78 @@ def _trainer(dataset, config, template, stacked, strategy, augment, steps_per_ep
     return trainer
 
 
-def train_pack(dataset: Dataset, config: TrainConfig, trials, out_dirs, strategy=None, checkpoint_dirs=None,
-               checkpoint_every: int = 1, still_ours=None) -> list:
-    """Train `trials` together and write trial k's outputs into out_dirs[k]; their metrics dicts.
+class Pack:
+    """Trains plans K at a time as one packed model; one TrainedTrial per plan, as if trained alone."""
 
-    Every output file is the same as train_trial's for that trial.  With
-    `checkpoint_dirs` (one per trial), each trial's slice is saved there every
-    `checkpoint_every` epochs in train_trial's format, and a pack whose trials
-    all saved the same epoch resumes from it.  `still_ours[k]()` says whether
-    trial k's claim still holds; a trial taken over by another worker is not saved.
-    """
-    started = time.time()
-    strategy = strategy or tf.distribute.get_strategy()
-    check_batch_size(strategy, config.batch_size)
-    if len(out_dirs) != len(trials):
-        raise ValueError(f"{len(trials)} trials but {len(out_dirs)} output directories")
-    if dataset.stream is not None:
-        raise ValueError(f"--pack_trials > 1 needs an in-memory dataset; {dataset.name} is streamed")
-    padding, flip = augmentation(config, dataset)
-    augment = augment_fn(padding, flip)
-    subsets = [subset_indices(dataset.num_train, config.subset_ratio, config.seed, trial) for trial in trials]
-    seeds = [trial_seeds(config.seed, config.subset_ratio, trial) for trial in trials]
-    if len({len(s) for s in subsets}) != 1:
-        raise ValueError("packed trials need subsets of one size (one --subset_ratio)")
-    # Initial weights: those of the registry model built after set_random_seed(init seed), as train_trial's.
-    initial = _initial_weights(dataset, config, seeds[0]["init"])
-    if initial is not None:
-        template, stacked = initial.template, initial.stacked([s["init"] for s in seeds])
-    else:
-        weights = []
-        for s in seeds:
-            keras.utils.set_random_seed(s["init"])
-            template = build_model(config, dataset)
-            weights.append(weights_of(template))
-        stacked = stack_weights(weights)
-    steps_per_epoch = math.ceil(len(subsets[0]) / config.batch_size)  # subsets of one ratio have one size
-    trainer = _trainer(dataset, config, template, stacked, strategy, augment, steps_per_epoch)
-    trainer.subsets, trainer.seeds = subsets, seeds
-    packed = trainer.packed
-    label = f"trials {trials[0]}..{trials[-1]} (pack of {len(trials)})"
-    saver, initial_epoch = None, 0
-    if checkpoint_dirs and checkpoint_every > 0:
-        saver = PackCheckpoints(checkpoint_dirs, template, config, steps_per_epoch)
-        initial_epoch = saver.restore(trainer)
-        if initial_epoch:
-            logging.info("%s: resuming from checkpoints at epoch %d/%d", label, initial_epoch, config.epochs)
-    losses = np.full(len(trials), np.nan)
-    for epoch in range(initial_epoch, config.epochs):
-        losses = trainer.run_epoch(epoch, config.batch_size)
-        if saver is not None and (epoch + 1) % checkpoint_every == 0 and epoch + 1 < config.epochs:
-            saver.save(trainer, epoch + 1, still_ours or [lambda: True] * len(trials))
-        if (epoch + 1) % max(1, config.log_every_epochs) == 0 or epoch + 1 == config.epochs:
-            logging.info("%s epoch %d/%d mean loss %.4f (%.4f..%.4f) (%.1fs)", label, epoch + 1, config.epochs,
-                         losses.mean(), losses.min(), losses.max(), time.time() - started)
-    train_eval, test_eval = (predict_correct(packed, batches_of(trainer.splits[split], config.eval_batch_size))
-                             for split in ("train", "test"))
-    trained = time.time() - started
-    results = []
-    # One registry model takes each trial's slice in turn: finish_trial exports it before the next.
-    # Without a SavedModel nothing reads the model (packs have no on_trained), so no slice is copied.
-    models = packed.members(template) if config.save_model else itertools.repeat(None)
-    for k, (trial, model) in enumerate(zip(trials, models)):
-        extra = {"final_loss": None if np.isnan(losses[k]) else float(losses[k]),  # None: no epoch left to run
-                 "resumed_from_epoch": initial_epoch,
-                 "replicas": strategy.num_replicas_in_sync, "pack": {"size": len(trials), "position": k},
-                 "wall_seconds": round(trained / len(trials), 3)}
-        results.append(finish_trial(dataset, config, trial, subsets[k], seeds[k], model,
-                                    (train_eval[0], train_eval[1][k]), (test_eval[0], test_eval[1][k]),
-                                    out_dirs[k], extra))
-    return results
+    def __init__(self, dataset: Dataset, config: TrainConfig, size: int, strategy=None, checkpoint_every: int = 1,
+                 keep_models: bool = False):
+        """`keep_models`: lend each TrainedTrial a model holding its slice (always with config.save_model)."""
+        self.dataset, self.config, self.size = dataset, config, size
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.checkpoint_every = checkpoint_every
+        self.keep_models = keep_models or config.save_model
+        check_batch_size(self.strategy, config.batch_size)
+        if dataset.stream is not None:
+            raise ValueError(f"--pack_trials > 1 needs an in-memory dataset; {dataset.name} is streamed")
+
+    def train(self, plans, checkpoint_dirs=None, still_ours=None):
+        """Train `plans` together; a TrainedTrial per plan, in order.
+
+        With `checkpoint_dirs` (one per plan), each trial's slice is saved there
+        every `checkpoint_every` epochs in the one-model format, and a pack whose
+        trials all saved the same epoch resumes from it.  `still_ours[k]()` says
+        whether trial k's claim still holds; a trial taken over by another
+        worker is not saved.
+        """
+        started = time.time()
+        dataset, config, strategy = self.dataset, self.config, self.strategy
+        if checkpoint_dirs is not None and len(checkpoint_dirs) != len(plans):
+            raise ValueError(f"{len(plans)} trials but {len(checkpoint_dirs)} checkpoint directories")
+        if len({len(p.ids) for p in plans}) != 1:
+            raise ValueError("packed trials need subsets of one size (one --subset_ratio)")
+        padding, flip = augmentation(config, dataset)
+        augment = augment_fn(padding, flip)
+        seeds = [p.seeds for p in plans]
+        # Initial weights: those of the registry model built after set_random_seed(init seed), as one model's.
+        initial = _initial_weights(dataset, config, seeds[0]["init"])
+        if initial is not None:
+            template, stacked = initial.template, initial.stacked([s["init"] for s in seeds])
+        else:
+            weights = []
+            for s in seeds:
+                keras.utils.set_random_seed(s["init"])
+                template = build_model(config, dataset)
+                weights.append(weights_of(template))
+            stacked = stack_weights(weights)
+        steps_per_epoch = plans[0].steps_per_epoch  # subsets of one ratio have one size
+        trainer = _trainer(dataset, config, template, stacked, strategy, augment, steps_per_epoch)
+        trainer.subsets, trainer.seeds = [p.ids for p in plans], seeds
+        packed = trainer.packed
+        label = f"trials {plans[0].trial}..{plans[-1].trial} (pack of {len(plans)})"
+        saver, initial_epoch = None, 0
+        if checkpoint_dirs and self.checkpoint_every > 0:
+            saver = PackCheckpoints(checkpoint_dirs, template, config, steps_per_epoch)
+            initial_epoch = saver.restore(trainer)
+            if initial_epoch:
+                logging.info("%s: resuming from checkpoints at epoch %d/%d", label, initial_epoch, config.epochs)
+        losses = np.full(len(plans), np.nan)
+        for epoch in range(initial_epoch, config.epochs):
+            losses = trainer.run_epoch(epoch, config.batch_size)
+            if saver is not None and (epoch + 1) % self.checkpoint_every == 0 and epoch + 1 < config.epochs:
+                saver.save(trainer, epoch + 1, still_ours or [lambda: True] * len(plans))
+            if (epoch + 1) % max(1, config.log_every_epochs) == 0 or epoch + 1 == config.epochs:
+                logging.info("%s epoch %d/%d mean loss %.4f (%.4f..%.4f) (%.1fs)", label, epoch + 1, config.epochs,
+                             losses.mean(), losses.min(), losses.max(), time.time() - started)
+        train_eval, test_eval = (predict_correct(packed, batches_of(trainer.splits[split], config.eval_batch_size))
+                                 for split in ("train", "test"))
+        trained = time.time() - started
+        # One registry model takes each trial's slice in turn: the writer uses it before the next is loaded.
+        # When nobody reads the model, no slice is copied.
+        models = packed.members(template) if self.keep_models else itertools.repeat(None)
+        for k, (plan, model) in enumerate(zip(plans, models)):
+            extra = {"final_loss": None if np.isnan(losses[k]) else float(losses[k]),  # None: no epoch left to run
+                     "resumed_from_epoch": initial_epoch,
+                     "replicas": strategy.num_replicas_in_sync, "pack": {"size": len(plans), "position": k},
+                     "wall_seconds": round(trained / len(plans), 3)}
+            yield TrainedTrial(plan, (train_eval[0], train_eval[1][k]), (test_eval[0], test_eval[1][k]), extra,
+                               model=model)

@@ -1,4 +1,4 @@
-"""`python -m influence_mem.inspect FILE...`: what a released-format file holds.
+"""im-describe FILE...: what a released-format file holds (also python -m influence_mem.analysis.describe).
 
 Prints the kind, sizes, text histograms of the estimates and the number of
 high-influence pairs, so a download or an aggregator output can be checked
@@ -11,14 +11,17 @@ import numpy as np
 from absl import app, flags
 
 from influence_mem import released
+from influence_mem.analysis import flags as analysis_flags
+from influence_mem.estimate.pairs import pairs_from_matrix
 
 FLAGS = flags.FLAGS
 
 
-def _define_flags():
+def define_flags():
     """Defined only when run, so importing describe() adds no global flags."""
-    flags.DEFINE_float("mem_threshold", 0.25, "Memorization threshold for counting pairs.")
-    flags.DEFINE_float("infl_threshold", 0.15, "Influence threshold for counting pairs.")
+    analysis_flags.define_thresholds("Memorization threshold for counting pairs.",
+                                     "Influence threshold for counting pairs.")
+    analysis_flags.declare_key_flags_for_main(__name__)
 
 
 def text_histogram(values, lo, hi, bins=10, width=40):
@@ -59,7 +62,7 @@ def describe(path, mem_threshold=0.25, infl_threshold=0.15) -> str:
         lines += _summary("influence (same-class pairs)",
                           np.concatenate(blocks) if blocks else [], -1, 1, 20)
         lines.append(f"  with mem >= {mem_threshold:g} and infl >= {infl_threshold:g}:")
-        lines += _pairs_lines(obj.high_influence_pairs(mem_threshold, infl_threshold))
+        lines += _pairs_lines(pairs_from_matrix(obj, mem_threshold, infl_threshold))
     elif kind == "high_infl_pairs":
         lines += _pairs_lines(obj)
         lines += _summary("influence (infl)", obj["infl"], -1, 1, 20)
@@ -89,16 +92,16 @@ def describe(path, mem_threshold=0.25, infl_threshold=0.15) -> str:
 
 def main(argv):
     if len(argv) < 2:
-        raise app.UsageError("usage: python -m influence_mem.inspect FILE [FILE...]")
+        raise app.UsageError("usage: im-describe FILE [FILE...]")
     for path in argv[1:]:
         try:
             print(describe(path, FLAGS.mem_threshold, FLAGS.infl_threshold))
         except released.ReleasedFormatError as e:
-            sys.exit(f"inspect: error: {e}")
+            sys.exit(f"im-describe: error: {e}")
 
 
 def run():
-    _define_flags()
+    define_flags()
     app.run(main)
 
 

@@ -1,14 +1,14 @@
 """Throughput benchmark: seconds per trial, one Keras model per trial vs packed trials.
 
-  python -m influence_mem.bench                       # the issue-5 spec, ~1 minute on 2 cores
+  python -m influence_mem.bench                       # the docs/performance.md spec, ~1 minute on 2 cores
   python -m influence_mem.bench --pack_trials=64 --repeats=3
 
 It takes the trainer's flags (influence_mem.train), with the spec of
 docs/performance.md as defaults: digits, MLP 64-512-256-10, 70% subsets, 10
 epochs, batch 128, SGD momentum 0.9, lr 0.1, packs of 32, no SavedModels
-(--workdir is ignored: each run writes into a temporary directory).  FLOPs
+(--workdir is unused: each run writes into a temporary directory).  FLOPs
 count dense layers only, so GFLOP/s is meaningful for --arch=mlp.  Both modes go through the real
-trainer (train.main.run_trials: claims, evaluation, aux_arrays.npz,
+trainer (train.run.run_trials: claims, evaluation, aux_arrays.npz,
 metrics.json; SavedModels only with --save_model) into a temporary workdir,
 without per-epoch checkpoints (as in configs/digits_mlp.cfg).  Achieved GFLOP/s counts the
 matmul FLOPs of training (3 x forward: forward, input and weight gradients)
@@ -28,26 +28,34 @@ import tensorflow as tf
 from absl import app, flags
 
 from influence_mem.data.subsets import subset_size
-from influence_mem.train.main import config_from_flags, load_dataset_from_flags, run_trials
-from influence_mem.train.trial import TrainConfig, build_model
+from influence_mem.train import flags as train_flags
+from influence_mem.train.config import TrainConfig
+from influence_mem.train.recipe import build_model
+from influence_mem.train.run import run_trials
 
-PUBLIC_RECIPE_SECONDS = 1.2  # the authors' MNIST example recipe on this machine (issue 5)
+PUBLIC_RECIPE_SECONDS = 1.2  # the authors' MNIST example recipe on this machine (docs/performance.md)
 TARGET_SECONDS = 0.15
 
 FLAGS = flags.FLAGS
-for name, value in {"epochs": 10, "pack_trials": 32, "save_model": False, "workdir": "(temporary)"}.items():
-    FLAGS.set_default(name, value)
-flags.DEFINE_integer("packed_trials", 256, "Trials timed in the packed mode after the first pack (which is timed "
-                     "apart: it traces the packed trainer once per process).")
-flags.DEFINE_integer("run_trials", 2000, "Trials of the real run the per-trial figure is projected to (paper 000: "
-                     "2,000-4,000 per experiment): (first pack + later packs' rate x the rest) / run_trials.")
-flags.DEFINE_integer("single_trials", 4, "Trials timed in the one-model-per-trial mode (0 = skip it).")
-flags.DEFINE_integer("repeats", 1, "Time the packed mode this many times; prints each, the best and the spread.")
-flags.DEFINE_integer("peak_size", 2048, "Side of the square float32 matmul that measures the peak.")
-flags.register_validator("packed_trials", lambda v: v >= 1, "--packed_trials must be >= 1")
-flags.register_validator("run_trials", lambda v: v >= 1, "--run_trials must be >= 1")
-flags.register_validator("single_trials", lambda v: v >= 0, "--single_trials must be >= 0")
-flags.register_validator("repeats", lambda v: v >= 1, "--repeats must be >= 1")
+
+
+def define_flags() -> None:
+    """The trainer flags with the benchmark spec as defaults (--workdir is unused), plus ours."""
+    train_flags.define_flags()
+    flags.adopt_module_key_flags(train_flags)
+    for name, value in {"epochs": 10, "pack_trials": 32, "save_model": False}.items():
+        FLAGS.set_default(name, value)
+    flags.DEFINE_integer("packed_trials", 256, "Trials timed in the packed mode after the first pack (which is "
+                         "timed apart: it traces the packed trainer once per process).")
+    flags.DEFINE_integer("run_trials", 2000, "Trials of the real run the per-trial figure is projected to (paper "
+                         "000: 2,000-4,000 per experiment): (first pack + later packs' rate x the rest) / run_trials.")
+    flags.DEFINE_integer("single_trials", 4, "Trials timed in the one-model-per-trial mode (0 = skip it).")
+    flags.DEFINE_integer("repeats", 1, "Time the packed mode this many times; prints each, the best and the spread.")
+    flags.DEFINE_integer("peak_size", 2048, "Side of the square float32 matmul that measures the peak.")
+    flags.register_validator("packed_trials", lambda v: v >= 1, "--packed_trials must be >= 1")
+    flags.register_validator("run_trials", lambda v: v >= 1, "--run_trials must be >= 1")
+    flags.register_validator("single_trials", lambda v: v >= 0, "--single_trials must be >= 0")
+    flags.register_validator("repeats", lambda v: v >= 1, "--repeats must be >= 1")
 
 
 def matmul_peak(size: int, runs: int = 10) -> float:
@@ -94,8 +102,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.pack_trials < 2:
         raise app.UsageError("--pack_trials must be >= 2 for the packed mode")
-    dataset = load_dataset_from_flags()
-    config = config_from_flags()
+    dataset = train_flags.dataset_from_flags()
+    config = train_flags.config_from_flags()
     config.log_every_epochs = config.epochs
     dense = config.arch == "mlp"
     pack = FLAGS.pack_trials
@@ -148,6 +156,7 @@ def main(argv):
 
 
 def run():
+    define_flags()
     app.run(main)
 
 

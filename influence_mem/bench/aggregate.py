@@ -1,7 +1,7 @@
 """Aggregator benchmark: wall time and peak RSS of `im-aggregate` on synthetic trials.
 
-    .venv/bin/python benchmarks/aggregate_bench.py            # CIFAR-100 size, 4,000 trials
-    .venv/bin/python benchmarks/aggregate_bench.py --trials=200 --n=5000 --n_test=1000
+    python -m influence_mem.bench.aggregate            # CIFAR-100 size, 4,000 trials
+    python -m influence_mem.bench.aggregate --trials=200 --n=5000 --n_test=1000
 
 Writes trial directories of a simulated learner (influence_mem.estimate.simulate:
 known memorization, planted high-influence pairs) into a temporary workdir,
@@ -25,17 +25,22 @@ from influence_mem import released
 from influence_mem.estimate import lemma_bound
 from influence_mem.estimate.simulate import make_learner, write_dataset_meta, write_trial
 
-flags.DEFINE_integer("trials", 4000, "Number of trials.")
-flags.DEFINE_integer("n", 50000, "Training examples.")
-flags.DEFINE_integer("n_test", 10000, "Test examples.")
-flags.DEFINE_integer("classes", 100, "Classes.")
-flags.DEFINE_float("subset_ratio", 0.7, "Subset ratio.")
-flags.DEFINE_integer("chunk_size", 100, "Aggregator --chunk_size.")
-flags.DEFINE_string("workdir", None, "Where to put the trials (default: a temporary dir).")
-flags.DEFINE_boolean("keep", False, "Keep the workdir.")
-flags.DEFINE_boolean("full_influence", False, "Pass --full_influence (the [n, n_test] matrix).")
-flags.DEFINE_integer("seed", 0, "Seed of the simulation.")
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """This benchmark's flags (called from run, never at import)."""
+    flags.DEFINE_integer("trials", 4000, "Number of trials.")
+    flags.DEFINE_integer("n", 50000, "Training examples.")
+    flags.DEFINE_integer("n_test", 10000, "Test examples.")
+    flags.DEFINE_integer("classes", 100, "Classes.")
+    flags.DEFINE_float("subset_ratio", 0.7, "Subset ratio.")
+    flags.DEFINE_integer("chunk_size", 100, "Aggregator --chunk_size.")
+    flags.DEFINE_string("workdir", None, "Where to put the trials (default: a temporary dir).")
+    flags.DEFINE_boolean("keep", False, "Keep the workdir.")
+    flags.DEFINE_boolean("full_influence", False, "Pass --full_influence (the [n, n_test] matrix).")
+    flags.DEFINE_integer("seed", 0, "Seed of the simulation.")
+
 
 RSS_BUDGET_GB = 4.0
 
@@ -101,5 +106,10 @@ def main(argv):
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-if __name__ == "__main__":
+def run():
+    define_flags()
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

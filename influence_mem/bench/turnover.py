@@ -1,25 +1,27 @@
 """Benchmark: cost of the turn-over dropout estimator vs a plain model (prints figures; no timed tests).
 
-  python -m influence_mem.turnover.bench [--mnist_size]
+  python -m influence_mem.bench.turnover [--mnist_size]
 
 Digits (the demo MLP) and, with --mnist_size, paper 002's MNIST MLP (784-4096-10)
 on random MNIST-shaped arrays (npz:PATH, nothing downloaded).  Prints seconds
 per training epoch with and without turn-over dropout, self-influence examples/s,
 influence pairs/s, and the projected time of all same-class pairs.
 """
-import argparse
 import dataclasses
-import math
 import os
 import tempfile
 import time
 
-import keras
 import numpy as np
+from absl import app, flags
 
-from influence_mem.data import datasets, pipeline
-from influence_mem.train.trial import TrainConfig, build_model, make_optimizer
-from influence_mem.turnover import estimate as turnover
+from influence_mem.data import datasets
+from influence_mem.train import recipe
+from influence_mem.train.config import TrainConfig
+from influence_mem.train.plan import TrialPlan
+from influence_mem.turnover import trainer as turnover
+
+FLAGS = flags.FLAGS
 
 
 def _epoch_seconds(model_fit, epochs=2):
@@ -31,13 +33,16 @@ def _epoch_seconds(model_fit, epochs=2):
 
 def bench(dataset, config, pairs_sample_classes=1):
     ids = np.arange(dataset.num_train)
-    plain = build_model(config, dataset)
-    plain.compile(optimizer=make_optimizer(config, 1)[1],
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    steps = math.ceil(dataset.num_train / config.batch_size)
-    plain_s = _epoch_seconds(lambda e: plain.fit(
-        pipeline.train_pipeline(dataset, ids, batch_size=config.batch_size, shuffle_seed=0, augment_seed=0,
-                                crop_padding=0, flip=False, epochs=e), epochs=e, steps_per_epoch=steps, verbose=0))
+    plan = TrialPlan(trial=0, ids=ids, seeds={"init": 0, "shuffle": 0, "augment": 0}, batch_size=config.batch_size)
+    plain_config = dataclasses.replace(config, crop_padding=0, flip=False)
+    plain, _, _ = recipe.compiled_model(plain_config, dataset, plan)
+
+    def plain_fit(epochs):
+        run = dataclasses.replace(plain_config, epochs=epochs)
+        recipe.fit(plain, recipe.train_batches(dataset, run, plan), run, plan)
+
+    plain_s = _epoch_seconds(plain_fit)
+    steps = plan.steps_per_epoch
     start = time.perf_counter()
     model = turnover.train(dataset, dataclasses.replace(config, epochs=1))
     first = time.perf_counter() - start
@@ -70,14 +75,13 @@ def bench(dataset, config, pairs_sample_classes=1):
           f"all {total:.3g} same-class pairs ~ {total / rate / 3600:.2f} h")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mnist_size", action="store_true", help="also paper 002's MLP at MNIST size")
-    args = parser.parse_args()
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
     bench(datasets.load("digits"), TrainConfig(arch_options={"mlp_hidden": "512,256"}, batch_size=128,
                                                log_every_epochs=1000))
-    if args.mnist_size:
+    if FLAGS.mnist_size:
         rng = np.random.default_rng(0)
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "mnist_shaped.npz")
@@ -88,5 +92,11 @@ def main():
                                                             log_every_epochs=1000))
 
 
+def run():
+    flags.DEFINE_boolean("mnist_size", False, "Also paper 002's MLP at MNIST size (random arrays, nothing "
+                         "downloaded).")
+    app.run(main)
+
+
 if __name__ == "__main__":
-    main()
+    run()

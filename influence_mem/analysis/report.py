@@ -1,6 +1,7 @@
-"""python -m influence_mem.report: every analysis the estimate files allow, in one folder (PNGs, CSVs, summary.md).
+"""im-report: every analysis the estimate files allow, in one folder (PNGs, CSVs, summary.md).
 
-  python -m influence_mem.report --estimates DIR [--dataset digits] [--compare DIR2,...] [--output_dir OUT]
+  im-report --estimates DIR [--dataset digits] [--compare DIR2,...] [--output_dir OUT]
+  (or python -m influence_mem.analysis.report ...)
 
 Reads only released-format files and the sidecar (never the trials), and
 never trains (the removal experiments are `python -m
@@ -19,12 +20,15 @@ import sys
 
 import numpy as np
 import pandas as pd
+from absl import app, flags
 
 from influence_mem import released
 from influence_mem.analysis import consistency, examples, figures, longtail, pair_stats
-from influence_mem.analysis.estimate_files import EstimatesError, find_files
+from influence_mem.analysis import flags as analysis_flags
+from influence_mem.estimate.pairs import pairs_from_matrix
+from influence_mem.released import EstimateSetError, find_estimate_set
 
-ReportError = EstimatesError
+FLAGS = flags.FLAGS
 SUMMARY_FILE = "summary.md"
 
 
@@ -101,7 +105,7 @@ def _pairs(files: dict, matrix) -> tuple:
     """(pairs table, where from): the pairs file if present, else selected from the matrix (0.25 / 0.15)."""
     if files["pairs"]:
         return released.load_high_infl_pairs(files["pairs"]), os.path.basename(files["pairs"])
-    return matrix.high_influence_pairs(), "selected from the infl matrix (mem >= 0.25, infl >= 0.15)"
+    return pairs_from_matrix(matrix), "selected from the infl matrix (mem >= 0.25, infl >= 0.15)"
 
 
 def pair_section(rep: Report, pairs, source: str, num_test: int):
@@ -122,11 +126,11 @@ def consistency_section(rep: Report, matrix, compare_dirs, mem_threshold):
              if mem_threshold is not None else "Influence pairs without the memorization condition (Fig. C.3).")
     mem_tables, infl_tables = {}, {}
     for other_dir in compare_dirs:
-        other_files = find_files(other_dir)
+        other_files = find_estimate_set(other_dir)
         other = released.load_infl_matrix(other_files["infl_matrix"])
         if not (np.array_equal(other.tr_labels, matrix.tr_labels)
                 and np.array_equal(other.tt_labels, matrix.tt_labels)):
-            raise ReportError(f"{other_files['infl_matrix']}: --compare estimates are for other training/test "
+            raise EstimateSetError(f"{other_files['infl_matrix']}: --compare estimates are for other training/test "
                               f"examples (labels differ from the report's estimates)")
         label = other_files["name"]
         if label in mem_tables:  # two comparison sets with the same name
@@ -153,7 +157,7 @@ def example_section(rep: Report, files, matrix, pairs, dataset_name, data_dir, c
         print(f"  note: example figures skipped, --dataset={dataset_name} streams its images", file=sys.stderr)
         return
     if len(matrix.tr_labels) != dataset.num_train or not np.array_equal(matrix.tr_labels, dataset.train_labels):
-        raise ReportError(f"{files['infl_matrix']}: labels do not match dataset {dataset_name}")
+        raise EstimateSetError(f"{files['infl_matrix']}: labels do not match dataset {dataset_name}")
     classes = classes if classes else matrix.classes[:10]
     rep.text("## Examples (no cherry-picking)",
              "Memorization estimates closest to 0, 0.5 and 1 per class (Fig. 1 / D.4):")
@@ -220,7 +224,7 @@ def marginal_utility_section(rep: Report, search_dirs):
 def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_dir=None, compare=(),
                  compare_mem_threshold=0.25, classes=None, with_longtail=True) -> list:
     """Write every section the files allow into output_dir (default <estimates>/report); the written paths."""
-    files = find_files(estimates_dir, name)
+    files = find_estimate_set(estimates_dir, name)
     matrix = released.load_infl_matrix(files["infl_matrix"])
     rep = Report(output_dir or os.path.join(estimates_dir, "report"), files["name"])
     summary = summarize(files)
@@ -244,26 +248,22 @@ def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_d
     return rep.written
 
 
-def _define_flags():
-    from absl import flags
-
-    flags.DEFINE_string("estimates", None, "Directory holding <name>_infl_matrix.npz etc.")
-    flags.DEFINE_string("name", None, "Estimate name prefix; default: the only one in --estimates.")
+def define_flags():
+    """im-report's flags, key flags of the program (listed by --help)."""
+    analysis_flags.define_estimates()
+    analysis_flags.define_name()
+    analysis_flags.define_output_dir("Report folder; default: <estimates>/report.")
     flags.DEFINE_string("dataset", None, "Dataset of the estimates (registry name), for the example figures.")
     flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-    flags.DEFINE_string("output_dir", None, "Report folder; default: <estimates>/report.")
     flags.DEFINE_list("compare", [], "Other estimate directories (same data) for the consistency section.")
     flags.DEFINE_string("compare_mem_threshold", "0.25",
                         "Memorization condition of the influence consistency; 'none' drops it (Fig. C.3).")
     flags.DEFINE_list("classes", [], "Classes shown in the memorization examples; default: the first 10.")
     flags.DEFINE_boolean("longtail", True, "Include the long-tail theory model section.")
-    flags.mark_flag_as_required("estimates")
+    analysis_flags.declare_key_flags_for_main(__name__)
 
 
 def main(argv):
-    from absl import flags
-
-    FLAGS = flags.FLAGS
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
     try:
@@ -273,19 +273,17 @@ def main(argv):
         sys.exit(f"error: --compare_mem_threshold must be a number or 'none' and --classes integers "
                  f"(got {FLAGS.compare_mem_threshold!r}, {FLAGS.classes})")
     try:
-        files = find_files(FLAGS.estimates, FLAGS.name)
+        files = find_estimate_set(FLAGS.estimates, FLAGS.name)
         print(format_summary(summarize(files)))
         written = build_report(FLAGS.estimates, FLAGS.output_dir, FLAGS.name, FLAGS.dataset, FLAGS.data_dir,
                                FLAGS.compare, threshold, classes, FLAGS.longtail)
-    except (ReportError, released.ReleasedFormatError, ValueError) as e:
+    except (EstimateSetError, released.ReleasedFormatError, ValueError) as e:
         sys.exit(f"error: {e}")
     print(f"  report: {written[-1]} ({len(written) - 1} files beside it)")
 
 
 def run():
-    from absl import app
-
-    _define_flags()
+    define_flags()
     app.run(main)
 
 

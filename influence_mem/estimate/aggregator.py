@@ -1,14 +1,14 @@
-"""`im-aggregate`: stream completed trials into the released estimate files.
+"""The streaming aggregation library: completed trials -> the released estimate files.
 
-    python -m influence_mem.aggregate --workdir=W [--subset_ratio=0.7] [--name=N]
-
-Reads `W/<subset_ratio>/<trial_id>/aux_arrays.npz` a chunk of trials at a
-time (memory: O(n + n_test + class blocks + one chunk), never the [t, n]
-stack), labels from `W/dataset_meta.npz`, and writes into --output_dir:
-`N_infl_matrix.npz`, `N_high_infl_pairs_infl{θ}_mem{θ}.npz`, `N_index.npz`
-(when the dataset has filenames), the sidecar `N_estimates_stats.npz`,
-optionally `N_infl_full.npy`, and `N-cscores-orig-order.npz` when C-scores
-are computed (default: when W holds more than one subset ratio).
+`aggregate_workdir(W, ...)` reads `W/<subset_ratio>/<trial_id>/` trials (the
+layout of estimate.trial_format) a chunk at a time (memory: O(n + n_test +
+class blocks + one chunk), never the [t, n] stack), labels from
+`W/dataset_meta.npz`, and writes one estimate set with
+released.write_estimate_set: `N_infl_matrix.npz`,
+`N_high_infl_pairs_infl{θ}_mem{θ}.npz`, `N_index.npz` (when the dataset has
+filenames), the sidecar `N_estimates_stats.npz`, optionally `N_infl_full.npy`,
+and `N-cscores-orig-order.npz` when C-scores are computed (default: when W
+holds more than one subset ratio).  The im-aggregate program is estimate/main.py.
 
 All outputs are staged in a hidden directory and renamed into place only
 after everything succeeded: a failed run writes nothing and leaves earlier
@@ -17,21 +17,20 @@ outputs untouched.
 import dataclasses
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-from absl import app, flags, logging
+from absl import logging
 
 from influence_mem import released
 from influence_mem.estimate.estimators import Accumulator, Estimates
 from influence_mem.estimate.pairs import high_influence_pairs
 from influence_mem.estimate import fileio
-from influence_mem.estimate.trials import (META_FILE, MetaError, TrialReader, list_trials,
-                                           load_dataset_meta, ratio_dirs)
+from influence_mem.estimate.trial_format import META_FILE
+from influence_mem.estimate.trials import TrialReader, list_trials, load_dataset_meta, ratio_dirs
 
 
 class AggregateError(RuntimeError):
@@ -92,7 +91,7 @@ def _cscores(workdir, ratios, subset_ratio, est: Estimates, n, chunk_size):
     return np.mean(held_out, axis=0), used
 
 
-def aggregate(workdir, subset_ratio=0.7, name=None, output_dir=None, mem_threshold=0.25,
+def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem_threshold=0.25,
               infl_threshold=0.15, full_influence=False, chunk_size=100, labels_from=None,
               cscores: Optional[bool] = None) -> AggregateResult:
     """Estimate memorization/influence from the trials under workdir and write the files.
@@ -120,8 +119,7 @@ def aggregate(workdir, subset_ratio=0.7, name=None, output_dir=None, mem_thresho
     try:
         full = None
         if full_influence:
-            full = np.lib.format.open_memmap(staging / released.infl_full_filename(name), "w+",
-                                             np.float32, (n, n_test))
+            full = released.open_infl_full(staging / released.infl_full_filename(name), n, n_test)
         acc = Accumulator(n, n_test, meta.tr_labels, meta.tt_labels, full=full)
         start = time.monotonic()
         reader = _stream(ratio_dir, n, n_test, chunk_size, acc, "estimates")
@@ -150,27 +148,18 @@ def aggregate(workdir, subset_ratio=0.7, name=None, output_dir=None, mem_thresho
             pairs_infl_se=pairs["infl_se"].astype(np.float32))
 
         want_cscores = len(ratios) > 1 if cscores is None else cscores
-        cscore_ratios = []
+        cscore_ratios, scores = [], None
         if want_cscores:
             scores, used = _cscores(workdir, ratios, subset_ratio, est, n, chunk_size)
             cscore_ratios = [r for r, _ in used]
             stats.update(cscore_ratios=np.asarray(cscore_ratios),
                          cscore_num_trials=np.asarray([k for _, k in used], np.int64))
-            released.write_cscores(staging / released.cscores_filename(name), scores,
-                                   labels=meta.tr_labels, filenames=meta.tr_filenames)
 
-        released.write_infl_matrix(staging / released.infl_matrix_filename(name), meta.tr_labels,
-                                   meta.tt_labels, mem32, est.tr_classidx, est.tt_classidx,
-                                   est.infl_blocks)
-        released.write_high_infl_pairs(
-            staging / released.high_infl_pairs_filename(name, infl_threshold, mem_threshold),
-            pairs["tr_idx"], pairs["tt_idx"], pairs["infl"], pairs["mem"])
-        if meta.tr_filenames is not None:
-            released.write_index(staging / released.index_filename(name), meta.tr_filenames,
-                                 meta.tr_labels, mem32)
-        released.write_estimates_stats(staging / released.stats_filename(name), **stats)
+        released.write_estimate_set(
+            staging, name, meta.tr_labels, meta.tt_labels, mem32, est.tr_classidx, est.tt_classidx,
+            est.infl_blocks, pairs, mem_threshold, infl_threshold, stats,
+            tr_filenames=meta.tr_filenames, cscores=scores, infl_full=full)
         if full is not None:
-            full.flush()
             full = acc.full = est.infl_full = None  # close the memmap before the rename
 
         outputs = {}
@@ -197,49 +186,3 @@ def _report_coverage(est: Estimates):
                             zero[:10].tolist())
         logging.info("trials per example with i %s the subset: min %d, median %d",
                      where, counts.min(), int(np.median(counts)))
-
-
-def _define_flags():
-    """Defined by run() only, so importing this module for aggregate() adds no flags."""
-    flags.DEFINE_string("workdir", None, "Trainer workdir holding <subset_ratio>/<trial>/ dirs.")
-    flags.DEFINE_float("subset_ratio", 0.7, "Subset ratio whose trials give the estimates.")
-    flags.DEFINE_string("name", None, "Output file prefix (default: 'dataset' in dataset_meta).")
-    flags.DEFINE_string("output_dir", None, "Where to write the outputs (default: --workdir).")
-    flags.DEFINE_float("mem_threshold", 0.25, "High-influence pairs: minimum memorization.")
-    flags.DEFINE_float("infl_threshold", 0.15, "High-influence pairs: minimum influence.")
-    flags.DEFINE_boolean("full_influence", False,
-                         "Also write the full [n, n_test] influence matrix <name>_infl_full.npy.")
-    flags.DEFINE_integer("chunk_size", 100, "Trials read and accumulated at a time.")
-    flags.DEFINE_string("labels_from", None,
-                        "dataset_meta.npz to use instead of <workdir>/dataset_meta.npz.")
-    flags.DEFINE_boolean("cscores", None, "Write C-scores (--cscores / --nocscores); default: "
-                         "only when the workdir holds more than one subset ratio.")
-    flags.mark_flag_as_required("workdir")
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    f = flags.FLAGS
-    try:
-        result = aggregate(f.workdir, f.subset_ratio, f.name, f.output_dir, f.mem_threshold,
-                           f.infl_threshold, f.full_influence, f.chunk_size, f.labels_from,
-                           f.cscores)
-    except (AggregateError, MetaError, released.ReleasedFormatError) as e:
-        sys.exit(f"im-aggregate: error: {e}")
-    print(f"im-aggregate: used {result.num_trials} trials ({len(result.skipped)} skipped), "
-          f"{result.num_no_in} examples never in / {result.num_no_out} never out of a subset, "
-          f"{result.num_pairs} high-influence pairs")
-    for t, reason in result.skipped:
-        print(f"  skipped trial {t}: {reason}")
-    for path in result.outputs.values():
-        print(f"  wrote {path}")
-
-
-def run():
-    _define_flags()
-    app.run(main)
-
-
-if __name__ == "__main__":
-    run()

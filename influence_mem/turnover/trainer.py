@@ -21,12 +21,13 @@ import tensorflow as tf
 from absl import logging
 
 from influence_mem.data import pipeline
-from influence_mem.data.datasets import Dataset
-from influence_mem.data.subsets import trial_seeds
-from influence_mem.train.trial import EpochLogger, TrainConfig, augmentation, build_model, make_optimizer
+from influence_mem.data.base import Dataset
+from influence_mem.train import recipe
+from influence_mem.train.config import TrainConfig
+from influence_mem.train.plan import plan_full_run
 from influence_mem.turnover.model import turnover_model
 
-RUN_ID = 0  # the one run's seeds are trial_seeds(seed, 1.0, RUN_ID)
+RUN_ID = 0  # the one run's seeds are train.plan.plan_full_run's (trial_seeds(seed, 1.0, RUN_ID))
 
 
 def train_pipeline(dataset: Dataset, batch_size: int, seeds: dict, padding: int, flip: bool,
@@ -49,19 +50,13 @@ def train(dataset: Dataset, config: TrainConfig, strategy=None, callbacks=()) ->
     if dataset.x_train is None:
         raise ValueError(f"dataset {dataset.name} streams its images; turn-over dropout needs an in-memory dataset "
                          f"(digits, mnist, cifar10, cifar100, npz:PATH)")
-    strategy = strategy or tf.distribute.get_strategy()
-    seeds = trial_seeds(config.seed, 1.0, RUN_ID)
-    keras.utils.set_random_seed(seeds["init"])
-    steps_per_epoch = math.ceil(dataset.num_train / config.batch_size)
-    with strategy.scope():
-        model = turnover_model(build_model(config, dataset), seed=config.seed)
-        schedule, optimizer = make_optimizer(config, steps_per_epoch)
-        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
-    padding, flip = augmentation(config, dataset)
-    model.fit(train_pipeline(dataset, config.batch_size, seeds, padding, flip, config.epochs), epochs=config.epochs,
-              steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
-              callbacks=[EpochLogger(RUN_ID, config.epochs, config.log_every_epochs, schedule), *callbacks])
+    plan = plan_full_run(dataset.num_train, config, RUN_ID)
+    model, schedule, _ = recipe.compiled_model(config, dataset, plan, strategy,
+                                               wrap=lambda base: turnover_model(base, seed=config.seed))
+    padding, flip = recipe.augmentation(config, dataset)
+    recipe.fit(model, train_pipeline(dataset, config.batch_size, plan.seeds, padding, flip, config.epochs), config,
+               plan, callbacks=[recipe.EpochLogger(RUN_ID, config.epochs, config.log_every_epochs, schedule),
+                                *callbacks])
     return model
 
 
@@ -141,5 +136,5 @@ class TurnoverEstimates:
     blocks: dict              # class -> infl [len(tr_classidx[c]), len(tt_classidx[c])]
 
 
-def estimate(model: keras.Model, dataset: Dataset, batch_size: int = 1024) -> TurnoverEstimates:
+def turnover_estimates(model: keras.Model, dataset: Dataset, batch_size: int = 1024) -> TurnoverEstimates:
     return TurnoverEstimates(self_influence(model, dataset, batch_size), *influence_blocks(model, dataset, batch_size))

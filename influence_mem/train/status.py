@@ -1,22 +1,22 @@
 """im-status: which trials of a workdir are done, in progress, failed or missing, and what to rerun.
 
-  python -m influence_mem.status --workdir=/data/cifar100_run --trials=0-3999
+  python -m influence_mem.train.status --workdir=/data/cifar100_run --trials=0-3999
 
-Reads only the layout the trainer writes (train.outputs): <ratio>/<trial>/aux_arrays.npz
+Reads only the layout the trainer writes (train.outputs, train.claims): <ratio>/<trial>/aux_arrays.npz
 is done; <ratio>/.<trial>.inprogress/ is in progress while its claim is live, and
 failed otherwise (error recorded, or the worker was killed: a rerun resumes it
 from its checkpoint).  Everything goes through tf.io.gfile or fsspec (estimate.fileio), so gs:// works.
 """
 import json
 import os
-import re
 
 import tensorflow as tf
 from absl import app, flags
 
 from influence_mem.data.subsets import parse_trials
+from influence_mem.estimate.trial_format import AUX_FILE, FAILED_FILE, work_dir_trial
 from influence_mem.estimate.trials import ratio_dirs
-from influence_mem.train import checkpoints, outputs
+from influence_mem.train import checkpoints, claims
 
 FLAGS = flags.FLAGS
 
@@ -26,12 +26,10 @@ def define_flags():
     flags.DEFINE_string("workdir", None, "The trainer's --workdir.")
     flags.DEFINE_string("trials", None, "Trials the experiment should have, e.g. 0-3999 (default: 0 to the "
                         "largest trial id seen, per ratio).")
-    flags.DEFINE_float("claim_timeout_minutes", outputs.STALE_SECONDS / 60,
+    flags.DEFINE_float("claim_timeout_minutes", claims.STALE_SECONDS / 60,
                        "A claim from another host with an older heartbeat counts as failed (its worker is gone).")
     flags.register_validator("trials", lambda v: v is None or bool(parse_trials(v)), "malformed --trials")
     flags.mark_flag_as_required("workdir")
-
-_WORK = re.compile(r"^\.(\d+)\.inprogress$")
 
 
 def format_trials(ids) -> str:
@@ -49,11 +47,11 @@ def _work_state(work: str, stale_seconds: float):
     """('in_progress' | 'failed', detail) of a trial's .inprogress work dir."""
     epoch = checkpoints.latest_epoch(os.path.join(work, "ckpt"))
     at = f"checkpoint at epoch {epoch}" if epoch else "no checkpoint yet"
-    state, owner = outputs.claim_state(work, stale_seconds)
+    state, owner = claims.claim_state(work, stale_seconds)
     who = f"{owner.get('host', '?')} pid {owner.get('pid', '?')}"
     if state == "live":
         return "in_progress", f"{who}, {at}"
-    failed = os.path.join(work, outputs.FAILED_FILE)
+    failed = os.path.join(work, FAILED_FILE)
     if tf.io.gfile.exists(failed):
         with tf.io.gfile.GFile(failed) as f:
             error = json.loads(f.read()).get("error", "see " + failed)
@@ -63,23 +61,23 @@ def _work_state(work: str, stale_seconds: float):
     return "failed", f"interrupted (no live claim); {at}"
 
 
-def scan_ratio(ratio_dir: str, stale_seconds: float = outputs.STALE_SECONDS) -> dict:
+def scan_ratio(ratio_dir: str, stale_seconds: float = claims.STALE_SECONDS) -> dict:
     """{'done': {ids}, 'in_progress': {id: detail}, 'failed': {id: detail}} of one ratio directory."""
     names = [n.rstrip("/") for n in tf.io.gfile.listdir(ratio_dir)]
     done = {int(n) for n in names if n.isdigit()
-            and tf.io.gfile.exists(os.path.join(ratio_dir, n, "aux_arrays.npz"))}
+            and tf.io.gfile.exists(os.path.join(ratio_dir, n, AUX_FILE))}
     result = {"done": done, "in_progress": {}, "failed": {}}
     for name in names:
-        work = _WORK.match(name)
+        work = work_dir_trial(name)
         if name.isdigit() and int(name) not in done:
-            result["failed"][int(name)] = "directory without aux_arrays.npz (incomplete copy)"
-        elif work and int(work.group(1)) not in done:
+            result["failed"][int(name)] = f"directory without {AUX_FILE} (incomplete copy)"
+        elif work is not None and work not in done:
             state, detail = _work_state(os.path.join(ratio_dir, name), stale_seconds)
-            result[state][int(work.group(1))] = detail
+            result[state][work] = detail
     return result
 
 
-def report(workdir: str, expected=None, stale_seconds: float = outputs.STALE_SECONDS) -> str:
+def report(workdir: str, expected=None, stale_seconds: float = claims.STALE_SECONDS) -> str:
     """The status text: per ratio, counts, the in-progress and failed trials, and the --trials to rerun."""
     ratios = ratio_dirs(workdir, include_full=True)
     if not ratios:

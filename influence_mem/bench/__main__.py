@@ -1,0 +1,3 @@
+from influence_mem.bench.packed import run
+
+run()

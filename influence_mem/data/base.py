@@ -1,0 +1,100 @@
+"""The Dataset type, DatasetError and the preprocessing every provider shares.
+
+A leaf of data/: each provider module (digits, tfds_source, npz_source,
+imagenet, tfrecord) builds a Dataset from here, and the registry
+(data.datasets) sits on top of them, so no provider imports another or the
+registry.
+
+Every dataset yields {image, label, index} in a fixed order.  `index` is the
+original-order example id (docs/formats.md, "Example order"): the position in
+the authors' released files.  Images are float32 in [0, 1]; any per-channel
+normalization belongs to the model (so a SavedModel takes the same images the
+pipeline makes).  Small datasets are held in memory as numpy arrays sorted by
+index; ImageNet streams.
+"""
+import dataclasses
+from typing import Callable, Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+
+
+class DatasetError(ValueError):
+    """A dataset name or file that cannot be loaded; the message says why."""
+
+
+@dataclasses.dataclass
+class Dataset:
+    name: str
+    num_classes: int
+    image_shape: tuple
+    train_labels: np.ndarray          # [n] int64, position = original index
+    test_labels: np.ndarray           # [n_test] int64
+    default_crop_padding: int         # paper: 4 for CIFAR, 32 for ImageNet, 0 for digits/MNIST
+    default_flip: bool
+    train_filenames: Optional[np.ndarray] = None
+    index_note: str = "original order"
+    # Per-channel mean/std the model normalizes [0, 1] images with (None: no normalization).
+    input_mean: Optional[tuple] = None
+    input_std: Optional[tuple] = None
+    # Either in-memory arrays (sorted by index) or a streaming source factory.
+    x_train: Optional[np.ndarray] = None
+    x_test: Optional[np.ndarray] = None
+    stream: Optional[Callable[[str], tf.data.Dataset]] = None
+    # Training ids whose label data.corrupt replaced (None: labels as published).
+    corrupted_idx: Optional[np.ndarray] = None
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train_labels)
+
+    @property
+    def num_test(self) -> int:
+        return len(self.test_labels)
+
+    def source(self, split: str, ids: Optional[np.ndarray] = None) -> tf.data.Dataset:
+        """Unbatched {image, label, index} for `split`, ids in increasing order.
+
+        `ids` (train only) restricts to those original-order ids.
+        """
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if self.stream is not None:
+            ds = self.stream(split)
+            if ids is not None:
+                mask = np.zeros(self.num_train, bool)
+                mask[ids] = True
+                keep = tf.constant(mask)
+                ds = ds.filter(lambda ex: tf.gather(keep, ex["index"]))
+            # A known length lets Keras count exactly ceil(m / batch) steps per epoch (with an unknown
+            # one it takes an extra optimizer step per epoch and the lr schedule drifts).
+            count = len(np.unique(ids)) if ids is not None else (self.num_train if split == "train" else self.num_test)
+            return ds.apply(tf.data.experimental.assert_cardinality(count))
+        x, y = (self.x_train, self.train_labels) if split == "train" else (self.x_test, self.test_labels)
+        index = np.arange(len(y), dtype=np.int64)
+        if ids is not None:
+            x, y, index = x[ids], y[ids], index[ids]
+        ds = tf.data.Dataset.from_tensor_slices({"image": x, "label": y, "index": index})
+        return ds.map(to_unit_float, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def meta(self) -> Dict[str, np.ndarray]:
+        """What the aggregator needs and aux_arrays.npz lacks (dataset_meta.npz)."""
+        meta = {"tr_labels": self.train_labels, "tt_labels": self.test_labels, "dataset": np.array(self.name)}
+        if self.train_filenames is not None:
+            meta["tr_filenames"] = self.train_filenames
+        if self.corrupted_idx is not None:
+            meta["corrupted_idx"] = self.corrupted_idx
+        return meta
+
+
+def to_unit_float(ex):
+    """{image, label, index} with the image as float32, uint8 images scaled to [0, 1]."""
+    image = ex["image"]
+    if image.dtype == tf.uint8:
+        image = tf.cast(image, tf.float32) / 255.0
+    return {"image": tf.cast(image, tf.float32), "label": ex["label"], "index": ex["index"]}
+
+
+def with_channel(x: np.ndarray) -> np.ndarray:
+    """[n, h, w] -> [n, h, w, 1]; images that already have a channel axis unchanged."""
+    return x[..., None] if x.ndim == 3 else x

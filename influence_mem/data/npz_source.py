@@ -1,0 +1,41 @@
+"""A user's own arrays in one .npz file (`--dataset=npz:PATH`), held in memory.
+
+One provider per source, importing only the data/ leaves.
+"""
+import numpy as np
+import tensorflow as tf
+
+from influence_mem.data.base import Dataset, DatasetError, with_channel
+
+
+def load_npz(path: str) -> Dataset:
+    """A user's own arrays: x_train, y_train, x_test, y_test (+ optional filenames_train)."""
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            arrays = dict(np.load(f, allow_pickle=False))
+    except tf.errors.NotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except Exception as e:  # zipfile.BadZipFile, ValueError, OSError ...
+        raise DatasetError(f"{path}: not a readable .npz file ({e})") from None
+    missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
+    if missing:
+        raise DatasetError(f"{path}: missing keys {missing}; has {sorted(arrays)}")
+    x_train, x_test = with_channel(arrays["x_train"]), with_channel(arrays["x_test"])
+    y_train = arrays["y_train"].astype(np.int64).reshape(-1)
+    y_test = arrays["y_test"].astype(np.int64).reshape(-1)
+    if len(x_train) != len(y_train) or len(x_test) != len(y_test):
+        raise DatasetError(f"{path}: x/y length mismatch (x_train {len(x_train)}, y_train {len(y_train)}, "
+                           f"x_test {len(x_test)}, y_test {len(y_test)})")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DatasetError(f"{path}: x_train images {x_train.shape[1:]} differ from x_test {x_test.shape[1:]}")
+    filenames = arrays.get("filenames_train")
+    if filenames is not None and len(filenames) != len(y_train):
+        raise DatasetError(f"{path}: filenames_train has {len(filenames)} entries, y_train {len(y_train)}")
+    if x_train.dtype != np.uint8:
+        x_train, x_test = x_train.astype(np.float32), x_test.astype(np.float32)
+    return Dataset(
+        name=f"npz:{path}", num_classes=int(max(y_train.max(), y_test.max()) + 1),
+        image_shape=tuple(x_train.shape[1:]), train_labels=y_train, test_labels=y_test,
+        default_crop_padding=0, default_flip=False,
+        train_filenames=None if filenames is None else filenames.astype(bytes),
+        x_train=x_train, x_test=x_test, index_note="position in the npz arrays")

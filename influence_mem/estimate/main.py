@@ -1,0 +1,69 @@
+"""im-aggregate: the command line of the aggregator (estimate.aggregator).
+
+    im-aggregate --workdir=W [--subset_ratio=0.7] [--name=N] [--output_dir=OUT]
+    python -m influence_mem.aggregate ...   (the same program)
+
+Streams the completed trials of W into the released estimate files; see
+estimate.aggregator for what is written.  Flags are defined by main's
+define_flags(), never on import.
+"""
+import sys
+
+from absl import app, flags
+
+from influence_mem import released
+from influence_mem.analysis import flags as analysis_flags
+from influence_mem.estimate.aggregator import AggregateError, aggregate_workdir
+from influence_mem.estimate.trials import MetaError
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """im-aggregate's flags (idempotent), key flags of the program so --help lists them."""
+    if "workdir" not in FLAGS:
+        flags.DEFINE_string("workdir", None, "Trainer workdir holding <subset_ratio>/<trial>/ dirs.")
+        flags.mark_flag_as_required("workdir")
+    if "subset_ratio" not in FLAGS:
+        flags.DEFINE_float("subset_ratio", 0.7, "Subset ratio whose trials give the estimates.")
+    analysis_flags.define_name("Output file prefix (default: 'dataset' in dataset_meta).")
+    analysis_flags.define_output_dir("Where to write the outputs (default: --workdir).")
+    analysis_flags.define_thresholds("High-influence pairs: minimum memorization.",
+                                     "High-influence pairs: minimum influence.")
+    if "full_influence" not in FLAGS:
+        flags.DEFINE_boolean("full_influence", False,
+                             "Also write the full [n, n_test] influence matrix <name>_infl_full.npy.")
+        flags.DEFINE_integer("chunk_size", 100, "Trials read and accumulated at a time.")
+        flags.DEFINE_string("labels_from", None,
+                            "dataset_meta.npz to use instead of <workdir>/dataset_meta.npz.")
+        flags.DEFINE_boolean("cscores", None, "Write C-scores (--cscores / --nocscores); default: "
+                             "only when the workdir holds more than one subset ratio.")
+    analysis_flags.declare_key_flags_for_main(__name__)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    f = FLAGS
+    try:
+        result = aggregate_workdir(f.workdir, f.subset_ratio, f.name, f.output_dir, f.mem_threshold,
+                                   f.infl_threshold, f.full_influence, f.chunk_size, f.labels_from,
+                                   f.cscores)
+    except (AggregateError, MetaError, released.ReleasedFormatError) as e:
+        sys.exit(f"im-aggregate: error: {e}")
+    print(f"im-aggregate: used {result.num_trials} trials ({len(result.skipped)} skipped), "
+          f"{result.num_no_in} examples never in / {result.num_no_out} never out of a subset, "
+          f"{result.num_pairs} high-influence pairs")
+    for t, reason in result.skipped:
+        print(f"  skipped trial {t}: {reason}")
+    for path in result.outputs.values():
+        print(f"  wrote {path}")
+
+
+def run():
+    define_flags()
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

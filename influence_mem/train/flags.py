@@ -1,0 +1,117 @@
+"""The trainer's flags, defined once: im-train, the last-layer mode, the launchers, turn-over and
+the analyses that train models all call define_flags() from their main.
+
+Nothing is defined at import.  config_from_flags / dataset_from_flags /
+strategy_from_flags turn parsed flags into the library's typed values.
+"""
+from absl import flags
+
+from influence_mem import models
+from influence_mem.data import corrupt, datasets
+from influence_mem.data.subsets import parse_trials
+from influence_mem.train import claims, schedules
+from influence_mem.train import strategy as strategy_lib
+from influence_mem.train.config import TrainConfig
+
+FLAGS = flags.FLAGS
+
+
+def _valid(check, value) -> bool:
+    """Run a checker that raises ValueError; absl shows our message instead of a generic one."""
+    try:
+        check(value)
+    except ValueError as e:
+        raise flags.ValidationError(str(e)) from None
+    return True
+
+
+def define_flags() -> None:
+    """Define the trainer flags (once per process; later calls do nothing)."""
+    if "pack_trials" in FLAGS:
+        return
+    defaults = TrainConfig()
+    flags.DEFINE_string("dataset", "digits", "Dataset name: " + ", ".join(datasets.names()) + ".")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory (where prepared datasets live).")
+    flags.DEFINE_string("arch", defaults.arch, "Architecture name from the model registry.")
+    flags.DEFINE_string("mlp_hidden", "512,256", "Hidden layer widths of the mlp architecture.")
+    flags.DEFINE_float("subset_ratio", defaults.subset_ratio, "Fraction r of the training set in each subset (0, 1].")
+    flags.DEFINE_string("trials", "0", "Trial ids to run: '0-99', '3,7,9' or mixed '0-9,20'.")
+    flags.DEFINE_string("workdir", None, "Output root: <workdir>/<subset_ratio>/<trial>/.")
+    flags.DEFINE_integer("seed", defaults.seed, "Experiment seed; with (subset_ratio, trial) it fixes everything.")
+    flags.DEFINE_integer("epochs", defaults.epochs, "Training epochs.")
+    flags.DEFINE_integer("batch_size", defaults.batch_size, "Training batch size.")
+    flags.DEFINE_float("base_lr", defaults.base_lr, "Peak learning rate.")
+    flags.DEFINE_enum("lr_schedule", defaults.lr_schedule, schedules.NAMES, "Learning-rate schedule.")
+    flags.DEFINE_float("warmup_fraction", defaults.warmup_fraction, "linear_warmup_decay: warmup share of steps.")
+    flags.DEFINE_float("warmup_epochs", defaults.warmup_epochs, "warmup_piecewise: warmup epochs.")
+    flags.DEFINE_list("decay_epochs", ["30", "60", "90"], "warmup_piecewise: epochs where lr drops 10x.")
+    flags.DEFINE_float("momentum", defaults.momentum, "SGD momentum.")
+    flags.DEFINE_float("weight_decay", defaults.weight_decay, "Decoupled weight decay (0 = off).")
+    flags.DEFINE_integer("crop_padding", defaults.crop_padding, "Random pad-and-crop padding in pixels; -1 = dataset "
+                         "default (4 CIFAR, 32 ImageNet, 0 digits/MNIST).")
+    flags.DEFINE_enum("flip", "default", ["default", "true", "false"], "Random left-right flip.")
+    flags.DEFINE_boolean("save_model", True, "Write a SavedModel (images -> logits) per trial.")
+    flags.DEFINE_integer("eval_batch_size", defaults.eval_batch_size, "Batch size for evaluation.")
+    flags.DEFINE_integer("log_every_epochs", 1, "Log a progress line every this many epochs.")
+    flags.DEFINE_enum("strategy", "default", strategy_lib.NAMES,
+                      "default: one device; mirrored: tf.distribute.MirroredStrategy over the visible GPUs.")
+    flags.DEFINE_integer("num_gpus", 0, "--strategy=mirrored: use the first N visible GPUs (0 = all).")
+    flags.DEFINE_integer("checkpoint_every", 1, "Checkpoint every N epochs in the trial's work dir, to resume "
+                         "after a kill (0 = never).")
+    flags.DEFINE_float("claim_timeout_minutes", claims.STALE_SECONDS / 60, "A trial claimed by a worker on another "
+                       "host whose heartbeat is older than this is taken over.")
+    flags.DEFINE_integer("pack_trials", 1, "Train this many trials at once as one packed model (batched matmuls; "
+                         "docs/performance.md). 1 = one Keras model per trial. Packed trials are checkpointed like "
+                         "K=1 ones (--checkpoint_every).")
+    flags.DEFINE_float("corrupt_fraction", 0.0, "Replace this fraction of the training labels by a random other "
+                       "class (seeded by --corrupt_seed; ids in each trial's corrupted_idx.npy and dataset_meta.npz).")
+    flags.DEFINE_integer("corrupt_seed", 0, "Seed of --corrupt_fraction: which examples and which new labels.")
+    flags.DEFINE_boolean("mixed_precision", False, "float16 compute, float32 variables and logits (GPUs with "
+                         "tensor cores).")
+
+    flags.register_validator("dataset", lambda v: _valid(datasets.check_name, v), "see the message above")
+    flags.register_validator("arch", lambda v: v in models.names(),
+                             "unknown --arch; known: " + ", ".join(models.names()))
+    flags.register_validator("subset_ratio", lambda v: 0.0 < v <= 1.0, "--subset_ratio must be in (0, 1]")
+    flags.register_validator("trials", lambda v: _valid(parse_trials, v), "see the message above")
+    flags.register_validator("epochs", lambda v: v >= 1, "--epochs must be >= 1")
+    flags.register_validator("batch_size", lambda v: v >= 1, "--batch_size must be >= 1")
+    flags.register_validator("crop_padding", lambda v: v >= -1, "--crop_padding must be >= 0 (or -1 for the default)")
+    flags.register_validator("corrupt_fraction", lambda v: 0.0 <= v <= 1.0, "--corrupt_fraction must be in [0, 1]")
+    flags.register_validator("pack_trials", lambda v: v >= 1, "--pack_trials must be >= 1")
+    flags.register_validator("num_gpus", lambda v: v >= 0, "--num_gpus must be >= 0 (0 = all visible)")
+    flags.register_validator("checkpoint_every", lambda v: v >= 0, "--checkpoint_every must be >= 0 (0 = never)")
+    flags.register_validator("claim_timeout_minutes", lambda v: v > 0, "--claim_timeout_minutes must be > 0")
+
+
+def dataset_from_flags():
+    """--dataset (from --data_dir), with --corrupt_fraction of its training labels corrupted."""
+    try:
+        dataset = datasets.load(FLAGS.dataset, FLAGS.data_dir)
+    except datasets.DatasetError as e:
+        raise SystemExit(f"error: --dataset={FLAGS.dataset}: {e}") from None
+    if FLAGS.corrupt_fraction > 0:
+        dataset = corrupt.corrupt_dataset(dataset, FLAGS.corrupt_fraction, FLAGS.corrupt_seed)
+    return dataset
+
+
+def config_from_flags() -> TrainConfig:
+    return TrainConfig(
+        arch=FLAGS.arch, arch_options={"mlp_hidden": FLAGS.mlp_hidden}, subset_ratio=FLAGS.subset_ratio,
+        seed=FLAGS.seed, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, base_lr=FLAGS.base_lr,
+        lr_schedule=FLAGS.lr_schedule, warmup_fraction=FLAGS.warmup_fraction, warmup_epochs=FLAGS.warmup_epochs,
+        decay_epochs=tuple(float(e) for e in FLAGS.decay_epochs), momentum=FLAGS.momentum,
+        weight_decay=FLAGS.weight_decay, crop_padding=FLAGS.crop_padding,
+        flip=None if FLAGS.flip == "default" else FLAGS.flip == "true", save_model=FLAGS.save_model,
+        eval_batch_size=FLAGS.eval_batch_size, log_every_epochs=FLAGS.log_every_epochs,
+        mixed_precision=FLAGS.mixed_precision)
+
+
+def strategy_from_flags():
+    """--strategy/--num_gpus as a tf.distribute strategy."""
+    return strategy_lib.get(FLAGS.strategy, FLAGS.num_gpus)
+
+
+def flag_values() -> dict:
+    """The trainer flags' values, for metrics.json."""
+    return {f.name: f.value for f in FLAGS.get_flags_for_module(__name__)}

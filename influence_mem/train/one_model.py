@@ -1,0 +1,63 @@
+"""Backend: one Keras model per trial (--pack_trials=1), under any tf.distribute strategy.
+
+Trains a TrialPlan with the recipe's model.fit, checkpointing every
+`checkpoint_every` epochs so a killed trial resumes bitwise where it stopped
+(train.checkpoints), and evaluates it on both splits.
+"""
+import time
+
+import tensorflow as tf
+from absl import logging
+
+from influence_mem.data import pipeline
+from influence_mem.data.base import Dataset
+from influence_mem.train import checkpoints, recipe
+from influence_mem.train.config import TrainConfig
+from influence_mem.train.plan import TrainedTrial, TrialPlan
+from influence_mem.train.strategy import check_batch_size
+
+
+class OneModel:
+    """Trains plans one at a time, each as its own Keras model."""
+    size = 1
+
+    def __init__(self, dataset: Dataset, config: TrainConfig, strategy=None, checkpoint_every: int = 1):
+        self.dataset, self.config = dataset, config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.checkpoint_every = checkpoint_every
+        check_batch_size(self.strategy, config.batch_size)
+
+    def train(self, plans, checkpoint_dirs=None, still_ours=None):
+        """A TrainedTrial per plan, in order.  checkpoint_dirs[k] (None: no checkpoints) holds plan k's
+        checkpoints; training of plan k stops early once still_ours[k]() turns False."""
+        checkpoint_dirs = checkpoint_dirs or [None] * len(plans)
+        still_ours = still_ours or [lambda: True] * len(plans)
+        for plan, directory, ours in zip(plans, checkpoint_dirs, still_ours):
+            yield self.train_one(plan, directory, ours)
+
+    def train_one(self, plan: TrialPlan, checkpoint_dir: str = None, still_ours=lambda: True) -> TrainedTrial:
+        started = time.time()
+        config, dataset, strategy = self.config, self.dataset, self.strategy
+        model, schedule, optimizer = recipe.compiled_model(config, dataset, plan, strategy)
+        checkpoint, initial_epoch = None, 0
+        if checkpoint_dir and self.checkpoint_every > 0:
+            with strategy.scope():
+                checkpoint = checkpoints.TrialCheckpoint(checkpoint_dir, model, optimizer, config)
+                initial_epoch = checkpoint.restore()
+        callbacks = [recipe.EpochLogger(plan.trial, config.epochs, config.log_every_epochs, schedule)]
+        if checkpoint:
+            callbacks.append(checkpoints.CheckpointEveryEpochs(checkpoint, self.checkpoint_every, config.epochs,
+                                                               still_ours))
+        if initial_epoch:
+            logging.info("trial %d: resuming from checkpoint at epoch %d/%d", plan.trial, initial_epoch,
+                         config.epochs)
+        # The epochs left, from one iterator: a resumed run reads what it would have read.
+        history = recipe.fit(model, recipe.train_batches(dataset, config, plan, initial_epoch), config, plan,
+                             initial_epoch, callbacks)
+        train_eval, test_eval = (recipe.predict_correct(model, pipeline.eval_pipeline(dataset, split,
+                                                                                      config.eval_batch_size))
+                                 for split in ("train", "test"))
+        losses = history.history.get("loss")
+        return TrainedTrial(plan, train_eval, test_eval, model=model, extra={
+            "final_loss": float(losses[-1]) if losses else None, "resumed_from_epoch": initial_epoch,
+            "replicas": strategy.num_replicas_in_sync, "wall_seconds": round(time.time() - started, 3)})

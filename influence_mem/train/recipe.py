@@ -1,0 +1,117 @@
+"""The one Keras training recipe: seed, build, optimizer, compile, fit, predict.
+
+Trials (one model or the pack's template and optimizer), turn-over dropout,
+the training-dynamics analysis and the benchmarks all train through these
+functions, so a change of recipe (loss, optimizer, dtype policy) reaches
+every one of them.
+"""
+import time
+import weakref
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from influence_mem import models
+from influence_mem.data import pipeline
+from influence_mem.data.base import Dataset
+from influence_mem.train import schedules
+from influence_mem.train.config import TrainConfig
+from influence_mem.train.plan import TrialPlan
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """One absl log line per `every` epochs: loss, accuracy, learning rate, time."""
+
+    def __init__(self, trial, epochs, every, schedule):
+        super().__init__()
+        self.trial, self.epochs, self.every, self.schedule = trial, epochs, max(1, every), schedule
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every and epoch + 1 != self.epochs:
+            return
+        step = int(self.model.optimizer.iterations.numpy())
+        logging.info("trial %d epoch %d/%d loss %.4f accuracy %.4f lr %.4g (%.1fs)", self.trial, epoch + 1,
+                     self.epochs, logs.get("loss", float("nan")), logs.get("accuracy", float("nan")),
+                     schedules.value(self.schedule, step), time.time() - self.start)
+
+
+def build_model(config: TrainConfig, dataset: Dataset) -> keras.Model:
+    """The trial's model; sets the global Keras dtype policy first (mixed_float16 or float32)."""
+    keras.mixed_precision.set_global_policy("mixed_float16" if config.mixed_precision else "float32")
+    options = dict(config.arch_options)
+    if dataset.input_mean is not None:
+        options.setdefault("input_mean", dataset.input_mean)
+        options.setdefault("input_std", dataset.input_std)
+    return models.build(config.arch, dataset.image_shape, dataset.num_classes, options)
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    """(lr schedule, SGD optimizer) of a trial; call inside the strategy's scope."""
+    schedule = schedules.build(config.lr_schedule, config.base_lr, steps_per_epoch, config.epochs,
+                               config.warmup_fraction, config.warmup_epochs, config.decay_epochs)
+    optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay or None)
+    return schedule, optimizer
+
+
+def augmentation(config: TrainConfig, dataset: Dataset):
+    """(crop padding, flip) of a trial: the config's values, or the dataset's defaults."""
+    padding = dataset.default_crop_padding if config.crop_padding < 0 else config.crop_padding
+    flip = dataset.default_flip if config.flip is None else config.flip
+    return padding, flip
+
+
+_PREDICT_CLASSES = weakref.WeakKeyDictionary()  # model -> its compiled images -> class ids function
+
+
+def predict_correct(model: keras.Model, batches):
+    """(index, correct) over `batches` of {image, label, index}: a whole split, e.g.
+    pipeline.eval_pipeline's (or pipeline.batches_of a split held in memory).
+
+    `model` maps images to logits [batch, classes], or [K, batch, classes] for
+    a pack of K models (models.packed_model.PackedModel); `correct` is then [K, n].
+    The compiled prediction is made once per model object (a pack's is reused
+    by every later pack of the run).
+    """
+    if model not in _PREDICT_CLASSES:
+        held = weakref.ref(model)  # the function must not keep its own key alive
+        _PREDICT_CLASSES[model] = tf.function(lambda images: tf.argmax(held()(images, training=False), axis=-1),
+                                              reduce_retracing=True)  # a short last batch does not retrace
+    predict = _PREDICT_CLASSES[model]
+    indices, correct = [], []
+    for batch in batches:
+        correct.append(predict(batch["image"]).numpy() == batch["label"].numpy())
+        indices.append(batch["index"].numpy())
+    return np.concatenate(indices), np.concatenate(correct, axis=-1)
+
+
+def compiled_model(config: TrainConfig, dataset: Dataset, plan: TrialPlan, strategy=None, wrap=None):
+    """(model, lr schedule, optimizer): the registry model built after set_random_seed(plan's init seed),
+    optionally wrapped (`wrap(model)`, e.g. turn-over dropout), compiled with SGD and the
+    from-logits cross-entropy under `strategy`'s scope (default: one device)."""
+    strategy = strategy or tf.distribute.get_strategy()
+    keras.utils.set_random_seed(plan.seeds["init"])
+    with strategy.scope():
+        model = build_model(config, dataset)
+        if wrap is not None:
+            model = wrap(model)
+        schedule, optimizer = make_optimizer(config, plan.steps_per_epoch)
+        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+    return model, schedule, optimizer
+
+
+def train_batches(dataset: Dataset, config: TrainConfig, plan: TrialPlan, initial_epoch: int = 0):
+    """The plan's training batches (data.pipeline.train_pipeline) from `initial_epoch` to config.epochs."""
+    padding, flip = augmentation(config, dataset)
+    return pipeline.train_pipeline(dataset, plan.ids, batch_size=config.batch_size,
+                                   shuffle_seed=plan.seeds["shuffle"], augment_seed=plan.seeds["augment"],
+                                   crop_padding=padding, flip=flip, epochs=config.epochs, initial_epoch=initial_epoch)
+
+
+def fit(model: keras.Model, batches, config: TrainConfig, plan: TrialPlan, initial_epoch: int = 0, callbacks=()):
+    """model.fit over `batches` (one iterator of the remaining epochs) as every trainer runs it; its History."""
+    return model.fit(batches, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=plan.steps_per_epoch,
+                     verbose=0, shuffle=False, callbacks=list(callbacks))

@@ -1,0 +1,189 @@
+"""released_files.fetch against a local HTTP server on 127.0.0.1: the real C-score files, a corrupted copy,
+an unknown name, HTTP 404, a truncated body, and the `python -m influence_mem.released` CLI."""
+import functools
+import hashlib
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from influence_mem import released_files
+from influence_mem.released_files import FILES, FetchError, fetch
+
+REPO = Path(__file__).resolve().parents[1]
+CSCORES = ["cifar10-cscores-orig-order.npz", "cifar100-cscores-orig-order.npz", "mnist-cscores.npy"]
+HOW_TO_GET = ("the authors' C-score files are not here: set INFLUENCE_MEM_RELEASED_DIR to a directory holding "
+              f"{', '.join(CSCORES)}, or download them with "
+              "`python -m influence_mem.released fetch NAME --cache_dir=DIR` and point the variable at DIR")
+
+
+def released_dir():
+    """Directory with the real released files: $INFLUENCE_MEM_RELEASED_DIR, else ../shared/data/released."""
+    candidates = [os.environ.get("INFLUENCE_MEM_RELEASED_DIR"), REPO.parent / "shared" / "data" / "released"]
+    for candidate in filter(None, candidates):
+        if all((Path(candidate) / name).is_file() for name in CSCORES):
+            return Path(candidate)
+    return None
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    requests = []  # paths asked for (replaced per server)
+    truncate = False  # announce the full length but send half of it
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        type(self).requests.append(self.path)
+        if not self.truncate:
+            return super().do_GET()
+        body = (Path(self.directory) / self.path.lstrip("/")).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:len(body) // 2])
+
+
+@pytest.fixture
+def serve():
+    """serve(directory, truncate=False) -> (base URL, list of requested paths); servers stop after the test."""
+    servers = []
+
+    def start(directory, truncate=False):
+        handler = type("Handler", (_Handler,), {"requests": [], "truncate": truncate})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                 functools.partial(handler, directory=str(directory)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/", handler.requests
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def real_files(tmp_path):
+    """A directory with copies of the real C-score files (skips with how to get them if they are absent)."""
+    source = released_dir()
+    if source is None:
+        pytest.skip(HOW_TO_GET)
+    served = tmp_path / "served"
+    served.mkdir()
+    for name in CSCORES:
+        shutil.copyfile(source / name, served / name)
+    return served
+
+
+def test_table_sha256_matches_the_real_files(real_files):
+    for name in CSCORES:
+        assert hashlib.sha256((real_files / name).read_bytes()).hexdigest() == FILES[name].sha256
+        assert (real_files / name).stat().st_size == FILES[name].size
+        assert released_files.check(real_files / name) == FILES[name].sha256
+
+
+def test_fetch_real_cscores_into_the_cache_once(real_files, serve, tmp_path):
+    url, requests = serve(real_files)
+    cache = tmp_path / "cache"
+    for name in CSCORES:
+        path = fetch(name, cache, base_url=url)
+        assert path == str(cache / name)
+        assert Path(path).read_bytes() == (real_files / name).read_bytes()
+    assert sorted(os.listdir(cache)) == sorted(CSCORES)  # no temporary files left
+    # a good cached copy is not downloaded again; the name works without its extension too
+    assert fetch("cifar100-cscores-orig-order", cache, base_url=url) == str(cache / CSCORES[1])
+    assert len(requests) == 3
+
+
+def test_fetch_replaces_a_damaged_cached_copy(real_files, serve, tmp_path):
+    url, requests = serve(real_files)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "mnist-cscores.npy").write_bytes(b"not the file")
+    path = fetch("mnist-cscores.npy", cache, base_url=url)
+    assert Path(path).read_bytes() == (real_files / "mnist-cscores.npy").read_bytes()
+    assert len(requests) == 1
+
+
+def test_checksum_mismatch_leaves_nothing_in_the_cache(serve, tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    entry = FILES["cifar10-cscores-orig-order.npz"]
+    (served / entry.filename).write_bytes(b"\0" * entry.size)  # the right size, the wrong bytes
+    url, _ = serve(served)
+    cache = tmp_path / "cache"
+    with pytest.raises(FetchError, match="checksum mismatch") as e:
+        fetch(entry.filename, cache, base_url=url)
+    assert "\n" not in str(e.value) and entry.sha256 in str(e.value)
+    assert os.listdir(cache) == []
+
+
+def test_unknown_name_lists_the_known_ones(tmp_path):
+    with pytest.raises(FetchError, match="unknown released file 'cifar1000'") as e:
+        fetch("cifar1000", tmp_path)
+    assert all(name in str(e.value) for name in FILES)
+    assert not any(tmp_path.iterdir())
+
+
+def test_http_404(serve, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    url, _ = serve(empty)
+    cache = tmp_path / "cache"
+    with pytest.raises(FetchError, match="HTTP 404") as e:
+        fetch("cifar100_infl_matrix.npz", cache, base_url=url)
+    assert "cifar100_infl_matrix.npz" in str(e.value)
+    assert os.listdir(cache) == []
+
+
+def test_file_without_checksum_is_checked_by_size(serve, tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "imagenet_index.npz").write_bytes(os.urandom(3000))
+    url, _ = serve(served)
+    path = fetch("imagenet_index", tmp_path / "cache", base_url=url)
+    assert Path(path).read_bytes() == (served / "imagenet_index.npz").read_bytes()
+    url, _ = serve(served, truncate=True)  # the body stops halfway through the announced length
+    with pytest.raises(FetchError, match="download failed|size mismatch"):
+        fetch("imagenet_index", tmp_path / "cache2", base_url=url)
+    assert os.listdir(tmp_path / "cache2") == []
+
+
+def test_cli_list_fetch_check(serve, tmp_path, capsys):
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "imagenet_index.npz").write_bytes(b"x" * 100)
+    url, _ = serve(served)
+    assert released_files.main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert all(entry.url in listing for entry in FILES.values())
+    cache = tmp_path / "cache"
+    assert released_files.main(["fetch", "imagenet_index", f"--cache_dir={cache}", f"--base_url={url}"]) == 0
+    assert capsys.readouterr().out.strip() == str(cache / "imagenet_index.npz")
+    assert released_files.main(["check", str(cache / "imagenet_index.npz")]) == 0
+    assert "no known checksum" in capsys.readouterr().out
+    bad = tmp_path / "mnist-cscores.npy"
+    bad.write_bytes(b"nope")
+    assert released_files.main(["check", str(bad)]) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+    assert released_files.main(["fetch", "nope", f"--cache_dir={cache}"]) == 1
+    assert "unknown released file 'nope'" in capsys.readouterr().err
+
+
+def test_python_m_released_fetch(serve, tmp_path):
+    """The documented command: `python -m influence_mem.released fetch NAME`."""
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "cifar100_infl_matrix.npz").write_bytes(b"y" * 10)
+    url, _ = serve(served)
+    proc = subprocess.run([sys.executable, "-m", "influence_mem.released", "fetch", "cifar100_infl_matrix",
+                           f"--cache_dir={tmp_path / 'cache'}", f"--base_url={url}"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(tmp_path / "cache" / "cifar100_infl_matrix.npz")
