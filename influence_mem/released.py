@@ -31,6 +31,9 @@ from typing import Dict, List, Mapping, Optional, Tuple
 import numpy as np
 import pandas as pd
 
+from influence_mem import released_files
+from influence_mem.released_files import fetch  # noqa: F401  (released.fetch: the authors' files)
+
 _CLASS_KEY = re.compile(r"^(tr_classidx_|tt_classidx_|infl_matrix_class)(\d+)$")
 PAIR_KEYS = ("tr_idx", "tt_idx", "infl", "mem")
 INDEX_KEYS = ("tr_filenames", "tr_labels", "tr_mem")
@@ -467,3 +470,7 @@ def write_estimate_set(directory, name: str, tr_labels, tt_labels, tr_mem, tr_cl
         else:
             paths.append(_write_npy(path, np.asarray(infl_full, np.float32)))
     return {p.name: p for p in paths}
+
+
+if __name__ == "__main__":  # python -m influence_mem.released {list, fetch NAME, check FILE}
+    raise SystemExit(released_files.main())

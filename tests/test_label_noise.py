@@ -13,6 +13,7 @@ import pytest
 
 from influence_mem.analysis import label_noise
 from influence_mem.data import corrupt, datasets
+from influence_mem.estimate import trial_format
 from influence_mem.train import outputs
 from tests.conftest import REPO, run_module
 
@@ -75,7 +76,7 @@ def planted(tmp_path_factory):
     """Digits with 5% flipped labels; estimates of all three estimators (small, trained to fit the noise)."""
     from influence_mem.estimate.aggregator import aggregate_workdir
     from influence_mem.train.last_layer import run_last_layer
-    from influence_mem.train.trial import TrainConfig
+    from influence_mem.train.config import TrainConfig
     from influence_mem.turnover import trainer as turnover
     from influence_mem.turnover.main import write_estimates
 
@@ -107,7 +108,7 @@ def test_trainer_cli_records_corrupted_ids_per_trial(planted):
         metrics = json.loads((path / "metrics.json").read_text())
         assert metrics["num_corrupted"] == len(dataset.corrupted_idx)
         assert metrics["flags"]["corrupt_fraction"] == FRACTION and metrics["flags"]["corrupt_seed"] == 0
-        assert set(outputs.read_npz(str(path / "aux_arrays.npz"))) == set(outputs.AUX_KEYS)  # heldout format kept
+        assert set(outputs.read_npz(str(path / "aux_arrays.npz"))) == set(trial_format.AUX_KEYS)  # heldout format kept
     from influence_mem.estimate.trials import load_dataset_meta
 
     meta = load_dataset_meta(root / "sub" / "dataset_meta.npz")  # the aggregator reads it as before

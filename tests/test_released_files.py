@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from influence_mem import released_files
+from influence_mem import released, released_files
 from influence_mem.released_files import FILES, FetchError, fetch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ HOW_TO_GET = ("the authors' C-score files are not here: set INFLUENCE_MEM_RELEAS
 
 
 def released_dir():
-    """Directory with the real released files: $INFLUENCE_MEM_RELEASED_DIR, else ../shared/data/released."""
+    """Directory holding the real C-score files (the variable first, then the usual place), or None."""
     candidates = [os.environ.get("INFLUENCE_MEM_RELEASED_DIR"), REPO.parent / "shared" / "data" / "released"]
     for candidate in filter(None, candidates):
         if all((Path(candidate) / name).is_file() for name in CSCORES):
@@ -187,3 +187,7 @@ def test_python_m_released_fetch(serve, tmp_path):
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(tmp_path / "cache" / "cifar100_infl_matrix.npz")
+
+
+def test_released_reexports_fetch():
+    assert released.fetch is fetch

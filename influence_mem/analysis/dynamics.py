@@ -27,7 +27,7 @@ from absl import app, flags, logging
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from influence_mem import released
+from influence_mem import cli, released
 from influence_mem.train import flags as train_flags
 from influence_mem.train import recipe
 from influence_mem.train.plan import plan_full_run
@@ -169,15 +169,16 @@ def main(argv):
 
 def run():
     """Entry point: the trainer's flags (--flagfile, --dataset, --epochs, --corrupt_fraction, ...) plus ours."""
-    train_flags.define_flags()
-    flags.adopt_module_key_flags(train_flags)
+    cli.run(main, train_flags.define_flags, _define_flags)
+
+
+def _define_flags() -> None:
     flags.mark_flag_as_required("workdir")
     flags.DEFINE_string("estimates", None, "Directory with <name>_infl_matrix.npz (its tr_mem picks the subsets).")
     flags.DEFINE_string("name", None, "Estimate name prefix; default: the only one in --estimates.")
     flags.DEFINE_integer("examples", 32, "Examples per group (easy, difficult, all).")
     flags.mark_flag_as_required("estimates")
     flags.register_validator("examples", lambda v: v >= 2, "--examples must be >= 2")
-    app.run(main)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from influence_mem import released
+from influence_mem import cli, released
 from influence_mem.estimate import lemma_bound
 from influence_mem.estimate.simulate import make_learner, write_dataset_meta, write_trial
 
@@ -107,8 +107,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

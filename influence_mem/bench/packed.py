@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
+from influence_mem import cli
 from influence_mem.data.subsets import subset_size
 from influence_mem.train import flags as train_flags
 from influence_mem.train.config import TrainConfig
@@ -42,7 +43,6 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
     """The trainer flags with the benchmark spec as defaults (--workdir is unused), plus ours."""
     train_flags.define_flags()
-    flags.adopt_module_key_flags(train_flags)
     for name, value in {"epochs": 10, "pack_trials": 32, "save_model": False}.items():
         FLAGS.set_default(name, value)
     flags.DEFINE_integer("packed_trials", 256, "Trials timed in the packed mode after the first pack (which is "
@@ -156,8 +156,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import time
 import numpy as np
 from absl import app, flags
 
+from influence_mem import cli
 from influence_mem.data import datasets
 from influence_mem.train import recipe
 from influence_mem.train.config import TrainConfig
@@ -92,10 +93,13 @@ def main(argv):
                                                             log_every_epochs=1000))
 
 
-def run():
+def define_flags() -> None:
     flags.DEFINE_boolean("mnist_size", False, "Also paper 002's MLP at MNIST size (random arrays, nothing "
                          "downloaded).")
-    app.run(main)
+
+
+def run():
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

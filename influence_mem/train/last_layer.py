@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
+from influence_mem import cli
 from influence_mem.data import pipeline
 from influence_mem.data.base import Dataset
 from influence_mem.data.npzio import read_npz, write_npz
@@ -164,12 +165,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    flags.adopt_module_key_flags(train_flags)
-    flags.declare_key_flag("linear_epochs")
-    flags.declare_key_flag("representation_dir")
-    flags.mark_flag_as_required("workdir")
-    app.run(main)
+    cli.run(main, define_flags, lambda: flags.mark_flag_as_required("workdir"))
 
 
 if __name__ == "__main__":

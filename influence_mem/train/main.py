@@ -10,6 +10,7 @@ import time
 
 from absl import app, flags, logging
 
+from influence_mem import cli
 from influence_mem.data.subsets import parse_trials
 from influence_mem.train import flags as train_flags
 from influence_mem.train.run import TrialsFailed, run_trials
@@ -45,15 +46,13 @@ def main(argv):
 
 
 def define_flags() -> None:
-    """The trainer flags, as this program's key flags (listed by --help); --workdir is required."""
+    """The trainer flags; --workdir is required."""
     train_flags.define_flags()
-    flags.adopt_module_key_flags(train_flags)
     flags.mark_flag_as_required("workdir")
 
 
 def run():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

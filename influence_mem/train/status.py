@@ -13,6 +13,7 @@ import os
 import tensorflow as tf
 from absl import app, flags
 
+from influence_mem import cli
 from influence_mem.data.subsets import parse_trials
 from influence_mem.estimate.trial_format import AUX_FILE, FAILED_FILE, work_dir_trial
 from influence_mem.estimate.trials import ratio_dirs
@@ -111,8 +112,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

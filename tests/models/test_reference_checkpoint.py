@@ -140,6 +140,7 @@ class SmallInceptionModule(snt.Module):
 def trained_like(module, shape, seed):
     """Give every scale/offset/logit weight a non-trivial value and the batch norms debiased moving stats."""
     rng = np.random.RandomState(seed)
+    tf.random.set_seed(seed)  # Sonnet's initializers draw from TF's global generator
     module(tf.zeros((1,) + shape), is_training=False)  # create the variables
     for v in module.trainable_variables:
         name = v.name.split("/")[-1]
@@ -168,7 +169,9 @@ def check_same_logits(module, shape, arch, tmp_path, model=None):
     expected = module(tf.constant(x), is_training=False).numpy()
     got = loaded(x, training=False).numpy()
     assert np.abs(expected).max() > 0.1  # not a trivially zero network
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    print(f"{arch}: max |logit| {np.abs(expected).max():.3g}, max |difference| {np.abs(got - expected).max():.3g}")
+    # 1e-5: float32 round-off of a dozen layers (Keras and Sonnet order batch norm's arithmetic differently).
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     return loaded
 
 
@@ -231,7 +234,8 @@ def test_imagenet_archs_normalize_inputs_by_default(tmp_path):
     x = np.random.RandomState(3).rand(2, 16, 16, 3).astype(np.float32)
     mean, std = (np.array(reference_checkpoint.IMAGENET_NORMALIZER[k]) for k in ("input_mean", "input_std"))
     expected = module(tf.constant(((x - mean) / std).astype(np.float32)), is_training=False).numpy()
-    np.testing.assert_allclose(loaded(x).numpy(), expected, rtol=0, atol=1e-5)
+    # Logits here reach ~35; Keras normalizes by (x - mean) / sqrt(std ** 2), float32 rounding gives ~1e-6 relative.
+    np.testing.assert_allclose(loaded(x).numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_wrong_arch_is_refused(tmp_path):
