@@ -22,29 +22,40 @@ import sys
 import threading
 import time
 
+import tensorflow as tf
 from absl import app, flags, logging
 
-from influence_mem.train import status
+from influence_mem import cli
 from influence_mem.data.subsets import parse_trials
-from influence_mem.train import last_layer  # noqa: F401  (defines the last-layer mode's flags)
-from influence_mem.train import main as trainer  # noqa: F401  (defines the trainer flags we forward)
-from influence_mem.train import outputs
+from influence_mem.estimate.trial_format import format_ratio
+from influence_mem.train import claims, last_layer, status
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("mode", "per_gpu", ["per_gpu", "mirrored"],
-                  "per_gpu: one process per GPU; mirrored: each process mirrors one trial over a GPU group.")
-flags.DEFINE_list("gpus", None, "GPU ids to use (default: $CUDA_VISIBLE_DEVICES, else all that nvidia-smi lists).")
-flags.DEFINE_integer("gpus_per_process", 0, "--mode=mirrored: GPUs per process (0 = all of --gpus in one).")
-flags.DEFINE_integer("cpu_workers", 1, "Parallel processes when there is no GPU.")
-flags.DEFINE_integer("trials_per_process", 10, "Trials per trainer process (a block; packed if the trainer "
-                     "flags ask for packing).")
-flags.DEFINE_string("process_logs", None,
-                    "Directory for per-process logs (default: <workdir>/logs, or ./logs for a remote workdir).")
-flags.DEFINE_enum("trainer_module", "influence_mem.train", ["influence_mem.train", "influence_mem.train.last_layer"],
-                  "The program each process runs (last_layer: paper 000 sec. 3, configs/cifar100_last_layer.cfg).")
-flags.register_validator("gpus_per_process", lambda v: v >= 0, "--gpus_per_process must be >= 0")
-flags.register_validator("cpu_workers", lambda v: v >= 1, "--cpu_workers must be >= 1")
-flags.register_validator("trials_per_process", lambda v: v >= 1, "--trials_per_process must be >= 1")
+
+
+def define_flags() -> None:
+    """The trainer flags (and the last-layer mode's), which are forwarded, plus the launcher's own."""
+    last_layer.define_flags()
+    if "trials_per_process" in FLAGS:
+        return
+    flags.DEFINE_enum("mode", "per_gpu", ["per_gpu", "mirrored"],
+                      "per_gpu: one process per GPU; mirrored: each process mirrors one trial over a GPU group.")
+    flags.DEFINE_list("gpus", None, "GPU ids to use (default: $CUDA_VISIBLE_DEVICES, else all that nvidia-smi "
+                      "lists).")
+    flags.DEFINE_integer("gpus_per_process", 0, "--mode=mirrored: GPUs per process (0 = all of --gpus in one).")
+    flags.DEFINE_integer("cpu_workers", 1, "Parallel processes when there is no GPU.")
+    flags.DEFINE_integer("trials_per_process", 10, "Trials per trainer process (a block; packed if the trainer "
+                         "flags ask for packing).")
+    flags.DEFINE_string("process_logs", None,
+                        "Directory for per-process logs (default: <workdir>/logs, or ./logs for a remote workdir).")
+    flags.DEFINE_enum("trainer_module", "influence_mem.train", ["influence_mem.train",
+                                                                "influence_mem.train.last_layer"],
+                      "The program each process runs (last_layer: paper 000 sec. 3, "
+                      "configs/cifar100_last_layer.cfg).")
+    flags.register_validator("gpus_per_process", lambda v: v >= 0, "--gpus_per_process must be >= 0")
+    flags.register_validator("cpu_workers", lambda v: v >= 1, "--cpu_workers must be >= 1")
+    flags.register_validator("trials_per_process", lambda v: v >= 1, "--trials_per_process must be >= 1")
+
 
 LAUNCHER_FLAGS = ("mode", "gpus", "gpus_per_process", "cpu_workers", "trials_per_process", "process_logs",
                   "trainer_module")
@@ -89,10 +100,10 @@ def trainer_command(block: list, trainer_flags: list, mirrored: bool, python: st
     return [python, "-m", module, *trainer_flags, *extra, f"--trials={status.format_trials(block)}"]
 
 
-def summary(workdir: str, ratio: float, trials: list, stale_seconds: float = outputs.STALE_SECONDS) -> dict:
+def summary(workdir: str, ratio: float, trials: list, stale_seconds: float = claims.STALE_SECONDS) -> dict:
     """{'done', 'in_progress', 'failed', 'missing'} for `trials`, read from the workdir itself."""
-    ratio_dir = os.path.dirname(outputs.trial_dir(workdir, ratio, 0))
-    found = (status.scan_ratio(ratio_dir, stale_seconds) if outputs.tf.io.gfile.isdir(ratio_dir)
+    ratio_dir = os.path.join(workdir, format_ratio(ratio))
+    found = (status.scan_ratio(ratio_dir, stale_seconds) if tf.io.gfile.isdir(ratio_dir)
              else {"done": set(), "in_progress": {}, "failed": {}})
     wanted = set(trials)
     result = {"done": sorted(found["done"] & wanted),
@@ -181,7 +192,7 @@ def main(argv):
 
 def run():
     """Console-script entry point (pyproject.toml)."""
-    app.run(main)
+    cli.run(main, define_flags, lambda: flags.mark_flag_as_required("workdir"))
 
 
 if __name__ == "__main__":

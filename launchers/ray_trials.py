@@ -21,6 +21,8 @@ import sys
 import ray
 from absl import app, flags, logging
 
+from influence_mem import cli
+
 # the launchers share blocks, flag forwarding and the summary
 if __package__:  # installed: influence_mem_launchers.ray_trials (im-launch-ray)
     from influence_mem_launchers import local
@@ -29,15 +31,21 @@ else:  # python launchers/ray_trials.py
     import local  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("ray_address", None, "Ray cluster address ('auto' = the cluster this machine joined); "
-                    "unset: start a local Ray instance.")
-flags.DEFINE_integer("num_cpus", None, "Local Ray instance only: CPUs it may use (default: all).")
-flags.DEFINE_float("gpus_per_trial", 1, "GPUs per task (0 = CPU only; > 1 = mirrored over them).")
-flags.DEFINE_float("cpus_per_trial", 1, "CPUs per task (input pipeline threads).")
-flags.DEFINE_integer("trials_per_task", 10, "Trials per task (one trainer process).")
-flags.DEFINE_integer("max_retries", 3, "Ray retries of a task whose worker or machine died.")
-flags.register_validator("gpus_per_trial", lambda v: v >= 0, "--gpus_per_trial must be >= 0")
-flags.register_validator("trials_per_task", lambda v: v >= 1, "--trials_per_task must be >= 1")
+
+
+def define_flags() -> None:
+    """The local launcher's flags (trainer flags included) plus Ray's."""
+    local.define_flags()
+    flags.DEFINE_string("ray_address", None, "Ray cluster address ('auto' = the cluster this machine joined); "
+                        "unset: start a local Ray instance.")
+    flags.DEFINE_integer("num_cpus", None, "Local Ray instance only: CPUs it may use (default: all).")
+    flags.DEFINE_float("gpus_per_trial", 1, "GPUs per task (0 = CPU only; > 1 = mirrored over them).")
+    flags.DEFINE_float("cpus_per_trial", 1, "CPUs per task (input pipeline threads).")
+    flags.DEFINE_integer("trials_per_task", 10, "Trials per task (one trainer process).")
+    flags.DEFINE_integer("max_retries", 3, "Ray retries of a task whose worker or machine died.")
+    flags.register_validator("gpus_per_trial", lambda v: v >= 0, "--gpus_per_trial must be >= 0")
+    flags.register_validator("trials_per_task", lambda v: v >= 1, "--trials_per_task must be >= 1")
+
 
 RAY_FLAGS = ("ray_address", "num_cpus", "gpus_per_trial", "cpus_per_trial", "trials_per_task", "max_retries")
 LOG_TAIL_CHARS = 4000
@@ -85,7 +93,7 @@ def main(argv):
 
 def run():
     """Console-script entry point (pyproject.toml)."""
-    app.run(main)
+    cli.run(main, define_flags, lambda: flags.mark_flag_as_required("workdir"))
 
 
 if __name__ == "__main__":

@@ -16,4 +16,4 @@ step "$PY" -m influence_mem.train --flagfile=configs/digits_mlp.cfg --trials="$T
      --workdir="$OUT/trials" --pack_trials="$PACK" --save_model=false --log_every_epochs=20
 step "$PY" -m influence_mem.aggregate --workdir="$OUT/trials" --subset_ratio=0.7 --name=digits \
      --output_dir="$OUT/estimates"
-step "$PY" -m influence_mem.report --estimates="$OUT/estimates" --dataset=digits --output_dir="$OUT/report"
+step "$PY" -m influence_mem.analysis.report --estimates="$OUT/estimates" --dataset=digits --output_dir="$OUT/report"

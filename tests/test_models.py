@@ -18,8 +18,9 @@ def batchnorm_count(model) -> int:
 
 
 def test_registry_has_every_paper_architecture():
-    expected = {"resnet50", "resnet50_cifar", "resnet18", "resnet18_cifar", "inception_small", "densenet100",
-                "vgg11", "mlp", "linear"}
+    expected = {"resnet50", "resnet50_v2", "resnet50_cifar", "resnet18_cifar", "inception_small",  # the authors'
+                "resnet50_v15", "resnet50_v15_cifar", "resnet18_v1", "resnet18_v1_cifar", "inception_zhang2017",
+                "densenet100", "vgg11", "mlp", "linear"}
     assert expected <= set(models.names())
 
 
@@ -27,16 +28,16 @@ def test_registry_has_every_paper_architecture():
 def test_resnet50_imagenet_parameter_count():
     # He et al. 2016 / Keras applications docs: 25.6M; exactly 25,557,032 without convolution biases
     # (torchvision resnet50; Keras applications' 25,636,712 adds a bias to every convolution).
-    assert trainable_count(models.build("resnet50", (224, 224, 3), 1000)) == 25_557_032
+    assert trainable_count(models.build("resnet50_v15", (224, 224, 3), 1000)) == 25_557_032
 
 
 def test_resnet18_imagenet_parameter_count():
     # He et al. 2016 Table 1 (18-layer); 11.69M = 11,689,512 (torchvision resnet18).
-    assert trainable_count(models.build("resnet18", (224, 224, 3), 1000)) == 11_689_512
+    assert trainable_count(models.build("resnet18_v1", (224, 224, 3), 1000)) == 11_689_512
 
 
 def test_resnet50_cifar_replaces_stem_and_has_paper_last_layer():
-    model = models.build("resnet50_cifar", (32, 32, 3), 100)
+    model = models.build("resnet50_v15_cifar", (32, 32, 3), 100)
     # Paper 000 sec. 3: "the final layer of ResNet50 for CIFAR-100 has more than 200k parameters".
     assert model.get_layer("logits").count_params() == 2048 * 100 + 100 > 200_000
     # Appendix B: the 7x7/2 conv and 3x3/2 max-pool become one 3x3/1 conv; the rest is ResNet-50.
@@ -48,10 +49,10 @@ def test_resnet50_cifar_replaces_stem_and_has_paper_last_layer():
     assert trainable_count(model) == expected
 
 
-def test_inception_small_matches_zhang_table1():
+def test_inception_zhang2017_matches_zhang_table1():
     # Zhang et al. 2017 Table 1: Inception on 28x28x3 CIFAR-10 crops has 1,649,402 parameters, the same
     # with and without batch norm, i.e. counted without batch norm's gamma/beta.
-    model = models.build("inception_small", (28, 28, 3), 10)
+    model = models.build("inception_zhang2017", (28, 28, 3), 10)
     assert trainable_count(model) - batchnorm_count(model) == 1_649_402
     assert model.get_layer("pool").output.shape[1:] == (1104 - 768,)  # 176 + 160 channels at the top
 
@@ -83,12 +84,16 @@ def test_mlp_and_linear_closed_form_counts():
 
 # ------------------------------------------------------------------ one training step each
 STEP_CASES = [
-    ("resnet50", (224, 224, 3), 1000),
+    ("resnet50", (64, 64, 3), 1000),
+    ("resnet50_v2", (64, 64, 3), 10),
     ("resnet50_cifar", (32, 32, 3), 100),
-    ("resnet18", (64, 64, 3), 10),
     ("resnet18_cifar", (32, 32, 3), 100),
+    ("resnet50_v15", (224, 224, 3), 1000),
+    ("resnet18_v1", (64, 64, 3), 10),
+    ("resnet18_v1_cifar", (32, 32, 3), 100),
     ("inception_small", (28, 28, 1), 10),
     ("inception_small", (32, 32, 3), 100),
+    ("inception_zhang2017", (28, 28, 1), 10),
     ("densenet100", (32, 32, 3), 100),
     ("vgg11", (32, 32, 3), 10),
     ("mlp", (28, 28, 1), 10),
@@ -106,7 +111,10 @@ def test_one_training_step(arch, shape, classes):
     x = np.random.RandomState(0).rand(2, *shape).astype(np.float32)
     y = np.array([0, classes - 1])
     before = [w.numpy().copy() for w in model.trainable_weights]
-    loss = model.train_on_batch(x, y)
+    # The authors' ResNets start with zero logit weights (and `resnet50` with zero last-batch-norm scales
+    # in each block): no gradient reaches the layers below until those have moved, one step each.
+    for _ in range(3):
+        loss = model.train_on_batch(x, y)
     assert np.isfinite(loss)
     changed = [not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights)]
     assert all(changed), f"{sum(not c for c in changed)} weights did not move"
@@ -115,8 +123,8 @@ def test_one_training_step(arch, shape, classes):
 
 # ------------------------------------------------------------------ SavedModel round trip per family
 ROUND_TRIP = [
-    ("resnet18_cifar", (32, 32, 3), 10),
-    ("inception_small", (28, 28, 1), 10),
+    ("resnet18_v1_cifar", (32, 32, 3), 10),
+    ("inception_zhang2017", (28, 28, 1), 10),
     ("densenet100", (32, 32, 3), 10),
     ("vgg11", (32, 32, 3), 10),
     ("linear", (16,), 5),
@@ -142,7 +150,7 @@ def test_input_normalization_is_part_of_the_model():
     x = np.random.RandomState(2).rand(5, 2, 2, 3).astype(np.float32)
     np.testing.assert_allclose(keras.Model(inputs, normalized)(x).numpy(), (x - np.array(mean)) / np.array(std),
                                rtol=1e-5, atol=1e-5)
-    for arch in ("resnet18", "inception_small", "densenet100", "vgg11"):
+    for arch in ("resnet18_v1", "inception_small", "densenet100", "vgg11", "resnet18_cifar", "resnet50"):
         model = models.build(arch, (32, 32, 3), 10, options)
         assert model.layers[1].name == "normalize", arch
         assert "normalize" not in [layer.name for layer in models.build(arch, (32, 32, 3), 10).layers]
@@ -151,7 +159,7 @@ def test_input_normalization_is_part_of_the_model():
 def test_mixed_precision_keeps_float32_variables_and_logits():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        model = models.build("resnet18_cifar", (32, 32, 3), 10)
+        model = models.build("resnet18_v1_cifar", (32, 32, 3), 10)
         assert model.get_layer("stem_conv").compute_dtype == "float16"
         logits = model(np.zeros((1, 32, 32, 3), np.float32))
     finally:

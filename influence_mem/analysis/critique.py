@@ -25,12 +25,12 @@ import sys
 
 import numpy as np
 import pandas as pd
-from absl import app, flags
+from absl import flags
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
 
-from influence_mem import released
+from influence_mem import cli, released
 from influence_mem.analysis import flags as analysis_flags
 from influence_mem.analysis.marginal_utility import reduced, train_runs
 from influence_mem.estimate.pairs import pairs_from_matrix
@@ -220,8 +220,7 @@ def main(argv):
 
 
 def define_flags():
-    """The trainer's flags (--flagfile, --dataset, --epochs, --pack_trials, ...) plus ours, all key flags
-    of the program (listed by --help)."""
+    """The trainer's flags (--flagfile, --dataset, --epochs, --pack_trials, ...) plus ours."""
     from influence_mem.train import flags as train_flags  # TensorFlow
 
     train_flags.define_flags()
@@ -241,12 +240,12 @@ def define_flags():
     flags.DEFINE_float("converged_weight_decay", 5e-4, "Weight decay of the 'converged' setting (paper 003 "
                                                        "turns it on without a value; 5e-4 is ours).")
     flags.register_validator("runs", lambda v: v >= 0, "--runs must be >= 0")
-    analysis_flags.declare_key_flags_for_main(train_flags.__name__, __name__)
 
 
 def run():
-    define_flags()
-    app.run(main)
+    from influence_mem.train import flags as train_flags  # TensorFlow, which defines flags of its own on import
+
+    cli.run(main, train_flags.define_flags, define_flags)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from influence_mem import released
+from influence_mem import cli, released
 from influence_mem.analysis import flags as analysis_flags
 from influence_mem.estimate.pairs import pairs_from_matrix
 
@@ -21,7 +21,6 @@ def define_flags():
     """Defined only when run, so importing describe() adds no global flags."""
     analysis_flags.define_thresholds("Memorization threshold for counting pairs.",
                                      "Influence threshold for counting pairs.")
-    analysis_flags.declare_key_flags_for_main(__name__)
 
 
 def text_histogram(values, lo, hi, bins=10, width=40):
@@ -101,8 +100,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

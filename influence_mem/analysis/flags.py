@@ -3,12 +3,10 @@
 --estimates, --name, --output_dir, --mem_threshold and --infl_threshold mean
 the same in im-report, im-describe, im-aggregate, the turn-over run and the
 analysis programs; only the help text (and whether a flag is required)
-differs.  Importing this module defines nothing: each program's main calls the
-define_* functions it needs (they are idempotent), then
-`declare_key_flags_for_main` so that its --help lists them.
+differs.  Importing this module defines nothing: each program's define_flags()
+calls the define_* functions it needs (they are idempotent) and is run by
+influence_mem.cli.run, which makes them the flags its --help lists.
 """
-import sys
-
 from absl import flags
 
 FLAGS = flags.FLAGS
@@ -56,19 +54,3 @@ def define_thresholds(mem_help="High-influence pairs: mem >= this.",
     if not _defined("infl_threshold"):
         flags.DEFINE_float("infl_threshold", 0.15, infl_help)
 
-
-def declare_key_flags_for_main(*modules):
-    """Make the flags defined by `modules` (module names; '__main__' allowed) and by this module
-    key flags of the program being run, so its --help lists them.
-
-    absl's --help shows the key flags of sys.argv[0]; that is neither the module
-    defining a shared flag nor, for a console script or an alias module
-    (`python -m influence_mem.aggregate`), the module holding main().
-    """
-    main = sys.argv[0]
-    for module in (__name__, *modules):
-        module = main if module == "__main__" else module
-        if module == main:
-            continue
-        for flag in FLAGS.get_key_flags_for_module(module):
-            FLAGS.register_key_flag_for_module(main, flag)

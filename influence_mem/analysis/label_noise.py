@@ -17,12 +17,12 @@ import sys
 
 import numpy as np
 import pandas as pd
-from absl import app, flags
+from absl import flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
 
-from influence_mem import released
+from influence_mem import cli, released
 from influence_mem.analysis import flags as analysis_flags
 
 FLAGS = flags.FLAGS
@@ -116,18 +116,16 @@ def main(argv):
 
 
 def define_flags():
-    """The study's flags, key flags of the program (listed by --help)."""
+    """The study's flags."""
     analysis_flags.define_estimates_list("NAME=DIR entries, e.g. subsampled=/a,turnover=/b,last_layer=/c.")
     analysis_flags.define_output_dir("Where label_noise_auroc.csv and label_noise_hist.png go.", required=True)
     flags.DEFINE_string("corrupted", None, "dataset_meta.npz, corrupted_idx.npy or estimates_stats.npz with the "
                                            "corrupted ids.")
     flags.mark_flag_as_required("corrupted")
-    analysis_flags.declare_key_flags_for_main(__name__)
 
 
 def run():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -25,11 +25,11 @@ import sys
 
 import numpy as np
 import pandas as pd
-from absl import app, flags
+from absl import flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from influence_mem import released
+from influence_mem import cli, released
 from influence_mem.analysis import flags as analysis_flags
 from influence_mem.estimate import trial_format
 from influence_mem.released import EstimateSetError
@@ -275,8 +275,7 @@ def main(argv):
 
 
 def define_flags():
-    """The trainer's flags (--flagfile, --dataset, --epochs, --pack_trials, ...) plus ours, all key flags
-    of the program (listed by --help)."""
+    """The trainer's flags (--flagfile, --dataset, --epochs, --pack_trials, ...) plus ours."""
     from influence_mem.train import flags as train_flags  # TensorFlow
 
     train_flags.define_flags()
@@ -295,12 +294,12 @@ def define_flags():
     flags.register_validator("runs", lambda v: v >= 1, "--runs must be >= 1")
     flags.register_validator("experiments", lambda v: set(v) <= {"memorized", "pairs", "none"},
                              "--experiments must be memorized, pairs, both, or none")
-    analysis_flags.declare_key_flags_for_main(train_flags.__name__, __name__)
 
 
 def run():
-    define_flags()
-    app.run(main)
+    from influence_mem.train import flags as train_flags  # TensorFlow, which defines flags of its own on import
+
+    cli.run(main, train_flags.define_flags, define_flags)
 
 
 if __name__ == "__main__":

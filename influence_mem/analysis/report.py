@@ -20,9 +20,9 @@ import sys
 
 import numpy as np
 import pandas as pd
-from absl import app, flags
+from absl import flags
 
-from influence_mem import released
+from influence_mem import cli, released
 from influence_mem.analysis import consistency, examples, figures, longtail, pair_stats
 from influence_mem.analysis import flags as analysis_flags
 from influence_mem.estimate.pairs import pairs_from_matrix
@@ -249,7 +249,7 @@ def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_d
 
 
 def define_flags():
-    """im-report's flags, key flags of the program (listed by --help)."""
+    """im-report's flags."""
     analysis_flags.define_estimates()
     analysis_flags.define_name()
     analysis_flags.define_output_dir("Report folder; default: <estimates>/report.")
@@ -260,7 +260,6 @@ def define_flags():
                         "Memorization condition of the influence consistency; 'none' drops it (Fig. C.3).")
     flags.DEFINE_list("classes", [], "Classes shown in the memorization examples; default: the first 10.")
     flags.DEFINE_boolean("longtail", True, "Include the long-tail theory model section.")
-    analysis_flags.declare_key_flags_for_main(__name__)
 
 
 def main(argv):
@@ -283,8 +282,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

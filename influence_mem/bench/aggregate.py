@@ -23,6 +23,7 @@ from absl import app, flags
 
 from influence_mem import cli, released
 from influence_mem.estimate import lemma_bound
+from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.estimate.simulate import make_learner, write_dataset_meta, write_trial
 
 FLAGS = flags.FLAGS
@@ -79,7 +80,7 @@ def main(argv):
         peak_gb = usage.ru_maxrss * 1024 / 1e9  # ru_maxrss is in KiB on Linux
 
         m = released.load_infl_matrix(workdir / "out" / "bench_infl_matrix.npz")
-        pairs = m.high_influence_pairs()
+        pairs = pairs_from_matrix(m)
         found = set(zip(pairs["tr_idx"].tolist(), pairs["tt_idx"].tolist()))
         planted = set(zip(learner.planted_tr.tolist(), learner.planted_tt.tolist()))
         mse = float(np.mean((m.tr_mem - learner.true_mem) ** 2))

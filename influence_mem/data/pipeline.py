@@ -59,7 +59,7 @@ def train_batches(dataset: Dataset, ids: np.ndarray, *, batch_size: int, shuffle
     a resumed or mirrored run reads the same batches.
 
     In-memory datasets use epoch_order's ids and augmentation seeds, the
-    packed trainer's (train.packed), so a trial sees the same batches alone,
+    packed trainer's (train.pack), so a trial sees the same batches alone,
     in a pack or mirrored.  Streamed datasets (ImageNet) cannot be gathered by
     id: they go through a shuffle buffer seeded per epoch.
     """

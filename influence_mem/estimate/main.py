@@ -11,7 +11,7 @@ import sys
 
 from absl import app, flags
 
-from influence_mem import released
+from influence_mem import cli, released
 from influence_mem.analysis import flags as analysis_flags
 from influence_mem.estimate.aggregator import AggregateError, aggregate_workdir
 from influence_mem.estimate.trials import MetaError
@@ -20,7 +20,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    """im-aggregate's flags (idempotent), key flags of the program so --help lists them."""
+    """im-aggregate's flags (idempotent)."""
     if "workdir" not in FLAGS:
         flags.DEFINE_string("workdir", None, "Trainer workdir holding <subset_ratio>/<trial>/ dirs.")
         flags.mark_flag_as_required("workdir")
@@ -38,7 +38,6 @@ def define_flags():
                             "dataset_meta.npz to use instead of <workdir>/dataset_meta.npz.")
         flags.DEFINE_boolean("cscores", None, "Write C-scores (--cscores / --nocscores); default: "
                              "only when the workdir holds more than one subset ratio.")
-    analysis_flags.declare_key_flags_for_main(__name__)
 
 
 def main(argv):
@@ -61,8 +60,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import time
 import numpy as np
 from absl import app, flags, logging
 
-from influence_mem import released
+from influence_mem import cli, released
 from influence_mem.analysis import flags as analysis_flags
 from influence_mem.estimate.pairs import high_influence_pairs
 from influence_mem.train import flags as train_flags
@@ -73,18 +73,16 @@ def main(argv):
 
 
 def define_flags():
-    """The trainer's flags plus the estimate-set ones, all key flags of the program (listed by --help)."""
+    """The trainer's flags plus the estimate-set ones."""
     train_flags.define_flags()
     flags.mark_flag_as_required("workdir")
     analysis_flags.define_name("File-name prefix of the estimate files (default: the dataset name).")
     analysis_flags.define_thresholds("High-influence pairs: mem >= this (nats for turn-over dropout).",
                                      "High-influence pairs: infl >= this (nats for turn-over dropout).")
-    analysis_flags.declare_key_flags_for_main(train_flags.__name__)
 
 
 def run():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":
