@@ -14,12 +14,12 @@ meta.npz (see influence_mem.data.tfrecord); an existing output is never
 overwritten.  Read it with --dataset=tfrecord:OUTPUT_DIR.
 """
 import os
-import sys
 
 import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
+from influence_mem import cli
 from influence_mem.data.base import DatasetError
 from influence_mem.data.imagenet_ops import released_order
 from influence_mem.data.npzio import write_npz
@@ -95,7 +95,6 @@ def build(image_dir: str, output_dir: str, index_file: str = None, train_shards:
 
 
 FLAGS = flags.FLAGS
-FLAG_NAMES = ("image_dir", "output_dir", "index_file", "train_shards", "test_shards", "image_size")
 
 
 def define_flags():
@@ -126,12 +125,8 @@ def main(argv):
 
 
 def run():
-    """`python -m influence_mem.data.build_tfrecords`: define the flags, then parse them and build."""
-    define_flags()
-    # --help lists the main module's key flags: make ours key to whatever script called run().
-    for name in FLAG_NAMES:
-        FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
-    app.run(main)
+    """`python -m influence_mem.data.build_tfrecords`: define the flags (--help lists them), parse them, build."""
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

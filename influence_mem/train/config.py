@@ -2,6 +2,11 @@
 
 A plain dataclass so libraries, tests and notebooks build one without flags."""
 import dataclasses
+from typing import Optional
+
+# --precision: the Keras dtype policy every trainer builds its models under.  Variables, the loss and
+# the logits stay float32 in all three; mixed_float16 adds loss scaling (train.recipe.make_optimizer).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass
@@ -25,4 +30,24 @@ class TrainConfig:
     save_model: bool = True
     eval_batch_size: int = 1024
     log_every_epochs: int = 1
-    mixed_precision: bool = False  # float16 compute with float32 variables and logits (GPUs)
+    precision: str = "float32"   # one of PRECISIONS (was `mixed_precision: bool`, True = "mixed_float16")
+    jit_compile: Optional[bool] = None  # XLA for the one-model trainer; None: Keras's "auto" (GPUs yes, CPU no)
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
+
+
+def config_from_dict(values: dict) -> TrainConfig:
+    """A TrainConfig from dataclasses.asdict of one (e.g. metrics.json's "config"), old records included:
+    `mixed_precision: true/false` (before --precision) becomes precision mixed_float16/float32, and
+    keys this version does not know are dropped."""
+    values = dict(values)
+    if "mixed_precision" in values:
+        legacy = values.pop("mixed_precision")
+        values.setdefault("precision", "mixed_float16" if legacy else "float32")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in values.items() if k in known})
+    if isinstance(config.decay_epochs, list):
+        config.decay_epochs = tuple(config.decay_epochs)
+    return config

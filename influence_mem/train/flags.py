@@ -11,7 +11,7 @@ from influence_mem.data import corrupt, datasets
 from influence_mem.data.subsets import parse_trials
 from influence_mem.train import claims, schedules
 from influence_mem.train import strategy as strategy_lib
-from influence_mem.train.config import TrainConfig
+from influence_mem.train.config import PRECISIONS, TrainConfig
 
 FLAGS = flags.FLAGS
 
@@ -66,8 +66,12 @@ def define_flags() -> None:
     flags.DEFINE_float("corrupt_fraction", 0.0, "Replace this fraction of the training labels by a random other "
                        "class (seeded by --corrupt_seed; ids in each trial's corrupted_idx.npy and dataset_meta.npz).")
     flags.DEFINE_integer("corrupt_seed", 0, "Seed of --corrupt_fraction: which examples and which new labels.")
-    flags.DEFINE_boolean("mixed_precision", False, "float16 compute, float32 variables and logits (GPUs with "
-                         "tensor cores).")
+    flags.DEFINE_enum("precision", defaults.precision, PRECISIONS, "Compute precision (Keras dtype policy); "
+                      "variables, loss and logits stay float32. mixed_bfloat16: CPUs with AMX/AVX512-BF16, "
+                      "A100/H100; mixed_float16 (with loss scaling): V100/P100 (docs/scaling.md).")
+    flags.DEFINE_boolean("mixed_precision", False, "Alias of --precision=mixed_float16 (kept for old flagfiles).")
+    flags.DEFINE_boolean("jit_compile", None, "XLA-compile the one-model trainer's steps (model.compile("
+                         "jit_compile=...)); unset: Keras's choice (on GPUs yes, on CPU no).")
 
     flags.register_validator("dataset", lambda v: _valid(datasets.check_name, v), "see the message above")
     flags.register_validator("arch", lambda v: v in models.names(),
@@ -104,7 +108,17 @@ def config_from_flags() -> TrainConfig:
         weight_decay=FLAGS.weight_decay, crop_padding=FLAGS.crop_padding,
         flip=None if FLAGS.flip == "default" else FLAGS.flip == "true", save_model=FLAGS.save_model,
         eval_batch_size=FLAGS.eval_batch_size, log_every_epochs=FLAGS.log_every_epochs,
-        mixed_precision=FLAGS.mixed_precision)
+        precision=precision_from_flags(), jit_compile=FLAGS.jit_compile)
+
+
+def precision_from_flags() -> str:
+    """--precision, with the old --mixed_precision as an alias of mixed_float16 (conflicting values: an error)."""
+    if FLAGS.mixed_precision:
+        if FLAGS["precision"].present and FLAGS.precision != "mixed_float16":
+            raise SystemExit(f"error: --mixed_precision (= --precision=mixed_float16) conflicts with "
+                             f"--precision={FLAGS.precision}")
+        return "mixed_float16"
+    return FLAGS.precision
 
 
 def strategy_from_flags():

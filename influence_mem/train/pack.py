@@ -38,7 +38,7 @@ from influence_mem.models.packed_model import PackedModel, packed_size, stack_we
 from influence_mem.train import checkpoints
 from influence_mem.train.config import TrainConfig
 from influence_mem.train.plan import TrainedTrial
-from influence_mem.train.recipe import augmentation, build_model, make_optimizer, predict_correct
+from influence_mem.train.recipe import augmentation, build_model, make_optimizer, predict_correct, reset_optimizer
 from influence_mem.train.strategy import check_batch_size
 
 
@@ -69,6 +69,7 @@ class PackedTrainer:
         self.packed, self.optimizer, self.strategy = packed, optimizer, strategy
         self.splits = splits
         self.subsets, self.seeds, self.augment = subsets, seeds, augment
+        self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         self.step = tf.function(self._step)
         # A whole epoch's full-size batches run as one graph loop: no Python round trip per step.
         self.steps = tf.function(self._steps)
@@ -90,6 +91,8 @@ class PackedTrainer:
             per_model = tf.reduce_mean(loss, axis=1) + extra  # [K]
             # Like Keras under a strategy: per-replica mean loss / replicas, gradients summed.
             total = tf.reduce_sum(per_model) / self.strategy.num_replicas_in_sync
+            if self.loss_scaled:  # mixed_float16: Keras's dynamic loss scale (apply() unscales, skips non-finite)
+                total = self.optimizer.scale_loss(total)
         grads = tape.gradient(total, self.packed.trainable)
         self.apply(grads)
         self.packed.set_state(state)
@@ -220,9 +223,7 @@ def _trainer(dataset, config, template, stacked, strategy, augment, steps_per_ep
     cached = _CACHE["trainer"].get(key, (None, None, None))[2]
     if cached is not None:
         cached.packed.load(stacked)
-        cached.optimizer.iterations.assign(0)
-        for momentum in cached.optimizer.momentums:
-            momentum.assign(tf.zeros_like(momentum))
+        reset_optimizer(cached.optimizer)
         return cached
     splits = {split: in_memory_split(dataset, split) for split in ("train", "test")}
     with strategy.scope():

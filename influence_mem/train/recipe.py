@@ -39,21 +39,52 @@ class EpochLogger(keras.callbacks.Callback):
 
 
 def build_model(config: TrainConfig, dataset: Dataset) -> keras.Model:
-    """The trial's model; sets the global Keras dtype policy first (mixed_float16 or float32)."""
-    keras.mixed_precision.set_global_policy("mixed_float16" if config.mixed_precision else "float32")
+    """The trial's model, built under the global Keras dtype policy config.precision (set here).
+
+    Under a mixed policy (mixed_bfloat16, mixed_float16) the layers compute in
+    the low precision and keep float32 variables; the output layer (every
+    registry model names it `logits`) computes in float32, so logits, the loss
+    and SavedModel outputs are float32 whatever the precision.  Under float32
+    nothing changes.
+    """
+    keras.mixed_precision.set_global_policy(config.precision)
     options = dict(config.arch_options)
     if dataset.input_mean is not None:
         options.setdefault("input_mean", dataset.input_mean)
         options.setdefault("input_std", dataset.input_std)
-    return models.build(config.arch, dataset.image_shape, dataset.num_classes, options)
+    model = models.build(config.arch, dataset.image_shape, dataset.num_classes, options)
+    if config.precision != "float32":
+        for layer in model._flatten_layers(include_self=False):
+            if layer.name == "logits" and layer.compute_dtype != "float32":
+                layer.dtype_policy = "float32"
+    return model
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
-    """(lr schedule, SGD optimizer) of a trial; call inside the strategy's scope."""
+    """(lr schedule, SGD optimizer) of a trial; call inside the strategy's scope.
+
+    Under mixed_float16 the SGD is wrapped in Keras's dynamic LossScaleOptimizer
+    (float16 gradients underflow otherwise); bfloat16 has float32's exponent range
+    and needs none.
+    """
     schedule = schedules.build(config.lr_schedule, config.base_lr, steps_per_epoch, config.epochs,
                                config.warmup_fraction, config.warmup_epochs, config.decay_epochs)
     optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay or None)
+    if config.precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return schedule, optimizer
+
+
+def reset_optimizer(optimizer) -> None:
+    """Zero an optimizer made by make_optimizer (step, momenta, loss scale) for a fresh run on its variables."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        fresh = keras.optimizers.LossScaleOptimizer(optimizer.inner_optimizer)  # the initial dynamic scale
+        optimizer.dynamic_scale.assign(fresh.initial_scale)
+        optimizer.step_counter.assign(0)
+        optimizer = optimizer.inner_optimizer
+    optimizer.iterations.assign(0)
+    for momentum in optimizer.momentums:
+        momentum.assign(tf.zeros_like(momentum))
 
 
 def augmentation(config: TrainConfig, dataset: Dataset):
@@ -90,7 +121,8 @@ def predict_correct(model: keras.Model, batches):
 def compiled_model(config: TrainConfig, dataset: Dataset, plan: TrialPlan, strategy=None, wrap=None):
     """(model, lr schedule, optimizer): the registry model built after set_random_seed(plan's init seed),
     optionally wrapped (`wrap(model)`, e.g. turn-over dropout), compiled with SGD and the
-    from-logits cross-entropy under `strategy`'s scope (default: one device)."""
+    from-logits cross-entropy under `strategy`'s scope (default: one device), with XLA
+    if config.jit_compile (None: Keras's "auto", which is XLA on GPUs and not on CPU)."""
     strategy = strategy or tf.distribute.get_strategy()
     keras.utils.set_random_seed(plan.seeds["init"])
     with strategy.scope():
@@ -99,7 +131,7 @@ def compiled_model(config: TrainConfig, dataset: Dataset, plan: TrialPlan, strat
             model = wrap(model)
         schedule, optimizer = make_optimizer(config, plan.steps_per_epoch)
         model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
+                      metrics=["accuracy"], jit_compile="auto" if config.jit_compile is None else config.jit_compile)
     return model, schedule, optimizer
 
 
