@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # TensorFlow build for .venv: the `cpu` extra (tensorflow-cpu) or, on a GPU machine, `make TF_EXTRA=gpu ...`.
 TF_EXTRA ?= cpu
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-fast venv clean
 
 venv: $(STAMP)
 
@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/python -m pip install --quiet -e ".[$(TF_EXTRA),test]"
 	touch $(STAMP)
 
+# everything (tests/integration too: subprocesses, kill/resume, launchers, Ray, the wheel)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# the in-process unit tests only
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not integration" tests
 
 demo: $(STAMP)
 	bash scripts/demo.sh

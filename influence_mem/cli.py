@@ -20,3 +20,13 @@ def run(main, *define_flags) -> None:
     for name in sorted(set(flags.FLAGS) - before):
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
     app.run(main)
+
+
+def valid(check, value) -> bool:
+    """For flags.register_validator: run `check(value)`, which raises ValueError with a message naming the
+    flag; absl then prints that one line instead of a traceback or a generic message."""
+    try:
+        check(value)
+    except ValueError as e:
+        raise flags.ValidationError(str(e)) from None
+    return True

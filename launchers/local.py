@@ -14,6 +14,7 @@ so rerunning the same command finishes what is left.  Ends with a summary of
 done and failed trials and the --trials to rerun.  Without GPUs it runs
 --cpu_workers processes on the CPU.
 """
+import itertools
 import os
 import queue
 import shutil
@@ -26,8 +27,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from influence_mem import cli
-from influence_mem.data.subsets import parse_trials
-from influence_mem.estimate.trial_format import format_ratio
+from influence_mem.estimate.trial_format import format_ratio, format_trials, parse_trials
 from influence_mem.train import claims, last_layer, status
 
 FLAGS = flags.FLAGS
@@ -81,9 +81,10 @@ def device_groups(gpus: list, mode: str, gpus_per_process: int = 0, cpu_workers:
     return [",".join(gpus[i:i + size]) for i in range(0, len(gpus), size)]
 
 
-def blocks(trials: list, size: int) -> list:
-    """Consecutive blocks of at most `size` trials."""
-    return [trials[i:i + size] for i in range(0, len(trials), size)]
+def blocks(trials, size: int) -> list:
+    """Consecutive blocks of at most `size` trials (of any iterable of ids, e.g. data.subsets.TrialIds)."""
+    ids = iter(trials)
+    return list(iter(lambda: list(itertools.islice(ids, size)), []))
 
 
 def forwarded_flags(flag_values=FLAGS, own=LAUNCHER_FLAGS) -> list:
@@ -97,7 +98,7 @@ def trainer_command(block: list, trainer_flags: list, mirrored: bool, python: st
                     module: str = "influence_mem.train") -> list:
     """argv of one trainer process for `block`."""
     extra = ["--strategy=mirrored", "--num_gpus=0"] if mirrored else []
-    return [python, "-m", module, *trainer_flags, *extra, f"--trials={status.format_trials(block)}"]
+    return [python, "-m", module, *trainer_flags, *extra, f"--trials={format_trials(block)}"]
 
 
 def summary(workdir: str, ratio: float, trials: list, stale_seconds: float = claims.STALE_SECONDS) -> dict:
@@ -115,7 +116,7 @@ def summary(workdir: str, ratio: float, trials: list, stale_seconds: float = cla
 
 def log_summary(result: dict, ratio: float) -> bool:
     """Log the summary; True when every trial is done."""
-    fmt = status.format_trials
+    fmt = format_trials
     logging.info("done: %d trials (%s)", len(result["done"]), fmt(result["done"]) or "-")
     for trial, detail in sorted(result["in_progress"].items()):
         logging.info("in progress elsewhere: trial %d (%s)", trial, detail)
@@ -180,7 +181,7 @@ def main(argv):
     trials = parse_trials(FLAGS.trials)
     trainer_flags = forwarded_flags()
     mirrored = FLAGS.mode == "mirrored" and bool(gpus)
-    commands = [(status.format_trials(b), trainer_command(b, trainer_flags, mirrored, module=FLAGS.trainer_module))
+    commands = [(format_trials(b), trainer_command(b, trainer_flags, mirrored, module=FLAGS.trainer_module))
                 for b in blocks(trials, FLAGS.trials_per_process)]
     logging.info("%d trials in %d processes over %d slot(s): %s", len(trials), len(commands), len(slots),
                  ", ".join(repr(s) for s in slots))

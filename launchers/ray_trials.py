@@ -71,7 +71,7 @@ def main(argv):
     task = ray.remote(run_block).options(num_gpus=FLAGS.gpus_per_trial, num_cpus=FLAGS.cpus_per_trial,
                                          max_retries=FLAGS.max_retries)
     pending = {task.remote(local.trainer_command(block, trainer_flags, mirrored, module=FLAGS.trainer_module)):
-               local.status.format_trials(block) for block in local.blocks(trials, FLAGS.trials_per_task)}
+               local.format_trials(block) for block in local.blocks(trials, FLAGS.trials_per_task)}
     logging.info("%d trials in %d Ray tasks (%g GPU, %g CPU each) on %s", len(trials), len(pending),
                  FLAGS.gpus_per_trial, FLAGS.cpus_per_trial, ray.cluster_resources())
     while pending:

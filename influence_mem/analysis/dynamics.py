@@ -23,7 +23,7 @@ import sys
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import flags, logging
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 

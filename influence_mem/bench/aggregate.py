@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from influence_mem import cli, released
 from influence_mem.estimate import lemma_bound

@@ -7,4 +7,4 @@ CLI writing tfrecord's format.
 """
 from influence_mem.data.base import Dataset, DatasetError  # noqa: F401
 from influence_mem.data.datasets import check_name, load, names  # noqa: F401
-from influence_mem.data.subsets import parse_trials, subset_indices, trial_seeds  # noqa: F401
+from influence_mem.data.subsets import subset_indices, trial_seeds  # noqa: F401

@@ -44,21 +44,3 @@ def trial_seeds(seed: int, ratio: float, trial: int) -> dict:
     children = _seed_sequence(seed, ratio, trial).spawn(3)
     names = ("init", "shuffle", "augment")
     return {name: int(child.generate_state(1)[0] & 0x7FFFFFFF) for name, child in zip(names, children)}
-
-
-def parse_trials(spec: str) -> list:
-    """'0-99', '3,7,9' or '0-4,10,20-22' -> sorted unique list of trial ids."""
-    trials = set()
-    for part in str(spec).split(","):
-        part = part.strip()
-        if not part:
-            raise ValueError(f"malformed --trials {spec!r}: empty item")
-        lo, sep, hi = part.partition("-")
-        try:
-            first, last = int(lo), int(hi) if sep else int(lo)
-        except ValueError:
-            raise ValueError(f"malformed --trials {spec!r}: {part!r} is not N or N-M") from None
-        if first < 0 or last < first:
-            raise ValueError(f"malformed --trials {spec!r}: range {part!r} is empty or negative")
-        trials.update(range(first, last + 1))
-    return sorted(trials)

@@ -91,3 +91,83 @@ def aux_arrays(subset: np.ndarray, train_index: np.ndarray, train_correct: np.nd
         "index_removed": np.asarray(train_index[~inside], np.int64),
         "index_test": np.asarray(test_index, np.int64),
     }
+
+
+MAX_TRIAL_ID = 10 ** 7  # far above any experiment (paper 000: 2,000-4,000 trials); bounds memory and typos
+
+
+def trial_id(name: str) -> Optional[int]:
+    """The trial id a directory name stands for, or None: only canonical non-negative ASCII integers
+    up to MAX_TRIAL_ID count ('7', not '-7', '+7', '07' or a non-ASCII digit)."""
+    if not (name.isascii() and name.isdigit()) or str(int(name)) != name or int(name) > MAX_TRIAL_ID:
+        return None
+    return int(name)
+
+
+_INTEGER = re.compile(r"^[0-9]+$")
+
+
+class TrialIds:
+    """Sorted unique trial ids held as disjoint ranges: '0-9999999' costs a few bytes, not a list.
+
+    Iterating yields the ids in increasing order; len() and `in` work without
+    materializing them.
+    """
+
+    def __init__(self, ranges):
+        merged = []
+        for first, last in sorted(ranges):
+            if merged and first <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], last)
+            else:
+                merged.append([first, last])
+        self.ranges = [(first, last) for first, last in merged]
+
+    def __len__(self) -> int:
+        return sum(last - first + 1 for first, last in self.ranges)
+
+    def __iter__(self):
+        for first, last in self.ranges:
+            yield from range(first, last + 1)
+
+    def __contains__(self, trial) -> bool:
+        return any(first <= trial <= last for first, last in self.ranges)
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return "TrialIds(" + ",".join(f"{a}-{b}" if a != b else str(a) for a, b in self.ranges) + ")"
+
+
+def parse_trials(spec: str) -> TrialIds:
+    """'0-99', '3,7,9' or '0-4,10,20-22' -> the sorted unique ids (TrialIds), each <= MAX_TRIAL_ID."""
+    ranges = []
+    for part in str(spec).split(","):
+        part = part.strip()
+        if not part:
+            raise ValueError(f"malformed --trials {spec!r}: empty item")
+        lo, sep, hi = part.partition("-")
+        if not _INTEGER.match(lo.strip()) or (sep and not _INTEGER.match(hi.strip())):
+            raise ValueError(f"malformed --trials {spec!r}: {part!r} is not N or N-M (non-negative integers)")
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if last < first:
+            raise ValueError(f"malformed --trials {spec!r}: range {part!r} is empty ({first} > {last})")
+        if last > MAX_TRIAL_ID:
+            raise ValueError(f"--trials {spec!r}: trial id {last} is above the limit {MAX_TRIAL_ID:,}")
+        ranges.append((first, last))
+    trials = TrialIds(ranges)
+    if len(trials) > MAX_TRIAL_ID:
+        raise ValueError(f"--trials {spec!r}: {len(trials):,} trials, more than the limit {MAX_TRIAL_ID:,}")
+    return trials
+
+
+def format_trials(ids) -> str:
+    """[0, 1, 2, 5, 7, 8] -> '0-2,5,7-8' (what --trials accepts)."""
+    ids, parts = sorted(set(ids)), []
+    for trial in ids:
+        if parts and parts[-1][1] == trial - 1:
+            parts[-1][1] = trial
+        else:
+            parts.append([trial, trial])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in parts)

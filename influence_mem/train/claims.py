@@ -6,6 +6,7 @@ one workdir; each trial is trained by the worker that holds its claim.
 import json
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -54,11 +55,22 @@ def _create_exclusive(path: str, text: str) -> bool:
 
 
 def _read_text(path: str):
+    """The file's text; None if it is missing or unreadable (e.g. a directory where a file should be)."""
     try:
         with tf.io.gfile.GFile(path, "r") as f:
             return f.read()
-    except tf.errors.NotFoundError:
+    except (tf.errors.OpError, OSError, UnicodeDecodeError):
         return None
+
+
+def read_owner(path: str) -> dict:
+    """The owner recorded in a claim or failure file: a dict, empty when the file is missing or not a
+    JSON object (being rewritten by its heartbeat, corrupt, or crafted)."""
+    try:
+        owner = json.loads(_read_text(path) or "{}")
+    except ValueError:
+        return {}
+    return owner if isinstance(owner, dict) else {}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -78,24 +90,20 @@ def claim_state(work: str, stale_seconds: float = STALE_SECONDS):
         age = time.time() - tf.io.gfile.stat(path).mtime_nsec / 1e9
     except tf.errors.NotFoundError:
         return "none", {}
-    try:
-        owner = json.loads(_read_text(path) or "{}")
-    except json.JSONDecodeError:  # being rewritten by its heartbeat
-        owner = {}
-    if owner.get("host") == socket.gethostname() and "pid" in owner and not _pid_alive(int(owner["pid"])):
+    owner = read_owner(path)
+    pid = owner.get("pid")
+    if (owner.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0
+            and not _pid_alive(pid)):
         return "stale", owner
     return ("stale" if age > stale_seconds else "live"), owner
-
-
-class ClaimLost(Exception):
-    """Another worker took over a trial this worker was training."""
 
 
 class Claim:
     """This worker's exclusive right to train one trial, kept fresh by a heartbeat thread.
 
     `lost` becomes True if another worker took the claim over (we looked
-    stale); the trainer then stops the trial without committing it.
+    stale); the trainer then stops the trial without committing it
+    (train.run checks held() before writing).
     """
 
     def __init__(self, work: str, owner: dict):
@@ -129,8 +137,14 @@ class Claim:
             tf.io.gfile.rmtree(self.work)
             return
         if failure is not None:
-            write_json(os.path.join(self.work, FAILED_FILE), {**self.owner, "error": failure})
-        tf.io.gfile.remove(self.path)
+            try:
+                write_json(os.path.join(self.work, FAILED_FILE), {**self.owner, "error": failure})
+            except (tf.errors.OpError, OSError) as e:  # e.g. a full disk: the failure path must not raise
+                sys.stderr.write(f"error: could not record the failure of {self.work} ({e}); it was: {failure}\n")
+        try:
+            tf.io.gfile.remove(self.path)
+        except (tf.errors.OpError, OSError) as e:
+            sys.stderr.write(f"warning: could not remove {self.path} ({e}); it goes stale in time\n")
 
 
 def claim_trial(workdir: str, ratio: float, trial: int, stale_seconds: float = STALE_SECONDS):

@@ -4,25 +4,18 @@ the analyses that train models all call define_flags() from their main.
 Nothing is defined at import.  config_from_flags / dataset_from_flags /
 strategy_from_flags turn parsed flags into the library's typed values.
 """
+import math
+
 from absl import flags
 
-from influence_mem import models
+from influence_mem import cli, models
 from influence_mem.data import corrupt, datasets
-from influence_mem.data.subsets import parse_trials
+from influence_mem.estimate.trial_format import parse_trials
 from influence_mem.train import claims, schedules
 from influence_mem.train import strategy as strategy_lib
 from influence_mem.train.config import PRECISIONS, TrainConfig
 
 FLAGS = flags.FLAGS
-
-
-def _valid(check, value) -> bool:
-    """Run a checker that raises ValueError; absl shows our message instead of a generic one."""
-    try:
-        check(value)
-    except ValueError as e:
-        raise flags.ValidationError(str(e)) from None
-    return True
 
 
 def define_flags() -> None:
@@ -73,11 +66,11 @@ def define_flags() -> None:
     flags.DEFINE_boolean("jit_compile", None, "XLA-compile the one-model trainer's steps (model.compile("
                          "jit_compile=...)); unset: Keras's choice (on GPUs yes, on CPU no).")
 
-    flags.register_validator("dataset", lambda v: _valid(datasets.check_name, v), "see the message above")
+    flags.register_validator("dataset", lambda v: cli.valid(datasets.check_name, v), "see the message above")
     flags.register_validator("arch", lambda v: v in models.names(),
                              "unknown --arch; known: " + ", ".join(models.names()))
     flags.register_validator("subset_ratio", lambda v: 0.0 < v <= 1.0, "--subset_ratio must be in (0, 1]")
-    flags.register_validator("trials", lambda v: _valid(parse_trials, v), "see the message above")
+    flags.register_validator("trials", lambda v: cli.valid(parse_trials, v), "see the message above")
     flags.register_validator("epochs", lambda v: v >= 1, "--epochs must be >= 1")
     flags.register_validator("batch_size", lambda v: v >= 1, "--batch_size must be >= 1")
     flags.register_validator("crop_padding", lambda v: v >= -1, "--crop_padding must be >= 0 (or -1 for the default)")
@@ -85,7 +78,46 @@ def define_flags() -> None:
     flags.register_validator("pack_trials", lambda v: v >= 1, "--pack_trials must be >= 1")
     flags.register_validator("num_gpus", lambda v: v >= 0, "--num_gpus must be >= 0 (0 = all visible)")
     flags.register_validator("checkpoint_every", lambda v: v >= 0, "--checkpoint_every must be >= 0 (0 = never)")
-    flags.register_validator("claim_timeout_minutes", lambda v: v > 0, "--claim_timeout_minutes must be > 0")
+    heartbeats = 3 * claims.HEARTBEAT_SECONDS / 60
+    flags.register_validator("claim_timeout_minutes", lambda v: _finite(v) and v > heartbeats,
+                             f"--claim_timeout_minutes must exceed three heartbeats ({heartbeats:g} minutes): a "
+                             f"shorter timeout lets a second worker take over a live trial")
+    # Values that train without error but make a trial meaningless (NaN loss, chance accuracy) fail here.
+    flags.register_validator("base_lr", lambda v: _finite(v) and v > 0, "--base_lr must be a finite number > 0")
+    flags.register_validator("momentum", lambda v: _finite(v) and 0 <= v < 1, "--momentum must be in [0, 1)")
+    flags.register_validator("warmup_fraction", lambda v: _finite(v) and 0 <= v <= 1,
+                             "--warmup_fraction must be in [0, 1]")
+    flags.register_validator("warmup_epochs", lambda v: _finite(v) and v >= 0, "--warmup_epochs must be >= 0")
+    flags.register_validator("weight_decay", lambda v: _finite(v) and v >= 0,
+                             "--weight_decay must be a finite number >= 0")
+    flags.register_validator("eval_batch_size", lambda v: v >= 1, "--eval_batch_size must be >= 1")
+    flags.register_validator("seed", lambda v: v >= 0, "--seed must be >= 0")
+    flags.register_validator("corrupt_seed", lambda v: v >= 0, "--corrupt_seed must be >= 0")
+    flags.register_validator("log_every_epochs", lambda v: v >= 1, "--log_every_epochs must be >= 1")
+    flags.register_validator("mlp_hidden", lambda v: cli.valid(_check_widths, v), "see the message above")
+    flags.register_validator("decay_epochs", lambda v: cli.valid(_check_epochs, v), "see the message above")
+
+
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _check_widths(spec: str) -> None:
+    """--mlp_hidden: comma-separated positive integers (empty: softmax regression)."""
+    for item in str(spec).split(","):
+        if item.strip() and not (item.strip().isascii() and item.strip().isdigit() and int(item) > 0):
+            raise ValueError(f"--mlp_hidden={spec!r}: widths must be positive integers, e.g. 512,256 (got {item!r})")
+
+
+def _check_epochs(values) -> None:
+    """--decay_epochs: finite non-negative numbers."""
+    for item in values:
+        try:
+            number = float(item)
+        except ValueError:
+            raise ValueError(f"--decay_epochs={','.join(values)}: {item!r} is not a number") from None
+        if not math.isfinite(number) or number < 0:
+            raise ValueError(f"--decay_epochs={','.join(values)}: {item!r} must be a finite number >= 0")
 
 
 def dataset_from_flags():

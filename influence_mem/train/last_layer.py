@@ -26,7 +26,7 @@ from influence_mem import cli
 from influence_mem.data import pipeline
 from influence_mem.data.base import Dataset
 from influence_mem.data.npzio import read_npz, write_npz
-from influence_mem.data.subsets import parse_trials
+from influence_mem.estimate.trial_format import parse_trials
 from influence_mem.estimate.trial_format import trial_dir
 from influence_mem.train import claims, outputs
 from influence_mem.train import flags as train_flags

@@ -11,8 +11,9 @@ import time
 from absl import app, flags, logging
 
 from influence_mem import cli
-from influence_mem.data.subsets import parse_trials
+from influence_mem.estimate.trial_format import parse_trials
 from influence_mem.train import flags as train_flags
+from influence_mem.train import outputs
 from influence_mem.train.run import TrialsFailed, run_trials
 
 FLAGS = flags.FLAGS
@@ -21,6 +22,10 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        outputs.check_workdir(FLAGS.workdir)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     dataset = train_flags.dataset_from_flags()
     config = train_flags.config_from_flags()
     trials = parse_trials(FLAGS.trials)

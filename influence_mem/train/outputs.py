@@ -23,6 +23,26 @@ def is_complete(workdir: str, ratio: float, trial: int) -> bool:
     return tf.io.gfile.exists(os.path.join(trial_dir(workdir, ratio, trial), AUX_FILE))
 
 
+def check_workdir(workdir: str) -> None:
+    """Raise ValueError (naming --workdir) unless `workdir` is, or can be made, a writable directory.
+
+    Checked before anything is written, so a bad --workdir leaves nothing behind.
+    """
+    if not workdir or not workdir.strip():
+        raise ValueError("--workdir is empty; give the directory the trials go to")
+    if tf.io.gfile.exists(workdir) and not tf.io.gfile.isdir(workdir):
+        raise ValueError(f"--workdir={workdir}: exists and is not a directory")
+    if "://" in workdir:
+        return  # object stores: permissions are known only when writing
+    parent = workdir
+    while not os.path.exists(parent):  # the nearest existing ancestor must let us create the rest
+        parent = os.path.dirname(os.path.abspath(parent))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--workdir={workdir}: {parent} is not a writable directory")
+    if os.path.realpath(parent).startswith(("/proc", "/sys")):
+        raise ValueError(f"--workdir={workdir}: not a place for files ({os.path.realpath(parent)})")
+
+
 def write_json(path: str, obj: dict) -> None:
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
@@ -45,6 +65,8 @@ def commit_trial(temp_dir: str, final_dir: str) -> bool:
     if tf.io.gfile.exists(os.path.join(final_dir, AUX_FILE)):
         tf.io.gfile.rmtree(temp_dir)
         return False
+    if tf.io.gfile.exists(final_dir) and not tf.io.gfile.isdir(final_dir):
+        raise ValueError(f"{final_dir}: a file stands where the trial's directory goes; move it away and rerun")
     if tf.io.gfile.exists(final_dir):  # a leftover without AUX_FILE: incomplete, replace it
         tf.io.gfile.rmtree(final_dir)
     try:

@@ -5,6 +5,7 @@ The library behind im-train (no flags here): claim each trial
 model per trial, or packs of K), write each trained trial with the one
 writer (train.outputs.write_trial) and commit it by rename.
 """
+import math
 import os
 
 import tensorflow as tf
@@ -31,8 +32,8 @@ class TrialsFailed(Exception):
 class _Claimed:
     """A trial this worker holds: its plan, claim and the empty temporary output directory."""
 
-    def __init__(self, plan, claim, temp):
-        self.plan, self.claim, self.temp = plan, claim, temp
+    def __init__(self, plan, position, claim, temp):
+        self.plan, self.position, self.claim, self.temp = plan, position, claim, temp
         self.checkpoint_dir = os.path.join(claim.work, "ckpt")
 
 
@@ -82,29 +83,59 @@ def _commit(workdir, config, held: _Claimed, metrics, flag_record, summary, prog
         summary["skipped"].append(trial)
 
 
+class GarbageTrial(ValueError):
+    """A trained trial whose numbers are meaningless (non-finite loss, accuracy at chance): never committed."""
+
+
+def check_trained(metrics: dict, num_classes: int) -> None:
+    """Raise GarbageTrial if the trial's final training loss is not finite or its training accuracy is at
+    or below chance (1 / num_classes): such a trial would silently bias every estimate it enters."""
+    loss, accuracy = metrics.get("final_loss"), metrics["train_accuracy"]
+    if loss is not None and not math.isfinite(loss):
+        raise GarbageTrial(f"final training loss is {loss} (diverged: check --base_lr and the data); not committed")
+    if accuracy <= 1.0 / num_classes:
+        raise GarbageTrial(f"training accuracy {accuracy:.4f} is at or below chance (1/{num_classes}); "
+                           f"not committed")
+
+
+def _fail(held, error, failed):
+    logging.error("trial %d failed: %s", held.plan.trial, error)
+    held.claim.release(failure=error)
+    failed.append(held.plan.trial)
+
+
 def _train_group(backend, dataset, config, group, workdir, flag_record, summary, failed, on_trained, progress):
-    """Train the claimed trials `group` on `backend`, write and commit each; a raising group fails whole."""
+    """Train the claimed trials `group` on `backend`, check, write and commit each; a raising backend fails
+    the trials it has not yielded yet."""
     checkpoint_dirs = [held.checkpoint_dir for held in group] if backend.checkpoint_every > 0 else None
-    trials = [held.plan.trial for held in group]
+    finished = set()
     try:
-        for held, trained in zip(group, backend.train([held.plan for held in group], checkpoint_dirs,
-                                                      [held.claim.held for held in group])):
+        trained_trials = backend.train([held.plan for held in group], checkpoint_dirs,
+                                       [held.claim.held for held in group])
+        for held, trained in zip(group, trained_trials):
+            finished.add(held.plan.trial)
             if not held.claim.held():
                 logging.warning("trial %d: claim taken over by another worker; leaving it to that worker",
                                 held.plan.trial)
                 held.claim.release()
                 summary["skipped"].append(held.plan.trial)
                 continue
-            metrics = outputs.write_trial(dataset, config, trained, held.temp, on_trained)
-            _commit(workdir, config, held, metrics, flag_record, summary, progress(held.plan.trial, len(group)),
-                    dataset.corrupted_idx)
-    except Exception as e:  # the trials not yet committed failed; each keeps the error on disk
-        logging.exception("trial%s %s failed", "s" if len(trials) > 1 else "", ",".join(map(str, trials)))
+            try:
+                metrics = outputs.write_trial(dataset, config, trained, held.temp, on_trained)
+                check_trained(metrics, dataset.num_classes)
+                _commit(workdir, config, held, metrics, flag_record, summary, progress(held, len(group)),
+                        dataset.corrupted_idx)
+            except GarbageTrial as e:
+                _fail(held, str(e), failed)
+            except Exception as e:  # one trial's writer failed; its error is kept on disk
+                logging.exception("trial %d failed", held.plan.trial)
+                _fail(held, f"{type(e).__name__}: {e}", failed)
+    except Exception as e:  # the backend failed: the trials it had not yielded failed, each keeps the error
+        logging.exception("trials %s failed", ",".join(str(h.plan.trial) for h in group
+                                                       if h.plan.trial not in finished))
         for held in group:
-            if held.plan.trial in summary["done"] or held.plan.trial in summary["skipped"]:
-                continue
-            held.claim.release(failure=f"{type(e).__name__}: {e}")
-            failed.append(held.plan.trial)
+            if held.plan.trial not in finished:
+                _fail(held, f"{type(e).__name__}: {e}", failed)
 
 
 def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: dict = None, strategy=None,
@@ -128,17 +159,17 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
     else:
         backend = OneModel(dataset, config, strategy, checkpoint_every)
     summary, failed = {"done": [], "skipped": [], "test_accuracy": []}, []
-    position = {trial: k for k, trial in enumerate(trials)}
+    total = len(trials)
 
-    def progress(trial, group_size):
-        return f"{position[trial] + 1}/{len(trials)}" if group_size == 1 else f"pack of {group_size}"
+    def progress(held, group_size):
+        return f"{held.position + 1}/{total}" if group_size == 1 else f"pack of {group_size}"
 
     groups = {}  # resume epoch -> claimed trials waiting for a group: a pack steps all its trials together
-    for trial in trials:
+    for position, trial in enumerate(trials):
         claimed = _claim(workdir, config, trial, stale_seconds, summary)
         if claimed is None:
             continue
-        held = _Claimed(plan_trial(dataset.num_train, config, trial), *claimed)
+        held = _Claimed(plan_trial(dataset.num_train, config, trial), position, *claimed)
         resume = checkpoints.latest_epoch(held.checkpoint_dir) if backend.size > 1 and checkpoint_every > 0 else 0
         group = groups.setdefault(resume, [])
         group.append(held)

@@ -7,15 +7,14 @@ is done; <ratio>/.<trial>.inprogress/ is in progress while its claim is live, an
 failed otherwise (error recorded, or the worker was killed: a rerun resumes it
 from its checkpoint).  Everything goes through tf.io.gfile or fsspec (estimate.fileio), so gs:// works.
 """
-import json
 import os
 
 import tensorflow as tf
 from absl import app, flags
 
 from influence_mem import cli
-from influence_mem.data.subsets import parse_trials
-from influence_mem.estimate.trial_format import AUX_FILE, FAILED_FILE, work_dir_trial
+from influence_mem.estimate.trial_format import (AUX_FILE, FAILED_FILE, MAX_TRIAL_ID, format_trials, parse_trials,
+                                                 trial_id, work_dir_trial)
 from influence_mem.estimate.trials import ratio_dirs
 from influence_mem.train import checkpoints, claims
 
@@ -29,19 +28,8 @@ def define_flags():
                         "largest trial id seen, per ratio).")
     flags.DEFINE_float("claim_timeout_minutes", claims.STALE_SECONDS / 60,
                        "A claim from another host with an older heartbeat counts as failed (its worker is gone).")
-    flags.register_validator("trials", lambda v: v is None or bool(parse_trials(v)), "malformed --trials")
+    flags.register_validator("trials", lambda v: v is None or cli.valid(parse_trials, v), "see the message above")
     flags.mark_flag_as_required("workdir")
-
-
-def format_trials(ids) -> str:
-    """[0, 1, 2, 5, 7, 8] -> '0-2,5,7-8' (what --trials accepts)."""
-    ids, parts = sorted(set(ids)), []
-    for trial in ids:
-        if parts and parts[-1][1] == trial - 1:
-            parts[-1][1] = trial
-        else:
-            parts.append([trial, trial])
-    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in parts)
 
 
 def _work_state(work: str, stale_seconds: float):
@@ -54,8 +42,7 @@ def _work_state(work: str, stale_seconds: float):
         return "in_progress", f"{who}, {at}"
     failed = os.path.join(work, FAILED_FILE)
     if tf.io.gfile.exists(failed):
-        with tf.io.gfile.GFile(failed) as f:
-            error = json.loads(f.read()).get("error", "see " + failed)
+        error = claims.read_owner(failed).get("error") or f"unreadable record, see {failed}"
         return "failed", f"error: {error}; {at}"
     if state == "stale":
         return "failed", f"interrupted ({who} gone); {at}"
@@ -65,17 +52,34 @@ def _work_state(work: str, stale_seconds: float):
 def scan_ratio(ratio_dir: str, stale_seconds: float = claims.STALE_SECONDS) -> dict:
     """{'done': {ids}, 'in_progress': {id: detail}, 'failed': {id: detail}} of one ratio directory."""
     names = [n.rstrip("/") for n in tf.io.gfile.listdir(ratio_dir)]
-    done = {int(n) for n in names if n.isdigit()
-            and tf.io.gfile.exists(os.path.join(ratio_dir, n, AUX_FILE))}
-    result = {"done": done, "in_progress": {}, "failed": {}}
+    result = {"done": set(), "in_progress": {}, "failed": {}, "ignored": {}}
+    trials = {}
+    for name in names:
+        trial = trial_id(name)
+        if trial is not None:
+            trials[trial] = name
+        elif _looks_like_a_trial(name):
+            result["ignored"][name] = (f"not a trial directory name (trials are canonical integers 0..{MAX_TRIAL_ID:,}"
+                                       f"); left alone")
+    for trial, name in trials.items():
+        path = os.path.join(ratio_dir, name)
+        if not tf.io.gfile.isdir(path):
+            result["ignored"][name] = "a file where a trial directory should be; left alone"
+        elif tf.io.gfile.exists(os.path.join(path, AUX_FILE)):
+            result["done"].add(trial)
+        else:
+            result["failed"][trial] = f"directory without {AUX_FILE} (incomplete copy)"
     for name in names:
         work = work_dir_trial(name)
-        if name.isdigit() and int(name) not in done:
-            result["failed"][int(name)] = f"directory without {AUX_FILE} (incomplete copy)"
-        elif work is not None and work not in done:
+        if work is not None and work <= MAX_TRIAL_ID and work not in result["done"]:
             state, detail = _work_state(os.path.join(ratio_dir, name), stale_seconds)
             result[state][work] = detail
     return result
+
+
+def _looks_like_a_trial(name: str) -> bool:
+    """Names someone may have meant as a trial ('-7', '+40', '041', '٣', '999999999'): reported, not counted."""
+    return bool(name) and (name.lstrip("+-").isdigit() or name.isdigit())
 
 
 def report(workdir: str, expected=None, stale_seconds: float = claims.STALE_SECONDS) -> str:
@@ -96,6 +100,8 @@ def report(workdir: str, expected=None, stale_seconds: float = claims.STALE_SECO
         for state in ("in_progress", "failed"):
             for trial, detail in sorted(found[state].items()):
                 lines.append(f"  {state.replace('_', ' ')} {trial}: {detail}")
+        for entry, detail in sorted(found["ignored"].items()):
+            lines.append(f"  ignored {name}/{entry}: {detail}")
         rerun = set(found["failed"]) | missing
         lines.append(f"  rerun: --subset_ratio={name} --trials={format_trials(rerun)}" if rerun
                      else "  nothing to rerun")

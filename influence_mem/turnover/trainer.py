@@ -12,7 +12,6 @@ each.
 """
 import dataclasses
 import functools
-import math
 import time
 
 import keras
