@@ -14,6 +14,7 @@ The tests check the result bitwise against an uninterrupted run.
 import dataclasses
 import json
 import os
+import time
 
 import keras
 import tensorflow as tf
@@ -52,8 +53,21 @@ class TrialCheckpoint:
             tf.io.gfile.rmtree(self.directory)
             self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory, max_to_keep=1)
             return 0
-        self.checkpoint.restore(path).assert_existing_objects_matched()
+        try:
+            _read_all(path)  # a truncated or corrupt checkpoint fails here, before any variable is touched
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+        except Exception as e:  # noqa: BLE001  (any failure to read it: truncated, corrupt, other shapes)
+            self._move_aside(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            return 0
         return int(self.epoch.numpy())
+
+    def _move_aside(self, reason: str) -> None:
+        """Keep an unusable checkpoint for inspection (<dir>.corrupt-<time>) and start the trial over."""
+        aside = f"{self.directory.rstrip('/')}.corrupt-{int(time.time())}"
+        logging.warning("%s: checkpoint cannot be restored (%s); moved to %s, the trial starts over",
+                        self.directory, reason, aside)
+        tf.io.gfile.rename(self.directory, aside, overwrite=True)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory, max_to_keep=1)
 
     def save(self, finished_epochs: int) -> str:
         if not tf.io.gfile.exists(os.path.join(self.directory, CONFIG_FILE)):
@@ -80,7 +94,18 @@ class CheckpointEveryEpochs(keras.callbacks.Callback):
             self.checkpoint.save(epoch + 1)
 
 
+def _read_all(path: str) -> None:
+    """Read every tensor of checkpoint `path` (raises tf.errors.OpError if any is unreadable)."""
+    reader = tf.train.load_checkpoint(path)
+    for name in reader.get_variable_to_shape_map():
+        reader.get_tensor(name)
+
+
 def latest_epoch(directory: str) -> int:
-    """Finished epochs of the newest checkpoint in `directory` (0 if none), without building a model."""
-    path = tf.train.latest_checkpoint(directory) if tf.io.gfile.isdir(directory) else None
-    return int(path.rsplit("-", 1)[1]) if path else 0
+    """Finished epochs of the newest checkpoint in `directory` (0 if none or unreadable), without building
+    a model."""
+    try:
+        path = tf.train.latest_checkpoint(directory) if tf.io.gfile.isdir(directory) else None
+        return int(path.rsplit("-", 1)[1]) if path else 0
+    except (tf.errors.OpError, ValueError, IndexError):
+        return 0
