@@ -41,9 +41,14 @@ class Program:
         """Call `define_flags()` and parse `argv` (strings, no program name); returns FLAGS.
 
         Bad values raise absl's flags.Error (IllegalFlagValueError carries the validator's message)."""
+        import logging
+
         define_flags()
         self.FLAGS.unparse_flags()
         self.FLAGS(["prog", *map(str, argv)])
+        # Parsing --verbosity (default: warnings) sets the absl logger's level; let it follow the root logger,
+        # whose level a test sets with caplog.set_level.
+        logging.getLogger("absl").setLevel(logging.NOTSET)
         return self.FLAGS
 
     def run(self, define_flags, main, *argv):

@@ -3,7 +3,7 @@ import pytest
 from absl import flags
 
 from influence_mem import models
-from influence_mem.data.subsets import parse_trials
+from influence_mem.estimate.trial_format import parse_trials
 from influence_mem.train import last_layer  # noqa: F401  (defines --linear_epochs on top of the trainer flags)
 from influence_mem.train import main as trainer
 from tests.conftest import REPO

@@ -40,7 +40,7 @@ def test_device_groups_pin_one_gpu_or_a_mirrored_group_per_process():
 
 
 def test_blocks_cover_the_trials_in_order():
-    from influence_mem.data.subsets import parse_trials
+    from influence_mem.estimate.trial_format import parse_trials
 
     for spec, size in (("0-3999", 10), ("0-34", 10), ("3,7,9-12", 2), ("5", 4)):
         trials = parse_trials(spec)

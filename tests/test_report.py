@@ -96,7 +96,7 @@ def test_missing_or_ambiguous_estimates_are_one_clear_error(tmp_path):
 
 
 def test_cli_with_digits_images(tmp_path):
-    from test_marginal_utility import _digits_estimates
+    from tests.test_marginal_utility import _digits_estimates
 
     from influence_mem.data import datasets
 

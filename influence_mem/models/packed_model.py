@@ -13,6 +13,65 @@ import numpy as np
 import tensorflow as tf
 
 
+def dense_chain(template: keras.Model):
+    """[(activation, low precision), ...] per Dense layer if `template` is a chain of
+    Input -> [Flatten] -> Dense(relu)... -> Dense (no activation), with biases and nothing
+    else (the `mlp` and `linear` architectures); otherwise None.
+
+    `low precision` is the layer's compute dtype when it differs from float32 (a
+    mixed policy), else None.
+    """
+    layers = template.layers
+    if not layers or not isinstance(layers[0], keras.layers.InputLayer) or template.non_trainable_variables:
+        return None
+    previous, chain = layers[0].output, []
+    for layer in layers[1:]:
+        if len(layer._inbound_nodes) != 1 or layer.input is not previous:
+            return None
+        previous = layer.output
+        if isinstance(layer, keras.layers.Flatten) and not chain:
+            continue
+        if type(layer) is not keras.layers.Dense or not layer.use_bias or layer.kernel_regularizer is not None \
+                or layer.bias_regularizer is not None or layer.activity_regularizer is not None \
+                or layer.kernel_constraint is not None or layer.bias_constraint is not None \
+                or getattr(layer, "lora_enabled", False) or layer.quantization_mode is not None:
+            return None
+        activation = {keras.activations.relu: "relu", keras.activations.linear: None}.get(layer.activation, "other")
+        if activation == "other":
+            return None
+        chain.append((activation, None if layer.compute_dtype == "float32" else tf.as_dtype(layer.compute_dtype)))
+    if not chain or any(a != "relu" for a, _ in chain[:-1]) or chain[-1][0] is not None:
+        return None
+    variables = template.trainable_variables
+    if len(variables) != 2 * len(chain) or [len(v.shape) for v in variables] != [2, 1] * len(chain):
+        return None
+    return chain
+
+
+@tf.function(jit_compile=True)
+def _bias_relu(z, bias):
+    """relu(z + bias) for z [K, b, n], bias [K, n]: one fused pass (XLA) instead of two."""
+    return tf.nn.relu(z + bias[:, None, :])
+
+
+@tf.function(jit_compile=True)
+def _relu_bias_grad(dy, y):
+    """(dz, d bias) of y = relu(z + bias): one fused pass; the bias gradient summed in float32."""
+    dz = tf.where(y > 0, dy, tf.zeros_like(dy))
+    return dz, tf.cast(tf.reduce_sum(tf.cast(dz, tf.float32), axis=1), dy.dtype)
+
+
+@tf.custom_gradient
+def _dense_relu(x, kernel, bias):
+    """relu(x @ kernel + bias) over a pack ([K, b, m] x [K, m, n]); matmuls by oneDNN, the rest fused by XLA."""
+    y = _bias_relu(tf.matmul(x, kernel), bias)
+
+    def grad(dy):
+        dz, dbias = _relu_bias_grad(dy, y)
+        return tf.matmul(dz, kernel, transpose_b=True), tf.matmul(x, dz, transpose_a=True), dbias
+    return y, grad
+
+
 class PackedModel:
     """K same-architecture Keras models as stacked variables, with a vectorized forward pass."""
 
@@ -32,6 +91,18 @@ class PackedModel:
         self.trainable = variables(self.template.trainable_variables, stacked[0])
         self.non_trainable = variables(self.template.non_trainable_variables, stacked[1])
         self._infer = tf.function(self._infer_all)
+        # Mixed precision, Dense chains (mlp, linear): the hidden layers' weights are also kept in their
+        # low compute dtype (`low`), rewritten by `sync_low` after each update (the trainer fuses it into
+        # its XLA update), so a step neither casts the weights nor its gradients in separate passes.
+        chain = dense_chain(template)
+        self.chain = chain if chain and any(dtype is not None for _, dtype in chain) else None
+        self.low = {}
+        if self.chain:
+            for i, (_, dtype) in enumerate(self.chain):
+                for j in (2 * i, 2 * i + 1):
+                    if dtype is not None:
+                        self.low[j] = keras.Variable(tf.cast(self.trainable[j].value, dtype), dtype=dtype,
+                                                     trainable=False, name="packed_low_" + self.trainable[j].name)
 
     def load(self, stacked) -> None:
         """Overwrite the pack with `stacked` weights (as in __init__; as many models as the pack holds)."""
@@ -39,6 +110,37 @@ class PackedModel:
             raise ValueError(f"a pack of {self.size} cannot load {packed_size(stacked)} models")
         for variable, value in zip(self.trainable + self.non_trainable, stacked[0] + stacked[1]):
             variable.assign(value)
+        self.sync_low()
+
+    def sync_low(self) -> None:
+        """Rewrite the low-precision copies from the float32 weights (after any change of the weights)."""
+        for j, low in self.low.items():
+            low.assign(tf.cast(self.trainable[j].value, low.dtype))
+
+    def train_weights(self) -> list:
+        """The tensors a training step differentiates by, one per trainable variable: the low-precision
+        copy where there is one (its gradient is in that dtype), else the variable's value."""
+        return [self.low[j].value if j in self.low else v.value for j, v in enumerate(self.trainable)]
+
+    def forward_weights(self, images, weights):
+        """forward(images, training=True) computed from `weights` (train_weights()), differentiable in them.
+
+        A Dense chain under a mixed policy runs its own batched matmuls (the same
+        math as the layers: x @ kernel + bias, ReLU, in the layer's compute dtype,
+        logits in float32) with bias+ReLU and its gradient fused; other models
+        run forward() on the variables (then `weights` must be their values).
+        """
+        if not self.chain:
+            return self.forward(images, training=True)
+        x = tf.reshape(images, tf.concat([tf.shape(images)[:2], [-1]], 0))
+        for i, (activation, dtype) in enumerate(self.chain):
+            kernel, bias = weights[2 * i], weights[2 * i + 1]
+            x = tf.cast(x, dtype or tf.float32)
+            if activation == "relu":
+                x = _dense_relu(x, kernel, bias)
+            else:
+                x = tf.matmul(x, kernel) + bias[:, None, :]
+        return tf.cast(x, tf.float32), [], tf.zeros([self.size])
 
     def forward(self, images, training: bool):
         """Per-model images [K, b, ...] -> (logits [K, b, C] float32, new non-trainable state, extra losses [K]).

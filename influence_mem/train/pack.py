@@ -75,7 +75,15 @@ class PackedTrainer:
         self.steps = tf.function(self._steps)
         # The SGD update is memory-bound (K x every weight, several passes); XLA fuses it, ~2x faster.
         # Not under a multi-replica strategy: there the update all-reduces gradients first.
-        apply = lambda grads: optimizer.apply(grads, packed.trainable)  # noqa: E731
+        # Mixed precision (one replica): gradients arrive in the compute dtype, and the update also
+        # rewrites the weights' low-precision copies (PackedModel.sync_low), all in the same fused pass.
+        self.low_precision = bool(packed.low) and strategy.num_replicas_in_sync == 1
+        if self.low_precision:
+            def apply(grads):
+                optimizer.apply([tf.cast(g, v.dtype) for g, v in zip(grads, packed.trainable)], packed.trainable)
+                packed.sync_low()
+        else:
+            apply = lambda grads: optimizer.apply(grads, packed.trainable)  # noqa: E731
         self.apply = tf.function(apply, jit_compile=True) if strategy.num_replicas_in_sync == 1 else apply
 
     def _replica_step(self, ids, seeds):
@@ -84,8 +92,13 @@ class PackedTrainer:
         images, labels = tf.gather(train["image"], ids), tf.gather(train["label"], ids)
         if self.augment is not None:
             images = _augment_all(images, seeds, self.augment)
+        weights = self.packed.train_weights() if self.low_precision else self.packed.trainable
         with tf.GradientTape() as tape:
-            logits, state, extra = self.packed.forward(images, training=True)
+            if self.low_precision:
+                tape.watch(weights)
+                logits, state, extra = self.packed.forward_weights(images, weights)
+            else:
+                logits, state, extra = self.packed.forward(images, training=True)
             # The op Keras's from_logits sparse categorical cross-entropy runs, without its shape checks.
             loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int64), logits=logits)
             per_model = tf.reduce_mean(loss, axis=1) + extra  # [K]
@@ -93,7 +106,7 @@ class PackedTrainer:
             total = tf.reduce_sum(per_model) / self.strategy.num_replicas_in_sync
             if self.loss_scaled:  # mixed_float16: Keras's dynamic loss scale (apply() unscales, skips non-finite)
                 total = self.optimizer.scale_loss(total)
-        grads = tape.gradient(total, self.packed.trainable)
+        grads = tape.gradient(total, weights)
         self.apply(grads)
         self.packed.set_state(state)
         return per_model
@@ -184,6 +197,7 @@ class PackCheckpoints:
                     value[k] = single.numpy()
         for (_, packed), value in zip(pairs, values):
             packed.assign(value)
+        trainer.packed.sync_low()
         return epoch
 
 

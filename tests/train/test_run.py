@@ -8,6 +8,7 @@ import tensorflow as tf
 from influence_mem.data.subsets import subset_indices
 from influence_mem.data.npzio import read_npz
 from influence_mem.estimate.trial_format import AUX_KEYS
+from influence_mem.train import run as run_module
 from influence_mem.train import status
 from influence_mem.train.config import TrainConfig
 from influence_mem.train.run import TrialsFailed, run_trials
@@ -35,10 +36,21 @@ def test_a_trial_that_raises_is_recorded_as_failed_with_its_error(tmp_path, digi
     assert text.splitlines()[-1] == "  rerun: --subset_ratio=0.7 --trials=0-1"
 
 
-def test_packed_trials_get_the_same_subsets_init_and_files_as_unpacked(digits, tmp_path):
+def test_a_trial_at_chance_accuracy_is_not_committed(tmp_path, digits):
+    config = TrainConfig(epochs=1, lr_schedule="constant", base_lr=0.0, save_model=False)  # stays at its init
+    with pytest.raises(TrialsFailed) as raised:
+        run_trials(digits, config, [1], str(tmp_path))
+    assert raised.value.failed == [1]
+    error = json.loads((tmp_path / "0.7" / ".1.inprogress" / "failed.json").read_text())["error"]
+    assert "at or below chance (1/10)" in error
+    assert not (tmp_path / "0.7" / "1").exists()
+
+
+def test_packed_trials_get_the_same_subsets_init_and_files_as_unpacked(digits, tmp_path, monkeypatch):
     # lr = 0 keeps every trial at its initial weights: the exported packed slice must then be the
     # unpacked trial's model exactly, and the aux arrays must match key by key.  Trials 0-2 in packs of 2:
-    # a full pack and a leftover pack of one.
+    # a full pack and a leftover pack of one.  Untrained trials are at chance: let them be committed here.
+    monkeypatch.setattr(run_module, "check_trained", lambda metrics, num_classes: None)
     config = TrainConfig(epochs=1, lr_schedule="constant", base_lr=0.0)
     packed = run_trials(digits, config, [0, 1, 2], str(tmp_path / "packed"), pack_trials=2)
     single = run_trials(digits, config, [1], str(tmp_path / "single"))

@@ -1,8 +1,8 @@
-"""Trial subsets: deterministic, exact size, independent across trials; --trials parsing."""
+"""data.subsets: trial subsets are deterministic, of exact size, independent across trials; trial seeds."""
 import numpy as np
 import pytest
 
-from influence_mem.data.subsets import parse_trials, subset_indices, subset_size, trial_seeds
+from influence_mem.data.subsets import subset_indices, subset_size, trial_seeds
 
 
 def test_subset_is_deterministic_sorted_unique_and_exact_size():
@@ -49,13 +49,3 @@ def test_trial_seeds_deterministic_and_distinct():
 def test_bad_ratio(bad):
     with pytest.raises(ValueError, match="subset ratio"):
         subset_indices(10, bad, 0, 0)
-
-
-def test_parse_trials():
-    assert parse_trials("0-3") == [0, 1, 2, 3]
-    assert parse_trials("3,7,9") == [3, 7, 9]
-    assert parse_trials("0-2,10,5-6") == [0, 1, 2, 5, 6, 10]
-    assert parse_trials("4") == [4]
-    for bad in ["", "a", "3-1", "1,,2", "-2", "1-x"]:
-        with pytest.raises(ValueError, match="malformed --trials"):
-            parse_trials(bad)

@@ -5,8 +5,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
-from conftest import run_module
+from influence_mem.train import status
 
 
 def make_workdir(root):
@@ -14,16 +15,16 @@ def make_workdir(root):
     an error, 5 killed (dead owner), 4 and 6 missing; ratio 0.5 with trial 1 done."""
     import tensorflow as tf
 
-    from influence_mem.train import outputs
+    from influence_mem.train import claims
 
     for ratio, trial in ((0.7, 0), (0.7, 1), (0.5, 1)):
         path = root / str(ratio) / str(trial)
         path.mkdir(parents=True)
         (path / "aux_arrays.npz").write_bytes(b"complete")
-    live = outputs.claim_trial(str(root), 0.7, 2)
+    live = claims.claim_trial(str(root), 0.7, 2)
     ckpt = tf.train.Checkpoint(v=tf.Variable(1.0))
     tf.train.CheckpointManager(ckpt, f"{live.work}/ckpt", max_to_keep=1).save(checkpoint_number=3)
-    outputs.claim_trial(str(root), 0.7, 3).release(failure="ResourceExhaustedError: OOM")
+    claims.claim_trial(str(root), 0.7, 3).release(failure="ResourceExhaustedError: OOM")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     work = root / "0.7" / ".5.inprogress"
@@ -34,8 +35,6 @@ def make_workdir(root):
 
 
 def test_report_classifies_every_trial(tmp_path):
-    from influence_mem.train import status
-
     live, dead_pid = make_workdir(tmp_path)
     try:
         text = status.report(str(tmp_path), expected=range(8))
@@ -52,24 +51,12 @@ def test_report_classifies_every_trial(tmp_path):
     assert lines[7] == "  rerun: --subset_ratio=0.7 --trials=3-7"
 
 
-def test_format_trials_is_the_inverse_of_parse_trials():
-    from influence_mem.data.subsets import parse_trials
-    from influence_mem.train.status import format_trials
-
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        ids = sorted(set(rng.integers(0, 60, size=rng.integers(1, 40)).tolist()))
-        assert parse_trials(format_trials(ids)) == ids
-    assert format_trials([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
-
-
-def test_cli_defaults_to_trials_up_to_the_largest_seen(tmp_path):
+def test_main_defaults_to_trials_up_to_the_largest_seen(tmp_path, program, capsys):
     for trial in (0, 3):
         (tmp_path / "0.7" / str(trial)).mkdir(parents=True)
         (tmp_path / "0.7" / str(trial) / "aux_arrays.npz").write_bytes(b"x")
-    out = run_module("influence_mem.train.status", f"--workdir={tmp_path}")
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.splitlines() == ["subset ratio 0.7: 2 done, 0 in progress, 0 failed, 2 missing (of 4: "
+    program.run(status.define_flags, status.main, f"--workdir={tmp_path}")
+    assert capsys.readouterr().out.splitlines() == ["subset ratio 0.7: 2 done, 0 in progress, 0 failed, 2 missing (of 4: "
                                        "trials 0-3)", "  rerun: --subset_ratio=0.7 --trials=1-2"]
 
 
@@ -84,3 +71,8 @@ def test_status_lists_full_set_runs_that_the_aggregator_skips(tmp_path):
     assert sorted(ratio_dirs(str(tmp_path))) == [0.7]  # the estimators need held-out examples
     assert sorted(ratio_dirs(str(tmp_path), include_full=True)) == [0.7, 1.0]
     assert "subset ratio 1: 1 done" in report(str(tmp_path))
+
+
+def test_main_refuses_a_missing_workdir(tmp_path, program):
+    with pytest.raises(SystemExit, match="not a directory"):
+        program.run(status.define_flags, status.main, f"--workdir={tmp_path / 'nope'}")

@@ -3,37 +3,53 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from influence_mem.data import datasets
+from absl import flags
+
 from influence_mem.data.base import Dataset
+from influence_mem.data.npzio import read_npz
 from influence_mem.data.subsets import subset_indices
-from influence_mem.train import outputs
-from tests.conftest import REPO, run_module
+from influence_mem.estimate.trial_format import AUX_KEYS, META_FILE
+from influence_mem.train import last_layer
+from influence_mem.train.config import TrainConfig
+from tests.helpers import DIGITS_MLP
 
 HIDDEN = 32
+ARGS = [f"--flagfile={DIGITS_MLP}", f"--mlp_hidden={HIDDEN}", "--epochs=8", "--linear_epochs=5", "--trials=0-2"]
+
+
+def define_flags():
+    last_layer.define_flags()
+    flags.mark_flag_as_required("workdir")
 
 
 @pytest.fixture(scope="module")
 def last_layer_run(tmp_path_factory):
+    """The program's main in-process: a full-set digits MLP, its features, three linear trials on them."""
     workdir = tmp_path_factory.mktemp("last_layer")
-    result = run_module("influence_mem.train.last_layer", f"--flagfile={REPO / 'configs' / 'digits_mlp.cfg'}",
-                        f"--mlp_hidden={HIDDEN}", "--epochs=8", "--linear_epochs=5", "--trials=0-2",
-                        f"--workdir={workdir}", "--save_model=true")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir, result
+    before = set(flags.FLAGS)
+    try:
+        define_flags()
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["prog", *ARGS, f"--workdir={workdir}", "--save_model=true"])
+        last_layer.main(["prog"])
+    finally:
+        flags.FLAGS.unparse_flags()
+        for name in set(flags.FLAGS) - before:
+            delattr(flags.FLAGS, name)
+    return workdir
 
 
-def test_features_are_the_penultimate_layer_in_index_order(last_layer_run):
-    workdir, _ = last_layer_run
-    digits = datasets.load("digits")
+def test_features_are_the_penultimate_layer_in_index_order(last_layer_run, digits):
+    workdir = last_layer_run
     rep = workdir / "representation" / "1" / "0"
-    features = outputs.read_npz(str(rep / "features.npz"))
+    features = read_npz(str(rep / "features.npz"))
     assert features["train_features"].shape == (digits.num_train, HIDDEN)
     assert features["test_features"].shape == (digits.num_test, HIDDEN)
     np.testing.assert_array_equal(features["train_labels"], digits.train_labels)
     # The logits layer applied to the features must reproduce the full model's recorded correctness.
     variables = {tuple(v.shape): v.numpy() for v in tf.saved_model.load(str(rep / "saved_model")).variables}
     kernel, bias = variables[(HIDDEN, 10)], variables[(10,)]
-    aux = outputs.read_npz(str(rep / "aux_arrays.npz"))
+    aux = read_npz(str(rep / "aux_arrays.npz"))
     assert len(aux["index_removed"]) == 0 and len(aux["subsample_idx"]) == digits.num_train  # ratio 1
     predicted = np.argmax(features["train_features"] @ kernel + bias, axis=1)
     np.testing.assert_array_equal(predicted[aux["index_train"]] == digits.train_labels[aux["index_train"]],
@@ -43,16 +59,15 @@ def test_features_are_the_penultimate_layer_in_index_order(last_layer_run):
                                   aux["correctness_test"])
 
 
-def test_linear_trials_have_the_aggregator_format_and_the_trainer_subsets(last_layer_run):
-    workdir, _ = last_layer_run
-    digits = datasets.load("digits")
-    meta = outputs.read_npz(str(workdir / outputs.META_FILE))
+def test_linear_trials_have_the_aggregator_format_and_the_trainer_subsets(last_layer_run, digits):
+    workdir = last_layer_run
+    meta = read_npz(str(workdir / META_FILE))
     np.testing.assert_array_equal(meta["tr_labels"], digits.train_labels)
     np.testing.assert_array_equal(meta["tt_labels"], digits.test_labels)
     accuracies = []
     for trial in range(3):
-        aux = outputs.read_npz(str(workdir / "0.7" / str(trial) / "aux_arrays.npz"))
-        assert set(aux) == set(outputs.AUX_KEYS)
+        aux = read_npz(str(workdir / "0.7" / str(trial) / "aux_arrays.npz"))
+        assert set(aux) == set(AUX_KEYS)
         expected = subset_indices(digits.num_train, 0.7, 0, trial)
         np.testing.assert_array_equal(aux["subsample_idx"], expected)
         np.testing.assert_array_equal(np.sort(aux["index_train"]), expected)
@@ -66,26 +81,22 @@ def test_linear_trials_have_the_aggregator_format_and_the_trainer_subsets(last_l
     assert not (workdir / "0.7" / "representation").exists()
 
 
-def test_rerun_skips_everything(last_layer_run):
-    workdir, _ = last_layer_run
+def test_rerun_skips_everything(last_layer_run, program, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    workdir = last_layer_run
     before = (workdir / "0.7" / "0" / "aux_arrays.npz").stat().st_mtime_ns
-    result = run_module("influence_mem.train.last_layer", f"--flagfile={REPO / 'configs' / 'digits_mlp.cfg'}",
-                        f"--mlp_hidden={HIDDEN}", "--epochs=8", "--linear_epochs=5", "--trials=0-2",
-                        f"--workdir={workdir}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "0 linear trials trained, 3 skipped" in result.stderr
+    program.run(define_flags, last_layer.main, *ARGS, f"--workdir={workdir}")
+    assert "0 linear trials trained, 3 skipped" in caplog.text
     assert (workdir / "0.7" / "0" / "aux_arrays.npz").stat().st_mtime_ns == before
 
 
-def test_features_of_another_dataset_are_refused(last_layer_run, tmp_path):
-    from influence_mem.train.last_layer import ensure_representation
-    from influence_mem.train.trial import TrainConfig
-
-    workdir, _ = last_layer_run
-    digits = datasets.load("digits")
+def test_features_of_another_dataset_are_refused(last_layer_run, digits):
+    workdir = last_layer_run
     other = Dataset(name="shifted", num_classes=10, image_shape=digits.image_shape,
                     train_labels=(digits.train_labels + 1) % 10, test_labels=digits.test_labels,
                     default_crop_padding=0, default_flip=False, x_train=digits.x_train,
                     x_test=digits.x_test)
     with pytest.raises(ValueError, match="differ"):
-        ensure_representation(other, TrainConfig(), str(workdir / "representation"))
+        last_layer.ensure_representation(other, TrainConfig(), str(workdir / "representation"))
