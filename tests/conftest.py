@@ -3,8 +3,13 @@
 - `digits`: the digits dataset, loaded once per session.
 - `digits_trial`: one default-config digits MLP trial (trial 0, r = 0.7) trained in-process once per session.
 - `program`: a program's absl flags defined and parsed in-process, removed again after the test.
+- `serve`: a local HTTP server on 127.0.0.1 serving a directory (released_files.fetch).
 """
+import functools
+import http.server
 import os
+import threading
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -73,6 +78,46 @@ def program():
         for name in set(values) - before:
             if name in values:
                 delattr(values, name)
+
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves a directory; records the paths asked for; with `truncate`, announces a file's full length but
+    sends half of it."""
+    requests = []  # replaced per server
+    truncate = False
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        type(self).requests.append(self.path)
+        if not self.truncate:
+            return super().do_GET()
+        body = (Path(self.directory) / self.path.lstrip("/")).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:len(body) // 2])
+
+
+@pytest.fixture
+def serve():
+    """serve(directory, truncate=False) -> (base URL, list of requested paths); servers stop after the test."""
+    servers = []
+
+    def start(directory, truncate=False):
+        handler = type("Handler", (_Handler,), {"requests": [], "truncate": truncate})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                 functools.partial(handler, directory=str(directory)))
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/", handler.requests
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 # Transitional, until the last test files moved to tests.helpers: the old `from conftest import ...` and

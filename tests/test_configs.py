@@ -1,14 +1,14 @@
-"""Every flagfile in configs/ parses with the trainer's absl flags, matches the paper, and builds its model."""
+"""configs/ (installed as influence_mem_configs): every flagfile parses with its program's absl flags, matches
+the paper, and builds its model."""
 import pytest
 from absl import flags
 
 from influence_mem import models
 from influence_mem.estimate.trial_format import parse_trials
-from influence_mem.train import last_layer  # noqa: F401  (defines --linear_epochs on top of the trainer flags)
-from influence_mem.train import main as trainer
-from tests.conftest import REPO
-
-FLAGS = flags.FLAGS
+from influence_mem.train import flags as train_flags
+from influence_mem.train import last_layer
+from influence_mem.turnover import main as turnover_main
+from tests.helpers import CONFIGS as CONFIG_DIR
 
 # Input shape and classes per dataset (without loading data).
 SHAPES = {"digits": ((8, 8, 1), 10), "mnist": ((28, 28, 1), 10), "cifar10": ((32, 32, 3), 10),
@@ -36,26 +36,36 @@ EXPECTED = {
                           momentum=0.9, trials=4000),
     "digits_mlp": dict(dataset="digits", arch="mlp", subset_ratio=0.7),
 }
-CONFIGS = sorted(p.stem for p in (REPO / "configs").glob("*.cfg"))
+PAPER_002 = {  # appendix A
+    "mnist_mlp": dict(dataset="mnist", arch="mlp", mlp_hidden="4096", epochs=200, batch_size=256, base_lr=0.06,
+                      lr_schedule="constant", momentum=0.0, weight_decay=0.0, crop_padding=0),
+    "cifar10_vgg11": dict(dataset="cifar10", arch="vgg11", epochs=200, batch_size=256, base_lr=0.01,
+                          lr_schedule="warmup_piecewise", warmup_epochs=0, decay_epochs=["100", "150"],
+                          momentum=0.9, weight_decay=0.0),
+}
+CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.cfg"))
+TURNOVER_CONFIGS = sorted(p.stem for p in (CONFIG_DIR / "turnover").glob("*.cfg"))
+# Building a full-size model takes seconds: those configs build in the integration run (`make test`).
+LIGHT = {"digits_mlp", "mnist_mlp", "mnist_inception"}
+
+
+def define_trainer_and_last_layer_flags():
+    last_layer.define_flags()  # the trainer's flags plus --linear_epochs
+
+
+def parse(program, name):
+    return program.parse(define_trainer_and_last_layer_flags, f"--flagfile={CONFIG_DIR / (name + '.cfg')}",
+                         "--workdir=unused")
 
 
 def test_every_config_is_checked():
     assert CONFIGS == sorted(EXPECTED)
-
-
-@pytest.fixture
-def parsed():
-    def parse(name):
-        FLAGS.unparse_flags()
-        FLAGS(["test", f"--flagfile={REPO / 'configs' / (name + '.cfg')}", "--workdir=/tmp/unused"])
-        return FLAGS
-    yield parse
-    FLAGS.unparse_flags()
+    assert TURNOVER_CONFIGS == sorted(PAPER_002)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_config_parses_matches_paper_and_builds(name, parsed):
-    values = parsed(name)
+def test_config_parses_and_matches_the_paper(name, program):
+    values = parse(program, name)
     expected = dict(EXPECTED[name])
     trials = expected.pop("trials", None)
     if trials is not None:
@@ -65,16 +75,29 @@ def test_config_parses_matches_paper_and_builds(name, parsed):
         assert values[flag].value == value, f"{name}.cfg: --{flag}={values[flag].value}, paper says {value}"
     if name != "cifar100_last_layer":
         assert not values["linear_epochs"].present, "only the last-layer config may set --linear_epochs"
-    config = trainer.config_from_flags()
+
+
+@pytest.mark.parametrize("name", [n if n in LIGHT else pytest.param(n, marks=pytest.mark.integration)
+                                  for n in CONFIGS])
+def test_config_builds_its_model(name, program):
+    values = parse(program, name)
+    config = train_flags.config_from_flags()
     shape, classes = SHAPES[values.dataset]
     model = models.build(config.arch, shape, classes, config.arch_options)
     assert model.output.shape[-1] == classes
     assert model.get_layer("logits") is not None
 
 
-def test_unknown_flag_in_a_flagfile_is_an_error(tmp_path, parsed):
+def test_unknown_flag_in_a_flagfile_is_an_error(tmp_path, program):
     bad = tmp_path / "bad.cfg"
     bad.write_text("--dataset=cifar100\n--learning_rate=0.4\n")
-    FLAGS.unparse_flags()
     with pytest.raises(flags.Error, match="learning_rate"):
-        FLAGS(["test", f"--flagfile={bad}", "--workdir=/tmp/unused"])
+        program.parse(define_trainer_and_last_layer_flags, f"--flagfile={bad}", "--workdir=unused")
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_002))
+def test_turnover_configs_match_paper_002(name, program):
+    values = program.parse(turnover_main.define_flags, f"--flagfile={CONFIG_DIR / 'turnover' / (name + '.cfg')}",
+                           "--workdir=unused")
+    for flag, value in PAPER_002[name].items():
+        assert values[flag].value == value, f"{name}.cfg: --{flag}={values[flag].value}, paper 002 says {value}"

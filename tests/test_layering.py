@@ -5,18 +5,22 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "influence_mem"
+from tests.helpers import REPO
+
+PACKAGE = REPO / "influence_mem"
 
 # Bottom to top (docs/architecture.md).  A module may import its own layer or lower ones.
 LAYERS = [
-    ("formats, data, models", ["influence_mem.released", "influence_mem.data", "influence_mem.models"]),
+    ("formats, data, models", ["influence_mem.released", "influence_mem.released_files", "influence_mem.data",
+                               "influence_mem.models", "influence_mem.cli"]),
     ("train, estimate", ["influence_mem.train", "influence_mem.estimate"]),
     ("turnover, analysis", ["influence_mem.turnover", "influence_mem.analysis"]),
     ("programs", ["influence_mem.bench", "influence_mem.aggregate"]),
 ]
 PROGRAMS = LAYERS.index(LAYERS[-1])  # also every `main` / `__main__` module: a CLI sits above its package
 # Modules that must run without TensorFlow (aggregation and analysis machines).
-NO_TENSORFLOW = ["influence_mem.released", "influence_mem.estimate"]
+NO_TENSORFLOW = ["influence_mem.released", "influence_mem.released_files", "influence_mem.estimate",
+                 "influence_mem.cli"]
 
 
 def module_name(path: Path, package: Path = PACKAGE) -> str:

@@ -1,79 +1,23 @@
-"""released_files.fetch against a local HTTP server on 127.0.0.1: the real C-score files, a corrupted copy,
-an unknown name, HTTP 404, a truncated body, and the `python -m influence_mem.released` CLI."""
-import functools
+"""released_files.fetch against a local HTTP server on 127.0.0.1 (the `serve` fixture): the real C-score files,
+a corrupted copy, an unknown name, HTTP 404, a truncated body, and the list/fetch/check commands in-process."""
 import hashlib
-import http.server
 import os
 import shutil
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from influence_mem import released, released_files
 from influence_mem.released_files import FILES, FetchError, fetch
+from tests.helpers import released_dir
 
-REPO = Path(__file__).resolve().parents[1]
 CSCORES = ["cifar10-cscores-orig-order.npz", "cifar100-cscores-orig-order.npz", "mnist-cscores.npy"]
-HOW_TO_GET = ("the authors' C-score files are not here: set INFLUENCE_MEM_RELEASED_DIR to a directory holding "
-              f"{', '.join(CSCORES)}, or download them with "
-              "`python -m influence_mem.released fetch NAME --cache_dir=DIR` and point the variable at DIR")
-
-
-def released_dir():
-    """Directory holding the real C-score files (the variable first, then the usual place), or None."""
-    candidates = [os.environ.get("INFLUENCE_MEM_RELEASED_DIR"), REPO.parent / "shared" / "data" / "released"]
-    for candidate in filter(None, candidates):
-        if all((Path(candidate) / name).is_file() for name in CSCORES):
-            return Path(candidate)
-    return None
-
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    requests = []  # paths asked for (replaced per server)
-    truncate = False  # announce the full length but send half of it
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        type(self).requests.append(self.path)
-        if not self.truncate:
-            return super().do_GET()
-        body = (Path(self.directory) / self.path.lstrip("/")).read_bytes()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body[:len(body) // 2])
-
-
-@pytest.fixture
-def serve():
-    """serve(directory, truncate=False) -> (base URL, list of requested paths); servers stop after the test."""
-    servers = []
-
-    def start(directory, truncate=False):
-        handler = type("Handler", (_Handler,), {"requests": [], "truncate": truncate})
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                 functools.partial(handler, directory=str(directory)))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/", handler.requests
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
 def real_files(tmp_path):
     """A directory with copies of the real C-score files (skips with how to get them if they are absent)."""
-    source = released_dir()
-    if source is None:
-        pytest.skip(HOW_TO_GET)
+    source = released_dir(*CSCORES)
     served = tmp_path / "served"
     served.mkdir()
     for name in CSCORES:
@@ -174,19 +118,6 @@ def test_cli_list_fetch_check(serve, tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: ")
     assert released_files.main(["fetch", "nope", f"--cache_dir={cache}"]) == 1
     assert "unknown released file 'nope'" in capsys.readouterr().err
-
-
-def test_python_m_released_fetch(serve, tmp_path):
-    """The documented command: `python -m influence_mem.released fetch NAME`."""
-    served = tmp_path / "served"
-    served.mkdir()
-    (served / "cifar100_infl_matrix.npz").write_bytes(b"y" * 10)
-    url, _ = serve(served)
-    proc = subprocess.run([sys.executable, "-m", "influence_mem.released", "fetch", "cifar100_infl_matrix",
-                           f"--cache_dir={tmp_path / 'cache'}", f"--base_url={url}"],
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == str(tmp_path / "cache" / "cifar100_infl_matrix.npz")
 
 
 def test_released_reexports_fetch():

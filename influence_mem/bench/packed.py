@@ -1,7 +1,8 @@
-"""Throughput benchmark: seconds per trial, one Keras model per trial vs packed trials.
+"""Throughput benchmark: seconds per trial, one Keras model per trial vs packed trials, per precision.
 
-  python -m influence_mem.bench                       # the docs/performance.md spec, ~1 minute on 2 cores
-  python -m influence_mem.bench --pack_trials=64 --repeats=3
+  python -m influence_mem.bench                       # float32 and mixed_bfloat16 side by side, ~2 minutes
+  python -m influence_mem.bench --precision=mixed_bfloat16 --repeats=3
+  python -m influence_mem.bench --bench_precisions=float32 --pack_trials=64
 
 It takes the trainer's flags (influence_mem.train), with the spec of
 docs/performance.md as defaults: digits, MLP 64-512-256-10, 70% subsets, 10
@@ -12,13 +13,18 @@ trainer (train.run.run_trials: claims, evaluation, aux_arrays.npz,
 metrics.json; SavedModels only with --save_model) into a temporary workdir,
 without per-epoch checkpoints (as in configs/digits_mlp.cfg).  Achieved GFLOP/s counts the
 matmul FLOPs of training (3 x forward: forward, input and weight gradients)
-plus evaluation of the full train and test sets, against the matmul peak:
-the best of 10 large float32 tf.matmuls, timed at the start and again after
-each packed run (the host may be shared), and the highest of these is used.  The packed mode's first
-pack is timed apart (it builds and traces the packed trainer, once per
-process); the figure that is compared with the target is a real run's:
-(first pack + later packs' rate x the other trials) / --run_trials.
+plus evaluation of the full train and test sets, against the matmul peak of
+the precision's compute dtype (float32, bfloat16 or float16): the best of 10
+large tf.matmuls of that dtype, timed at the start and again after each packed
+run (the host may be shared), and the highest of these is used.  Each
+precision in --bench_precisions (--precision adds itself next to float32) is
+timed in the same process, their repeats interleaved so that both see the
+same load.  The packed mode's first pack is timed apart (it builds and traces
+the packed trainer, once per process and precision); the figure that is
+compared with the target is a real run's: (first pack + later packs' rate x
+the other trials) / --run_trials.
 """
+import dataclasses
 import os
 import tempfile
 import time
@@ -36,6 +42,9 @@ from influence_mem.train.run import run_trials
 
 PUBLIC_RECIPE_SECONDS = 1.2  # the authors' MNIST example recipe on this machine (docs/performance.md)
 TARGET_SECONDS = 0.15
+# Issue 16's targets for a 2,000-trial run of the spec on this machine (docs/performance.md).
+PRECISION_TARGETS = {"float32": 0.055, "mixed_bfloat16": 0.030}
+COMPUTE_DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
 FLAGS = flags.FLAGS
 
@@ -51,16 +60,18 @@ def define_flags() -> None:
                          "000: 2,000-4,000 per experiment): (first pack + later packs' rate x the rest) / run_trials.")
     flags.DEFINE_integer("single_trials", 4, "Trials timed in the one-model-per-trial mode (0 = skip it).")
     flags.DEFINE_integer("repeats", 1, "Time the packed mode this many times; prints each, the best and the spread.")
-    flags.DEFINE_integer("peak_size", 2048, "Side of the square float32 matmul that measures the peak.")
+    flags.DEFINE_integer("peak_size", 2048, "Side of the square matmul that measures each dtype's peak.")
+    flags.DEFINE_list("bench_precisions", ["float32", "mixed_bfloat16"], "Precisions timed side by side "
+                      "(--precision=X, if given, times float32 and X).")
     flags.register_validator("packed_trials", lambda v: v >= 1, "--packed_trials must be >= 1")
     flags.register_validator("run_trials", lambda v: v >= 1, "--run_trials must be >= 1")
     flags.register_validator("single_trials", lambda v: v >= 0, "--single_trials must be >= 0")
     flags.register_validator("repeats", lambda v: v >= 1, "--repeats must be >= 1")
 
 
-def matmul_peak(size: int, runs: int = 10) -> float:
-    """GFLOP/s of the best of `runs` timed size x size float32 matmuls."""
-    a, b = tf.random.normal([size, size]), tf.random.normal([size, size])
+def matmul_peak(size: int, runs: int = 10, dtype: str = "float32") -> float:
+    """GFLOP/s of the best of `runs` timed size x size matmuls of `dtype`."""
+    a, b = (tf.cast(tf.random.normal([size, size]), dtype) for _ in range(2))
     matmul = tf.function(tf.matmul)
     matmul(a, b).numpy()
     best = min(_timed(lambda: matmul(a, b).numpy()) for _ in range(runs))
@@ -97,62 +108,92 @@ def seconds_per_trial(dataset, config, trials, pack_trials: int) -> float:
     return elapsed / len(trials)
 
 
+def _precisions() -> list:
+    if FLAGS["precision"].present or FLAGS.mixed_precision:
+        chosen = train_flags.precision_from_flags()
+        return ["float32"] if chosen == "float32" else ["float32", chosen]
+    unknown = [p for p in FLAGS.bench_precisions if p not in COMPUTE_DTYPES]
+    if unknown:
+        raise app.UsageError(f"--bench_precisions: unknown {', '.join(unknown)}; known: {', '.join(COMPUTE_DTYPES)}")
+    return list(dict.fromkeys(FLAGS.bench_precisions))
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.pack_trials < 2:
         raise app.UsageError("--pack_trials must be >= 2 for the packed mode")
     dataset = train_flags.dataset_from_flags()
-    config = train_flags.config_from_flags()
-    config.log_every_epochs = config.epochs
-    dense = config.arch == "mlp"
+    base = train_flags.config_from_flags()
+    base.log_every_epochs = base.epochs
+    precisions = _precisions()
+    configs = {p: dataclasses.replace(base, precision=p) for p in precisions}
+    dense = base.arch == "mlp"
     pack = FLAGS.pack_trials
-    print(f"config: {FLAGS.dataset}, {config.arch} {FLAGS.mlp_hidden if dense else ''}, r={config.subset_ratio}, "
-          f"{config.epochs} epochs, batch {config.batch_size}, lr {config.base_lr}, momentum {config.momentum}, "
-          f"save_model={config.save_model}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    peak = matmul_peak(FLAGS.peak_size)
-    print(f"matmul peak ({FLAGS.peak_size}x{FLAGS.peak_size} float32, best of 10): {peak:.1f} GFLOP/s")
-    train, evaluation = trial_gflop(config, dataset)
+    print(f"config: {FLAGS.dataset}, {base.arch} {FLAGS.mlp_hidden if dense else ''}, r={base.subset_ratio}, "
+          f"{base.epochs} epochs, batch {base.batch_size}, lr {base.base_lr}, momentum {base.momentum}, "
+          f"save_model={base.save_model}; precisions {', '.join(precisions)}; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    peaks = {p: [matmul_peak(FLAGS.peak_size, dtype=COMPUTE_DTYPES[p])] for p in precisions}
+    for p in precisions:
+        print(f"matmul peak ({FLAGS.peak_size}x{FLAGS.peak_size} {COMPUTE_DTYPES[p]}, best of 10): "
+              f"{peaks[p][0]:.1f} GFLOP/s")
+    train, evaluation = trial_gflop(base, dataset)
     work = train + evaluation
     if dense:
         print(f"work per trial: {work:.2f} GFLOP (train {train:.2f} = 3 x forward x "
-              f"{subset_size(dataset.num_train, config.subset_ratio)} examples x {config.epochs} epochs; "
+              f"{subset_size(dataset.num_train, base.subset_ratio)} examples x {base.epochs} epochs; "
               f"eval {evaluation:.2f})")
 
-    peaks = [peak]
-
-    def rate(seconds, against=None):
-        against = against or max(peaks)
+    def rate(seconds, against):
         return f", {work / seconds:.1f} GFLOP/s ({work / seconds / against:.0%} of peak)" if dense else ""
 
-    single = None
-    if FLAGS.single_trials:
-        single = seconds_per_trial(dataset, config, range(FLAGS.single_trials), 1)
-        print(f"K=1 (one Keras fit per trial): {single:.3f} s/trial over {FLAGS.single_trials} trials{rate(single)}")
-    first = seconds_per_trial(dataset, config, range(pack), pack) * pack
-    print(f"packed K={pack}, first pack (builds and traces the packed trainer, once per process): {first:.2f} s")
-    runs = []
+    single, first, runs = {}, {}, {p: [] for p in precisions}
+    for p in precisions:
+        if FLAGS.single_trials:
+            single[p] = seconds_per_trial(dataset, configs[p], range(FLAGS.single_trials), 1)
+            print(f"{p}: K=1 (one Keras fit per trial): {single[p]:.3f} s/trial over {FLAGS.single_trials} trials"
+                  f"{rate(single[p], max(peaks[p]))}")
+        first[p] = seconds_per_trial(dataset, configs[p], range(pack), pack) * pack
+        print(f"{p}: packed K={pack}, first pack (builds and traces the packed trainer, once per process): "
+              f"{first[p]:.2f} s")
     for repeat in range(FLAGS.repeats):
-        seconds = seconds_per_trial(dataset, config, range(pack, pack + FLAGS.packed_trials), pack)
-        runs.append(seconds)
-        # The host may be shared: each run is also compared with a peak taken right after it.
-        peaks.append(matmul_peak(FLAGS.peak_size))
-        print(f"  later packs, run {repeat + 1}: {seconds:.3f} s/trial{rate(seconds, peaks[-1])} of the peak "
-              f"measured right after it ({peaks[-1]:.1f} GFLOP/s)")
-    best, peak = min(runs), max(peaks)
-    print(f"matmul peak: {peak:.1f} GFLOP/s, the highest of {len(peaks)} measurements "
-          f"({', '.join(f'{p:.0f}' for p in peaks)}); the figures below are against it")
-    print(f"packed K={pack}, later packs: {best:.3f} s/trial over {FLAGS.packed_trials} trials{rate(best)}; "
-          f"runs: {', '.join(f'{r:.3f}' for r in runs)}")
+        for p in precisions:  # interleaved: every precision's run r sees about the same load
+            seconds = seconds_per_trial(dataset, configs[p], range(pack, pack + FLAGS.packed_trials), pack)
+            runs[p].append(seconds)
+            # The host may be shared: each run is also compared with a peak taken right after it.
+            peaks[p].append(matmul_peak(FLAGS.peak_size, dtype=COMPUTE_DTYPES[p]))
+            print(f"  {p}: later packs, run {repeat + 1}: {seconds:.3f} s/trial{rate(seconds, peaks[p][-1])} of "
+                  f"the peak measured right after it ({peaks[p][-1]:.1f} GFLOP/s)")
     total = max(FLAGS.run_trials, pack)
-    projected = (first + best * (total - pack)) / total
-    print(f"packed K={pack}, a run of {total} trials: {projected:.3f} s/trial{rate(projected)}")
-    if single:
-        print(f"ratio K=1 / packed: {single / projected:.1f}x")
-    if dense:
+    rows = []
+    for p in precisions:
+        best, peak = min(runs[p]), max(peaks[p])
+        projected = (first[p] + best * (total - pack)) / total
+        rows.append((p, peak, first[p], best, runs[p], projected, single.get(p)))
+        print(f"{p}: matmul peak {peak:.1f} GFLOP/s, the highest of {len(peaks[p])} measurements "
+              f"({', '.join(f'{x:.0f}' for x in peaks[p])}); packed K={pack}, later packs: {best:.3f} s/trial "
+              f"over {FLAGS.packed_trials} trials{rate(best, peak)}; runs: {', '.join(f'{r:.3f}' for r in runs[p])}")
+        print(f"{p}: packed K={pack}, a run of {total} trials: {projected:.3f} s/trial{rate(projected, peak)}")
+        if single.get(p):
+            print(f"{p}: ratio K=1 / packed: {single[p] / projected:.1f}x")
+    print()
+    print(f"{'precision':<16}{'peak GFLOP/s':>13}{'first pack s':>13}{'later s/trial':>14}"
+          f"{f'{total}-trial s/trial':>19}{'GFLOP/s':>9}{'of peak':>8}{'target':>8}  ")
+    for p, peak, first_s, best, _, projected, _ in rows:
+        target = PRECISION_TARGETS.get(p) if dense else None
+        verdict = "" if target is None else f"{'met' if projected <= target else 'not met'} (<= {target})"
+        print(f"{p:<16}{peak:>13.0f}{first_s:>13.2f}{best:>14.3f}{projected:>19.3f}"
+              f"{work / projected if dense else float('nan'):>9.1f}"
+              f"{(work / projected / peak) if dense else float('nan'):>8.0%}  {verdict}")
+    if len(rows) > 1:
+        print(f"speed-up of {rows[1][0]} over float32 ({total}-trial figure): {rows[0][5] / rows[1][5]:.2f}x")
+    if dense and "float32" in precisions:
+        projected, peak = rows[0][5], rows[0][1]
         met = projected <= TARGET_SECONDS and work / projected >= peak / 2
-        print(f"vs the public JAX recipe ({PUBLIC_RECIPE_SECONDS} s/trial): {PUBLIC_RECIPE_SECONDS / projected:.1f}x; "
-              f"target (<= {TARGET_SECONDS} s/trial and >= 50% of peak): {'met' if met else 'not met'}")
+        print(f"float32 vs the public JAX recipe ({PUBLIC_RECIPE_SECONDS} s/trial): "
+              f"{PUBLIC_RECIPE_SECONDS / projected:.1f}x; issue-5 target (<= {TARGET_SECONDS} s/trial and >= 50% "
+              f"of peak): {'met' if met else 'not met'}")
 
 
 def run():

@@ -82,7 +82,7 @@ def representation_config(config: TrainConfig) -> TrainConfig:
 def linear_config(config: TrainConfig, epochs: int) -> TrainConfig:
     """The representation run's hyper-parameters with a `linear` model, `epochs` epochs, no augmentation."""
     return dataclasses.replace(config, arch="linear", arch_options={}, epochs=epochs, crop_padding=0, flip=False,
-                               mixed_precision=False)
+                               precision="float32")
 
 
 def features_path(representation_dir: str) -> str:

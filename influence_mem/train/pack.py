@@ -201,7 +201,19 @@ class PackCheckpoints:
         return epoch
 
 
-_CACHE = {"initial": {}, "trainer": {}}  # the last run's entries; each keeps its dataset and strategy alive
+# The last runs' entries (a few configs, e.g. the benchmark's precisions side by side); each keeps its
+# dataset and strategy alive.
+_CACHE = {"initial": {}, "trainer": {}}
+_CACHE_SIZE = 2
+
+
+def _remember(kind: str, key, value) -> None:
+    """Keep `value` under `key`, dropping the oldest entries beyond _CACHE_SIZE."""
+    entries = _CACHE[kind]
+    entries.pop(key, None)
+    entries[key] = value
+    while len(entries) > _CACHE_SIZE:
+        entries.pop(next(iter(entries)))
 
 
 def _config_key(dataset, config) -> tuple:
@@ -222,7 +234,7 @@ def _initial_weights(dataset, config, seed: int):
         except Unsupported as e:
             logging.warning("packed trials: %s; building a Keras model per trial for its initial weights", e)
             initial = None
-        _CACHE["initial"] = {key: (dataset, initial)}
+        _remember("initial", key, (dataset, initial))
     return _CACHE["initial"][key][1]
 
 
@@ -245,7 +257,7 @@ def _trainer(dataset, config, template, stacked, strategy, augment, steps_per_ep
         _, optimizer = make_optimizer(config, steps_per_epoch)
         optimizer.build(packed.trainable)
     trainer = PackedTrainer(packed, optimizer, splits, [], [], augment, strategy)
-    _CACHE["trainer"] = {key: (dataset, strategy, trainer)}
+    _remember("trainer", key, (dataset, strategy, trainer))
     return trainer
 
 

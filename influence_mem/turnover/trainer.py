@@ -9,6 +9,8 @@ i was never updated on z_i: it stands in for the model trained without z_i.
 Influence is computed for same-class pairs only (the released format's
 per-class blocks): |train class c| x |test class c| pairs, two forward passes
 each.
+The run trains under config.precision like every trainer (train.recipe: low-precision
+compute, float32 variables and logits); the scores are computed from float32 logits.
 """
 import dataclasses
 import functools

@@ -5,7 +5,6 @@ import pytest
 from influence_mem.estimate.trial_format import MAX_TRIAL_ID, format_trials, parse_trials, trial_id
 
 
-
 def test_parse_trials():
     assert parse_trials("0-3") == [0, 1, 2, 3]
     assert parse_trials("3,7,9") == [3, 7, 9]
@@ -14,7 +13,6 @@ def test_parse_trials():
     for bad in ["", "a", "3-1", "1,,2", "-2", "1-x"]:
         with pytest.raises(ValueError, match="malformed --trials"):
             parse_trials(bad)
-
 
 
 def test_format_trials_is_the_inverse_of_parse_trials():
@@ -26,10 +24,12 @@ def test_format_trials_is_the_inverse_of_parse_trials():
 
 
 def test_parse_trials_is_lazy_and_bounded():
-    many = parse_trials(f"0-{MAX_TRIAL_ID}")
-    assert len(many) == MAX_TRIAL_ID + 1 and MAX_TRIAL_ID in many and MAX_TRIAL_ID + 1 not in many
+    many = parse_trials(f"1-{MAX_TRIAL_ID}")
+    assert len(many) == MAX_TRIAL_ID and MAX_TRIAL_ID in many and 0 not in many
     with pytest.raises(ValueError, match="above the limit"):
         parse_trials(f"0-{MAX_TRIAL_ID + 1}")
+    with pytest.raises(ValueError, match="more than the limit"):
+        parse_trials(f"0-{MAX_TRIAL_ID}")
 
 
 def test_only_canonical_names_are_trial_ids():

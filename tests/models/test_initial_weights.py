@@ -15,7 +15,8 @@ def _built(arch, shape, options, seed):
 @pytest.mark.parametrize("arch,shape,options", [("mlp", (8, 8, 1), {"mlp_hidden": "32,16"}),
                                                 ("small_cnn", (8, 8, 1), {}),
                                                 ("inception_small", (28, 28, 1), {}),  # batch norm: constants
-                                                ("densenet100", (32, 32, 3), {})])   # 100 random kernels
+                                                pytest.param("densenet100", (32, 32, 3), {},  # 100 random kernels
+                                                             marks=pytest.mark.integration)])
 def test_replayed_weights_equal_the_model_built_under_each_seed(arch, shape, options):
     initial = InitialWeights(lambda: models.build(arch, shape, 10, options), seeds=(5, 6))
     assert initial.random  # it found the random variables

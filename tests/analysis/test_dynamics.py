@@ -7,9 +7,14 @@ import pytest
 
 from influence_mem import models, released
 from influence_mem.analysis import dynamics
-from influence_mem.data import datasets
-from influence_mem.train.trial import TrainConfig
-from tests.conftest import REPO, run_module
+from influence_mem.train.config import TrainConfig
+from influence_mem.train import flags as train_flags
+from tests.helpers import DIGITS_MLP
+
+
+def define_flags():  # as dynamics.run() defines them
+    train_flags.define_flags()
+    dynamics._define_flags()
 
 
 def test_cosine_and_contribution_closed_forms():
@@ -59,8 +64,7 @@ def test_reference_batch_contribution_is_its_mean_gradient_norm():
     assert row["contribution"] == pytest.approx(np.linalg.norm(g), rel=1e-5)  # mean(v_i).g/|g| = |g|
 
 
-def test_run_dynamics_logs_every_epoch_and_cli_plots(tmp_path):
-    digits = datasets.load("digits")
+def test_run_dynamics_logs_every_epoch(digits):
     mem = np.linspace(0, 1, digits.num_train)
     config = TrainConfig(arch_options={"mlp_hidden": "16"}, epochs=2, batch_size=128, base_lr=0.1,
                          subset_ratio=1.0, log_every_epochs=100)
@@ -69,14 +73,16 @@ def test_run_dynamics_logs_every_epoch_and_cli_plots(tmp_path):
     assert list(table["group"][:3]) == ["easy", "difficult", "all"]
     assert table["cosine"].between(-1, 1).all() and np.isfinite(table["contribution"]).all()
     assert table["cosine"][0] != table["cosine"][3]  # the model changed between epochs
+
+
+def test_main_writes_the_table_and_plot(tmp_path, digits, program):
+    mem = np.linspace(0, 1, digits.num_train)
     classes = range(10)
     tr = {c: np.flatnonzero(digits.train_labels == c) for c in classes}
     tt = {c: np.flatnonzero(digits.test_labels == c) for c in classes}
     released.write_infl_matrix(tmp_path / "digits_infl_matrix.npz", digits.train_labels, digits.test_labels,
                                mem, tr, tt, {c: np.zeros((len(tr[c]), len(tt[c]))) for c in classes})
-    result = run_module("influence_mem.analysis.dynamics", f"--flagfile={REPO / 'configs' / 'digits_mlp.cfg'}",
-                        f"--estimates={tmp_path}", "--epochs=1", "--mlp_hidden=8", "--examples=4",
-                        f"--workdir={tmp_path / 'out'}")
-    assert result.returncode == 0, result.stderr[-3000:]
+    program.run(define_flags, dynamics.main, f"--flagfile={DIGITS_MLP}", f"--estimates={tmp_path}", "--epochs=1",
+                "--mlp_hidden=8", "--examples=4", f"--workdir={tmp_path / 'out'}")
     written = pd.read_csv(tmp_path / "out" / "dynamics.csv")
     assert len(written) == 6 and (tmp_path / "out" / "dynamics.png").stat().st_size > 10_000
