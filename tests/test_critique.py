@@ -8,7 +8,7 @@ import pytest
 from influence_mem import released
 from influence_mem.analysis import critique
 from influence_mem.data import datasets
-from influence_mem.train.trial import TrainConfig
+from influence_mem.train.config import TrainConfig
 from tests.conftest import REPO, run_module
 
 

@@ -147,3 +147,15 @@ def test_turnover_trains_under_the_precision(digits):
     assert model.get_layer("logits").compute_dtype == "float32"
     scores = turnover_trainer.self_influence(model, digits)
     assert scores["mem"].dtype == np.float32 and np.isfinite(scores["mem"]).all()
+
+
+def test_a_bfloat16_pack_resumed_from_its_checkpoints_ends_where_it_ended(digits, tmp_path):
+    config = TrainConfig(precision="mixed_bfloat16", epochs=2, **SMALL)
+    plans = [plan_trial(digits.num_train, config, t) for t in (0, 1)]
+    dirs = [str(tmp_path / str(t)) for t in (0, 1)]
+    pack = Pack(digits, config, 2, checkpoint_every=1)
+    whole = list(pack.train(plans, dirs))  # saves epoch 1; its final weights stay in the reused trainer
+    resumed = list(pack.train(plans, dirs))  # restores epoch 1 (weights and their bfloat16 copies)
+    for a, b in zip(whole, resumed):
+        assert b.extra["resumed_from_epoch"] == 1
+        assert b.extra["final_loss"] == pytest.approx(a.extra["final_loss"], rel=1e-6)
