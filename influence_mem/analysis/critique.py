@@ -31,7 +31,6 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
 
 from influence_mem import cli, released
-from influence_mem.analysis import flags as analysis_flags
 from influence_mem.analysis.marginal_utility import reduced, train_runs
 from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.released import EstimateSetError
@@ -225,11 +224,11 @@ def define_flags():
 
     train_flags.define_flags()
     flags.mark_flag_as_required("workdir")
-    analysis_flags.define_estimates("Directory with <name>_infl_matrix.npz.")
-    analysis_flags.define_name()
-    analysis_flags.define_thresholds("Memorized: mem >= this (paper 003 uses paper 000's 0.25).",
+    cli.define_estimates("Directory with <name>_infl_matrix.npz.")
+    cli.define_name()
+    cli.define_thresholds("Memorized: mem >= this (paper 003 uses paper 000's 0.25).",
                                      "Subpopulations: pairs with infl >= this.")
-    analysis_flags.define_output_dir("Where the CSV tables go; default: --workdir.")
+    cli.define_output_dir("Where the CSV tables go; default: --workdir.")
     flags.DEFINE_float("pixel_threshold", 0.02, "Near duplicate: RMS pixel difference <= this ([0, 1] images).")
     flags.DEFINE_float("feature_threshold", 0.01, "Near duplicate: cosine distance of features <= this.")
     flags.DEFINE_enum("duplicates_of", "memorized", ["memorized", "all"],

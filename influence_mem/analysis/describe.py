@@ -11,7 +11,6 @@ import numpy as np
 from absl import app, flags
 
 from influence_mem import cli, released
-from influence_mem.analysis import flags as analysis_flags
 from influence_mem.estimate.pairs import pairs_from_matrix
 
 FLAGS = flags.FLAGS
@@ -19,7 +18,7 @@ FLAGS = flags.FLAGS
 
 def define_flags():
     """Defined only when run, so importing describe() adds no global flags."""
-    analysis_flags.define_thresholds("Memorization threshold for counting pairs.",
+    cli.define_thresholds("Memorization threshold for counting pairs.",
                                      "Influence threshold for counting pairs.")
 
 

@@ -174,10 +174,9 @@ def run():
 
 def _define_flags() -> None:
     flags.mark_flag_as_required("workdir")
-    flags.DEFINE_string("estimates", None, "Directory with <name>_infl_matrix.npz (its tr_mem picks the subsets).")
-    flags.DEFINE_string("name", None, "Estimate name prefix; default: the only one in --estimates.")
+    cli.define_estimates("Directory with <name>_infl_matrix.npz (its tr_mem picks the subsets).")
+    cli.define_name()
     flags.DEFINE_integer("examples", 32, "Examples per group (easy, difficult, all).")
-    flags.mark_flag_as_required("estimates")
     flags.register_validator("examples", lambda v: v >= 2, "--examples must be >= 2")
 
 

@@ -23,7 +23,6 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
 
 from influence_mem import cli, released
-from influence_mem.analysis import flags as analysis_flags
 
 FLAGS = flags.FLAGS
 
@@ -117,8 +116,8 @@ def main(argv):
 
 def define_flags():
     """The study's flags."""
-    analysis_flags.define_estimates_list("NAME=DIR entries, e.g. subsampled=/a,turnover=/b,last_layer=/c.")
-    analysis_flags.define_output_dir("Where label_noise_auroc.csv and label_noise_hist.png go.", required=True)
+    cli.define_estimates_list("NAME=DIR entries, e.g. subsampled=/a,turnover=/b,last_layer=/c.")
+    cli.define_output_dir("Where label_noise_auroc.csv and label_noise_hist.png go.", required=True)
     flags.DEFINE_string("corrupted", None, "dataset_meta.npz, corrupted_idx.npy or estimates_stats.npz with the "
                                            "corrupted ids.")
     flags.mark_flag_as_required("corrupted")

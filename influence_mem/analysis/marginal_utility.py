@@ -30,7 +30,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from influence_mem import cli, released
-from influence_mem.analysis import flags as analysis_flags
 from influence_mem.estimate import trial_format
 from influence_mem.released import EstimateSetError
 
@@ -280,9 +279,9 @@ def define_flags():
 
     train_flags.define_flags()
     flags.mark_flag_as_required("workdir")
-    analysis_flags.define_estimates("Directory with <name>_infl_matrix.npz (and the pairs file).")
-    analysis_flags.define_name()
-    analysis_flags.define_output_dir("Where CSV/PNG go; default: --workdir.")
+    cli.define_estimates("Directory with <name>_infl_matrix.npz (and the pairs file).")
+    cli.define_name()
+    cli.define_output_dir("Where CSV/PNG go; default: --workdir.")
     flags.DEFINE_integer("runs", 5, "Models trained per condition (paper: 100 CIFAR-100/MNIST, 5 ImageNet).")
     flags.DEFINE_list("thresholds", [f"{t:g}" for t in THRESHOLDS], "Memorization thresholds θ of Fig. 2.")
     flags.DEFINE_list("experiments", ["memorized", "pairs"],

@@ -24,7 +24,6 @@ from absl import flags
 
 from influence_mem import cli, released
 from influence_mem.analysis import consistency, examples, figures, longtail, pair_stats
-from influence_mem.analysis import flags as analysis_flags
 from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.released import EstimateSetError, find_estimate_set
 
@@ -250,9 +249,9 @@ def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_d
 
 def define_flags():
     """im-report's flags."""
-    analysis_flags.define_estimates()
-    analysis_flags.define_name()
-    analysis_flags.define_output_dir("Report folder; default: <estimates>/report.")
+    cli.define_estimates()
+    cli.define_name()
+    cli.define_output_dir("Report folder; default: <estimates>/report.")
     flags.DEFINE_string("dataset", None, "Dataset of the estimates (registry name), for the example figures.")
     flags.DEFINE_string("data_dir", None, "TFDS data directory.")
     flags.DEFINE_list("compare", [], "Other estimate directories (same data) for the consistency section.")

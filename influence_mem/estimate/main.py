@@ -12,7 +12,6 @@ import sys
 from absl import app, flags
 
 from influence_mem import cli, released
-from influence_mem.analysis import flags as analysis_flags
 from influence_mem.estimate.aggregator import AggregateError, aggregate_workdir
 from influence_mem.estimate.trials import MetaError
 
@@ -26,9 +25,9 @@ def define_flags():
         flags.mark_flag_as_required("workdir")
     if "subset_ratio" not in FLAGS:
         flags.DEFINE_float("subset_ratio", 0.7, "Subset ratio whose trials give the estimates.")
-    analysis_flags.define_name("Output file prefix (default: 'dataset' in dataset_meta).")
-    analysis_flags.define_output_dir("Where to write the outputs (default: --workdir).")
-    analysis_flags.define_thresholds("High-influence pairs: minimum memorization.",
+    cli.define_name("Output file prefix (default: 'dataset' in dataset_meta).")
+    cli.define_output_dir("Where to write the outputs (default: --workdir).")
+    cli.define_thresholds("High-influence pairs: minimum memorization.",
                                      "High-influence pairs: minimum influence.")
     if "full_influence" not in FLAGS:
         flags.DEFINE_boolean("full_influence", False,

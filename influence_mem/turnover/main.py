@@ -19,7 +19,6 @@ import numpy as np
 from absl import app, flags, logging
 
 from influence_mem import cli, released
-from influence_mem.analysis import flags as analysis_flags
 from influence_mem.estimate.pairs import high_influence_pairs
 from influence_mem.train import flags as train_flags
 from influence_mem.turnover import trainer
@@ -76,8 +75,8 @@ def define_flags():
     """The trainer's flags plus the estimate-set ones."""
     train_flags.define_flags()
     flags.mark_flag_as_required("workdir")
-    analysis_flags.define_name("File-name prefix of the estimate files (default: the dataset name).")
-    analysis_flags.define_thresholds("High-influence pairs: mem >= this (nats for turn-over dropout).",
+    cli.define_name("File-name prefix of the estimate files (default: the dataset name).")
+    cli.define_thresholds("High-influence pairs: mem >= this (nats for turn-over dropout).",
                                      "High-influence pairs: infl >= this (nats for turn-over dropout).")
 
 
