@@ -6,10 +6,16 @@ for `python -m pkg` is pkg/__main__.py, not the module that defined them.
 run() defines the program's flags and registers each new one as a key flag
 of sys.argv[0], so `--help` of every console script and `python -m` entry
 lists exactly that program's own flags.
+
+A program that takes the trainer's flags also takes `--config=NAME` (define_config): run() rewrites it
+into `--flagfile=<path>` (configs.resolve) before absl parses the command line, so
+`im-train --config=cifar100_resnet50 --workdir=W` reads the shipped configs/cifar100_resnet50.cfg.
 """
 import sys
 
 from absl import app, flags
+
+from influence_mem import configs
 
 
 def run(main, *define_flags) -> None:
@@ -19,7 +25,43 @@ def run(main, *define_flags) -> None:
         define()
     for name in sorted(set(flags.FLAGS) - before):
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
+    if "config" in flags.FLAGS and flags.FLAGS["config"].help == CONFIG_HELP:
+        try:
+            sys.argv = expand_config(sys.argv)
+        except configs.ConfigNotFoundError as e:
+            raise SystemExit(f"{sys.argv[0].rsplit('/', 1)[-1]}: --config: {e}") from None
     app.run(main)
+
+
+CONFIG_HELP = ("A shipped flagfile by name (e.g. cifar100_resnet50, turnover/mnist_mlp: the configs/*.cfg files) "
+               "or a path; the same as --flagfile=<its path>. Flags after it override it.")
+
+
+def define_config():
+    """--config=NAME: a shipped flagfile by name (run() turns it into --flagfile before parsing)."""
+    if "config" not in flags.FLAGS:
+        flags.DEFINE_string("config", None, CONFIG_HELP)
+
+
+def expand_config(argv):
+    """argv with each `--config=NAME` / `--config NAME` replaced by `--flagfile=<path of NAME>`
+    (configs.resolve; raises its ConfigNotFoundError).  Stops at `--`."""
+    out, i = list(argv[:1]), 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            out.extend(argv[i:])
+            break
+        if arg in ("--config", "-config") and i + 1 < len(argv):
+            out.append("--flagfile=" + configs.resolve(argv[i + 1]))
+            i += 2
+            continue
+        if arg.startswith(("--config=", "-config=")):
+            out.append("--flagfile=" + configs.resolve(arg.split("=", 1)[1]))
+        else:
+            out.append(arg)
+        i += 1
+    return out
 
 
 def valid(check, value) -> bool:

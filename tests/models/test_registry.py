@@ -65,10 +65,10 @@ def test_one_training_step(arch, shape, classes):
 
 
 # ------------------------------------------------------------------ SavedModel round trip per family
+# (densenet100's, ~30 s on a shared CPU, is left out: its layers are those the other families export.)
 ROUND_TRIP = [
     pytest.param("resnet18_v1_cifar", (32, 32, 3), 10, marks=SLOW),
     pytest.param("inception_zhang2017", (28, 28, 1), 10, marks=SLOW),
-    pytest.param("densenet100", (32, 32, 3), 10, marks=SLOW),
     ("vgg11", (32, 32, 3), 10),
     ("linear", (16,), 5),
 ]

@@ -19,7 +19,7 @@ from typing import List, Optional
 PACKAGE = "influence_mem_configs"
 SUFFIX = ".cfg"
 # A source checkout used without installing (PYTHONPATH=.): the configs/ directory next to the package.
-_SOURCE_DIR = Path(__file__).resolve().parents[2] / "configs"
+_SOURCE_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
 class ConfigNotFoundError(ValueError):

@@ -1,9 +1,9 @@
-"""train.config_files: the shipped flagfiles by name (`cifar100_resnet50`), by path, and the errors."""
+"""influence_mem.configs: the shipped flagfiles by name (`cifar100_resnet50`), by path, and the errors."""
 from pathlib import Path
 
 import pytest
 
-from influence_mem.train import config_files
+from influence_mem import configs as config_files
 from tests.helpers import REPO
 ON_DISK = sorted(p.relative_to(REPO / "configs").with_suffix("").as_posix()
                  for p in (REPO / "configs").rglob("*.cfg"))
