@@ -1,7 +1,7 @@
 """A registry model's initial weights for many seeds, without building the model again.
 
 A trial's initial weights are those of the registry model built right after
-`keras.utils.set_random_seed(seed)` (train.trial).  Building a Keras model
+`keras.utils.set_random_seed(seed)` (train.recipe.compiled_model).  Building a Keras model
 costs ~25 ms for the digits MLP, a third of what training it in a pack costs,
 so packs replay the build instead.  Keras gives each random initializer an
 integer seed when its layer is constructed (Python `random.randint(1, 10**9)`,
