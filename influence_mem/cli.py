@@ -10,12 +10,18 @@ lists exactly that program's own flags.
 A program that takes the trainer's flags also takes `--config=NAME` (define_config): run() rewrites it
 into `--flagfile=<path>` (configs.resolve) before absl parses the command line, so
 `im-train --config=cifar100_resnet50 --workdir=W` reads the shipped configs/cifar100_resnet50.cfg.
+
+TensorFlow's own log lines are off (quiet_tensorflow_logs; its C++ start-up notices: influence_mem/__init__.py);
+`--verbosity=1` or INFLUENCE_MEM_VERBOSE=1 shows them.
 """
+import functools
+import logging
+import os
 import sys
 
 from absl import app, flags
 
-from influence_mem import configs
+from influence_mem import configs, verbose
 
 
 def run(main, *define_flags) -> None:
@@ -30,7 +36,37 @@ def run(main, *define_flags) -> None:
             sys.argv = expand_config(sys.argv)
         except configs.ConfigNotFoundError as e:
             raise SystemExit(f"{sys.argv[0].rsplit('/', 1)[-1]}: --config: {e}") from None
-    app.run(main)
+    app.run(functools.partial(_quiet_then, main))
+
+
+# Python loggers whose INFO lines (SavedModel export, "Sharding callback duration" per checkpoint, ...) are
+# TensorFlow's internals, not the program's: shown only from --verbosity=1 on or with INFLUENCE_MEM_VERBOSE=1.
+TF_LOGGERS = ("tensorflow", "h5py", "jax")
+
+
+def quiet_tensorflow_logs() -> None:
+    """Raise TensorFlow's Python loggers to WARNING (--verbosity >= 1 or INFLUENCE_MEM_VERBOSE=1: left alone)."""
+    verbosity = flags.FLAGS["verbosity"].value if "verbosity" in flags.FLAGS and flags.FLAGS.is_parsed() else 0
+    if verbose() or verbosity >= 1:
+        return
+    for name in TF_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    absl_logger = logging.getLogger("absl")  # TensorFlow's checkpoint/export code logs through absl too
+    if not any(isinstance(f, _NotTensorFlowInfo) for f in absl_logger.filters):
+        absl_logger.addFilter(_NotTensorFlowInfo())
+
+
+class _NotTensorFlowInfo(logging.Filter):
+    """Drops INFO/DEBUG records logged from inside TensorFlow's or Keras's own files."""
+    _INSIDE = (f"{os.sep}tensorflow{os.sep}", f"{os.sep}keras{os.sep}", f"{os.sep}tf_keras{os.sep}")
+
+    def filter(self, record):
+        return record.levelno >= logging.WARNING or not any(p in record.pathname for p in self._INSIDE)
+
+
+def _quiet_then(main, argv):
+    quiet_tensorflow_logs()
+    return main(argv)
 
 
 CONFIG_HELP = ("A shipped flagfile by name (e.g. cifar100_resnet50, turnover/mnist_mlp: the configs/*.cfg files) "

@@ -21,6 +21,7 @@ is never half-replaced.  It sits below the estimators and imports none of them.
 """
 import contextlib
 import dataclasses
+import errno
 import glob
 import os
 import re
@@ -84,6 +85,46 @@ def infl_full_filename(name: str) -> str:
     return f"{name}_infl_full.npy"
 
 
+_OUTPUT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def check_output_name(name, source: str = "--name") -> str:
+    """`name` if it may prefix output file names, else ValueError naming `source` (the flag, labels file or
+    dataset it came from).  The one rule: letters, digits, '_', '-' and '.', no path separators, not '.'
+    or '..', so every file written as <name>_... stays in its output directory."""
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "replace")
+    if not isinstance(name, str) or not _OUTPUT_NAME.fullmatch(name) or name in (".", ".."):
+        raise ValueError(f"{source}: output name {name!r} may hold only letters, digits, '_', '-' and '.' "
+                         f"(no path separators; not '.' or '..'); pass --name")
+    return name
+
+
+def default_output_name(dataset: str) -> str:
+    """The default output name of a dataset: 'npz:/d/mine.npz' -> 'mine', 'tfrecord:/d/in/' -> 'in', a
+    registry name as is (not yet checked: pass the result to check_output_name)."""
+    for prefix in ("npz:", "tfrecord:"):
+        if dataset.startswith(prefix):
+            stem = os.path.basename(dataset[len(prefix):].rstrip("/\\"))
+            return stem[: -len(".npz")] if prefix == "npz:" and stem.endswith(".npz") else stem
+    return dataset
+
+
+def check_output_dir(path, flag: str = "--output_dir") -> None:
+    """ValueError (one line naming `flag`) unless `path` is, or can be made, a writable local directory;
+    checked before anything is written."""
+    path = str(path)
+    if not path.strip():
+        raise ValueError(f"{flag} is empty")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{flag}={path}: exists and is not a directory")
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent):  # the nearest existing ancestor must let us create the rest
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag}={path}: {parent} is not a writable directory")
+
+
 def find_estimate_set(directory: str, name: str = None) -> dict:
     """{'name', 'infl_matrix', 'pairs', 'stats', 'cscores'}: paths of estimate set `name` in
     `directory` (None: absent); EstimateSetError when there is no (single) infl matrix.
@@ -109,12 +150,70 @@ def find_estimate_set(directory: str, name: str = None) -> dict:
 
 # ---------------------------------------------------------------- reading
 
+# Released files are read whole; a file declaring more than this (after decompression) is refused before any
+# array is read (a zip bomb: a few MB declaring GBs).  The largest released file (the ImageNet infl matrix) holds
+# about 0.3 GB.
+MAX_RELEASED_BYTES = 2 * 1024 ** 3
+
+
+def _npy_header(fp):
+    """(shape, dtype) of an .npy stream positioned at its start, reading only the header; None if the stream
+    is not an .npy array (np.load then returns its raw bytes)."""
+    magic = fp.read(len(np.lib.format.MAGIC_PREFIX))
+    if magic != np.lib.format.MAGIC_PREFIX:
+        return None
+    version = (ord(fp.read(1)), ord(fp.read(1)))
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
+    elif version in ((2, 0), (3, 0)):  # 3.0 differs only by a UTF-8 header: shape and itemsize read the same
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
+    else:
+        raise ValueError(f"unknown .npy format version {version}")
+    return shape, dtype
+
+
+def check_npz_size(file, max_elements: Optional[int] = None, max_bytes: Optional[int] = None) -> None:
+    """ValueError (one line) if an .npz archive (a path or a seekable binary file) declares an array of more
+    than `max_elements` elements, or more than `max_bytes` in all, once decompressed.
+
+    Reads only the zip directory and each .npy header, so a zip bomb costs nothing; np.load reads no more
+    than a member's header declares, so checking the declarations bounds the memory of the load.
+    """
+    total = 0
+    with zipfile.ZipFile(file) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                try:
+                    header = _npy_header(member)
+                except (ValueError, TypeError, SyntaxError) as e:
+                    raise ValueError(f"member {info.filename}: unreadable .npy header ({e})") from None
+            if header is None:  # not an array: np.load would return its raw bytes
+                size, elements = info.file_size, info.file_size
+            else:
+                shape, dtype = header
+                elements = int(np.prod(shape, dtype=object))
+                size = elements * dtype.itemsize
+            if max_elements is not None and elements > max_elements:
+                raise ValueError(f"member {info.filename} declares {elements:,} elements, more than the "
+                                 f"{max_elements:,} this file may hold (corrupt or crafted)")
+            total += size
+            if max_bytes is not None and total > max_bytes:
+                raise ValueError(f"declares more than {max_bytes:,} bytes of arrays once decompressed "
+                                 f"(at {info.filename}; a zip bomb or not a file of this kind)")
+
+
 def _read_npz(path) -> Dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise ReleasedFormatError(path, "no such file")
     if not zipfile.is_zipfile(path):
         raise ReleasedFormatError(path, "not an .npz file (not a zip archive)")
+    try:
+        check_npz_size(path, max_bytes=MAX_RELEASED_BYTES)
+    except ValueError as e:
+        raise ReleasedFormatError(path, f"refused: {e}") from None
+    except Exception as e:  # zipfile raises many types for a corrupt archive
+        raise ReleasedFormatError(path, f"unreadable .npz ({type(e).__name__}: {e})") from None
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -270,7 +369,14 @@ def load_cscores(path) -> CScores:
     if not path.is_file():
         raise ReleasedFormatError(path, "no such file")
     try:
+        with open(path, "rb") as f:
+            header = _npy_header(f)
+        if header and int(np.prod(header[0], dtype=object)) * header[1].itemsize > MAX_RELEASED_BYTES:
+            raise ReleasedFormatError(path, f"refused: declares an array {header[0]} of {header[1]}, more than "
+                                            f"{MAX_RELEASED_BYTES:,} bytes (corrupt or crafted)")
         scores = np.load(path, allow_pickle=False)
+    except ReleasedFormatError:
+        raise
     except Exception as e:
         raise ReleasedFormatError(path, f"not a readable .npy file ({type(e).__name__}: {e})") from None
     return CScores(_vector({"scores": scores}, "scores", path))
@@ -346,6 +452,43 @@ def to_original_order(values_tfds, tfds_ids):
 
 def to_tfds_order(values_orig, tfds_ids):
     return np.asarray(values_orig)[tfds_order(tfds_ids)[0]]
+
+
+ORDERS = ("original", "tfds", "both", "neither")
+
+
+def detect_order(path, train_labels_original, train_labels_tfds) -> str:
+    """Which example order a released file is in, judged by its training labels.
+
+    `path`: an infl matrix or index file (`tr_labels`) or a C-score `.npz`
+    (`labels`).  Returns "original" when the labels equal
+    `train_labels_original`, "tfds" when they equal `train_labels_tfds`, "both"
+    when they equal both (the two orders give the same labels: the labels
+    cannot tell), "neither" otherwise (another dataset, or a different length).
+    Check the authors' downloads with it before comparing them with ours
+    (ours are in the original order, docs/formats.md).
+    """
+    if Path(path).suffix == ".npy":
+        raise ReleasedFormatError(path, "a scores-only .npy has no labels to tell its order by")
+    arrays = _read_npz(path)
+    kind = _kind(arrays, path)
+    checked = KINDS[kind](arrays, path)
+    if kind == "infl_matrix":
+        labels = checked.tr_labels
+    elif kind == "index":
+        labels = checked["tr_labels"].to_numpy()
+    elif kind == "cscores":
+        labels = checked.labels
+    else:
+        raise ReleasedFormatError(path, f"a {kind} file has no training labels to tell its order by")
+    labels = np.asarray(labels, np.int64)
+
+    def same(reference):
+        reference = np.asarray(reference).reshape(-1)
+        return len(reference) == len(labels) and np.array_equal(reference.astype(np.int64), labels)
+
+    original, tfds = same(train_labels_original), same(train_labels_tfds)
+    return {(True, True): "both", (True, False): "original", (False, True): "tfds"}.get((original, tfds), "neither")
 
 
 # ---------------------------------------------------------------- writing
@@ -425,8 +568,27 @@ def write_estimates_stats(path, **arrays):
 
 def open_infl_full(path, n: int, n_test: int) -> np.memmap:
     """A zeroed float32 [n, n_test] `.npy` memmap at `path`, to be filled in place (the dense
-    influence is too large to hold twice); pass it to write_estimate_set(infl_full=...)."""
-    return np.lib.format.open_memmap(path, "w+", np.float32, (n, n_test))
+    influence is too large to hold twice); pass it to write_estimate_set(infl_full=...).
+
+    The file's blocks are allocated before it is mapped (posix_fallocate, else written with zeros), so a
+    full disk is an OSError (ENOSPC) here, never a SIGBUS when the mapping is written later.
+    """
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+              "shape": (int(n), int(n_test))}
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        offset = f.tell()
+        size = offset + int(n) * int(n_test) * 4
+        try:
+            os.posix_fallocate(f.fileno(), 0, size)
+        except (AttributeError, OSError) as e:
+            if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+                raise
+            zeros = bytes(1 << 20)  # no fallocate here: write the zeros, so every block exists
+            for start in range(offset, size, len(zeros)):
+                f.write(zeros[: min(len(zeros), size - start)])
+            f.flush()
+    return np.memmap(path, np.float32, "r+", offset, (int(n), int(n_test)))
 
 
 def _write_npy(path, array):

@@ -39,8 +39,8 @@ def digits_trial(tmp_path_factory, digits):
 class Program:
     """Define a program's flags and parse its argv in the test's process, as absl's app.run would."""
 
-    def __init__(self, values):
-        self.FLAGS = values
+    def __init__(self, values, capsys, caplog):
+        self.FLAGS, self._capsys, self._caplog = values, capsys, caplog
 
     def parse(self, define_flags, *argv):
         """Call `define_flags()` and parse `argv` (strings, no program name); returns FLAGS.
@@ -50,7 +50,7 @@ class Program:
 
         define_flags()
         self.FLAGS.unparse_flags()
-        self.FLAGS(["prog", *map(str, argv)])
+        self.argv = self.FLAGS(["prog", *map(str, argv)])  # what app.run hands to main: name + positionals
         # Parsing --verbosity (default: warnings) sets the absl logger's level; let it follow the root logger,
         # whose level a test sets with caplog.set_level.
         logging.getLogger("absl").setLevel(logging.NOTSET)
@@ -59,11 +59,36 @@ class Program:
     def run(self, define_flags, main, *argv):
         """Parse `argv` for the program and call its `main`; returns what main returns."""
         self.parse(define_flags, *argv)
-        return main(["prog"])
+        return main(self.argv)
+
+    def invoke(self, define_flags, main, *argv):
+        """Run the program as its console script would, in-process: a CompletedProcess-like result with
+        returncode, stdout and stderr (what it printed there, its log lines and its exit message)."""
+        import logging
+        import types
+
+        from absl import flags
+
+        self._capsys.readouterr()
+        self._caplog.clear()
+        self._caplog.set_level(logging.INFO)
+        code, message = 0, ""
+        try:
+            self.run(define_flags, main, *argv)
+        except flags.Error as e:
+            code, message = 1, f"FATAL Flags parsing error: {e}"
+        except SystemExit as e:
+            if isinstance(e.code, int) or e.code is None:
+                code = e.code or 0
+            else:
+                code, message = 1, str(e.code)
+        out = self._capsys.readouterr()
+        stderr = "\n".join(filter(None, [out.err, self._caplog.text, message]))
+        return types.SimpleNamespace(returncode=code, stdout=out.out, stderr=stderr)
 
 
 @pytest.fixture
-def program():
+def program(capsys, caplog):
     """A Program on the process's absl FLAGS; afterwards every flag the test defined is removed again and
     values are reset, so the next test can define another program's (same-named) flags."""
     from absl import flags
@@ -72,7 +97,7 @@ def program():
     before = set(values)
     values.unparse_flags()
     try:
-        yield Program(values)
+        yield Program(values, capsys, caplog)
     finally:
         values.unparse_flags()
         for name in set(values) - before:
@@ -118,12 +143,3 @@ def serve():
     for server in servers:
         server.shutdown()
         server.server_close()
-
-
-# Transitional, until the last test files moved to tests.helpers: the old `from conftest import ...` and
-# `from tests.conftest import REPO, run_module` spellings.
-import sys  # noqa: E402
-
-from tests.helpers import REPO, run_module  # noqa: E402,F401
-
-sys.modules.setdefault("conftest", sys.modules[__name__])

@@ -71,3 +71,45 @@ def finish(proc: subprocess.Popen, timeout=600) -> subprocess.Popen:
     """Wait for a start_with_devices process; its .stdout/.stderr become the texts."""
     proc.stdout, proc.stderr = proc.communicate(timeout=timeout)
     return proc
+
+
+def write_digits_estimates(directory, mem):
+    """A 'dg' estimate set on the digits dataset: memorization `mem`, every class-3 training example
+    influencing test example 0 of class 3 by 0.5; returns the dataset."""
+    from influence_mem import released
+    from influence_mem.data import datasets
+    from influence_mem.estimate.pairs import pairs_from_matrix
+
+    ds = datasets.load("digits")
+    tr = {c: np.flatnonzero(ds.train_labels == c) for c in range(10)}
+    tt = {c: np.flatnonzero(ds.test_labels == c) for c in range(10)}
+    blocks = {c: np.zeros((len(tr[c]), len(tt[c]))) for c in range(10)}
+    blocks[3][:, 0] = 0.5
+    released.write_infl_matrix(directory / "dg_infl_matrix.npz", ds.train_labels, ds.test_labels, mem, tr, tt, blocks)
+    pairs = pairs_from_matrix(released.InflMatrix(ds.train_labels, ds.test_labels, mem, tr, tt, blocks))
+    released.write_high_infl_pairs(directory / "dg_high_infl_pairs_infl0.15_mem0.25.npz",
+                                   *[pairs[k] for k in released.PAIR_KEYS])
+    return ds
+
+
+def run_program(define_flags, main, *argv):
+    """Run a program's main in this process with `argv` parsed by its flags, then remove the flags it defined.
+
+    For fixtures of any scope; a test uses the `program` fixture (tests/conftest.py) instead."""
+    import logging
+
+    from absl import flags
+
+    values = flags.FLAGS
+    before = set(values)
+    try:
+        define_flags()
+        values.unparse_flags()
+        remaining = values(["prog", *map(str, argv)])
+        logging.getLogger("absl").setLevel(logging.NOTSET)
+        return main(remaining)
+    finally:
+        values.unparse_flags()
+        for name in set(values) - before:
+            if name in values:
+                delattr(values, name)

@@ -1,19 +1,24 @@
 """Released formats: the authors' real files load, ours round-trip, bad files fail clearly."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from influence_mem import released
 from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.released import ReleasedFormatError
+from tests.helpers import released_dir
 
-RELEASED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "released"
+CSCORES = ["cifar10-cscores-orig-order.npz", "cifar100-cscores-orig-order.npz", "mnist-cscores.npy"]
+
+
+@pytest.fixture
+def real():
+    """The directory of the authors' C-score files (the test is skipped, saying how to get them, without)."""
+    return released_dir(*CSCORES)
 
 
 @pytest.mark.parametrize("name,num_classes", [("cifar10", 10), ("cifar100", 100)])
-def test_real_cifar_cscores(name, num_classes):
-    path = RELEASED / f"{name}-cscores-orig-order.npz"
+def test_real_cifar_cscores(name, num_classes, real):
+    path = real / f"{name}-cscores-orig-order.npz"
     kind, cs = released.load(path)
     assert kind == "cscores"
     assert cs.scores.shape == (50000,) and cs.scores.dtype == np.float64
@@ -24,26 +29,26 @@ def test_real_cifar_cscores(name, num_classes):
     assert 0 <= cs.scores.min() and cs.scores.max() <= 1
 
 
-def test_real_cifar10_is_in_original_order():
+def test_real_cifar10_is_in_original_order(real):
     # the first ten labels of the CIFAR-10 python batches: frog, truck, truck, deer, car, ...
-    labels = released.load_cscores(RELEASED / "cifar10-cscores-orig-order.npz").labels
+    labels = released.load_cscores(real / "cifar10-cscores-orig-order.npz").labels
     assert labels[:10].tolist() == [6, 9, 9, 4, 1, 1, 2, 7, 8, 3]
 
 
-def test_real_mnist_cscores_npy():
-    kind, cs = released.load(RELEASED / "mnist-cscores.npy")
+def test_real_mnist_cscores_npy(real):
+    kind, cs = released.load(real / "mnist-cscores.npy")
     assert kind == "cscores"
     assert cs.scores.shape == (60000,) and cs.labels is None
     assert 0 <= cs.scores.min() and cs.scores.max() <= 1
 
 
-def test_cscores_round_trip_of_real_file(tmp_path):
-    cs = released.load_cscores(RELEASED / "cifar100-cscores-orig-order.npz")
+def test_cscores_round_trip_of_real_file(tmp_path, real):
+    cs = released.load_cscores(real / "cifar100-cscores-orig-order.npz")
     out = released.write_cscores(tmp_path / "c-cscores-orig-order.npz", cs.scores, cs.labels)
     again = released.load_cscores(out)
     np.testing.assert_array_equal(again.scores, cs.scores)
     np.testing.assert_array_equal(again.labels, cs.labels)
-    mnist = released.load_cscores(RELEASED / "mnist-cscores.npy").scores
+    mnist = released.load_cscores(real / "mnist-cscores.npy").scores
     out = released.write_cscores(tmp_path / "m-cscores.npy", mnist)
     np.testing.assert_array_equal(np.load(out), mnist)
     names = np.array([b"a.jpg", b"b.jpg"])

@@ -1,4 +1,10 @@
-"""The paper's training augmentation: random padded crop and left-right flip (appendix B)."""
+"""The paper's training augmentation: random padded crop and left-right flip (appendix B).
+
+CIFAR (4 px), MNIST/digits (none) and, with --imagenet_augment=padded_crop,
+ImageNet (32 px, applied to the centre crop: paper 000 appendix B's wording).
+ImageNet's default is the authors' code instead, their random-area crop of the
+whole image (data.imagenet_ops.train_crop); data.pipeline chooses between them.
+"""
 import tensorflow as tf
 
 

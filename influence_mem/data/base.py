@@ -95,6 +95,57 @@ def to_unit_float(ex):
     return {"image": tf.cast(image, tf.float32), "label": ex["label"], "index": ex["index"]}
 
 
+MAX_CLASSES = 100_000  # far above any labelled image set (ImageNet-21k: 21,841); a larger label is corrupt
+
+
+def validate_arrays(source: str, train_labels, test_labels, x_train=None, x_test=None,
+                    num_classes: Optional[int] = None) -> int:
+    """Check a dataset's arrays when it is loaded; its number of classes (`num_classes`, or the largest
+    label + 1).  Raises DatasetError, one line naming `source` (the file) and the observed value, unless:
+    both splits are non-empty; labels are 1-D integers in [0, num_classes) with at least 2 classes among
+    the training labels; images (when given, e.g. not for streamed data) have one entry per label, rank 3
+    per example ([n, h, w, c]: add a missing channel with with_channel first) and are uint8, or finite
+    floats in [0, 1].  Cheap enough for every provider holding its arrays in memory."""
+    for split, labels in (("train", train_labels), ("test", test_labels)):
+        y = np.asarray(labels)
+        if y.ndim != 1:
+            raise DatasetError(f"{source}: {split} labels must be 1-D, got shape {y.shape}")
+        if not len(y):
+            raise DatasetError(f"{source}: the {split} split is empty")
+        if y.dtype.kind not in "iu":
+            raise DatasetError(f"{source}: {split} labels must be integers, got {y.dtype} (e.g. {y[0]!r})")
+        low, high = int(y.min()), int(y.max())
+        limit = MAX_CLASSES if num_classes is None else int(num_classes)
+        if low < 0 or high >= limit:
+            raise DatasetError(f"{source}: {split} label {low if low < 0 else high} is outside [0, {limit})"
+                               f"{' (more classes than any dataset: corrupt?)' if num_classes is None else ''}")
+    num_classes = int(num_classes) if num_classes is not None else \
+        int(max(np.max(train_labels), np.max(test_labels))) + 1
+    present = np.unique(np.asarray(train_labels)).size
+    if num_classes < 2 or present < 2:
+        raise DatasetError(f"{source}: needs at least 2 classes, the training labels hold {present}")
+    for split, x, labels in (("train", x_train, train_labels), ("test", x_test, test_labels)):
+        if x is None:
+            continue
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise DatasetError(f"{source}: {split} images must be [n, height, width] or [n, height, width, "
+                               f"channels], got shape {x.shape}")
+        if len(x) != len(labels):
+            raise DatasetError(f"{source}: {len(x)} {split} images but {len(labels)} labels")
+        if x.dtype == np.uint8:
+            continue
+        if x.dtype.kind != "f":
+            raise DatasetError(f"{source}: {split} images must be uint8, or floats in [0, 1]; got {x.dtype}")
+        if not np.isfinite(x).all():
+            raise DatasetError(f"{source}: {split} images hold non-finite values "
+                               f"({int(np.size(x) - np.isfinite(x).sum())} NaN/inf)")
+        if x.min() < 0 or x.max() > 1:
+            raise DatasetError(f"{source}: {split} images must be uint8, or floats in [0, 1]; got floats in "
+                               f"[{float(x.min()):g}, {float(x.max()):g}] (divide 0-255 values by 255)")
+    return num_classes
+
+
 def with_channel(x: np.ndarray) -> np.ndarray:
     """[n, h, w] -> [n, h, w, 1]; images that already have a channel axis unchanged."""
     return x[..., None] if x.ndim == 3 else x

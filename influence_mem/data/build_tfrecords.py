@@ -8,8 +8,11 @@ validation/ or test/).  Labels are the positions of the class folder names
 in sorted order (for ImageNet: the sorted synsets, as TFDS).  Training
 examples get the index of their file name in the index file's `tr_filenames`
 (the authors' released order; labels are checked against `tr_labels`), or,
-without one, the rank of their file name in sorted order; test examples are
-in sorted file-name order.  Records are written in index order, then
+without one, the rank of their file name in sorted order; test examples
+likewise get their position in the index file's `tt_filenames` (checked
+against `tt_labels`; the authors' imagenet_index.npz has both, as their
+build_dataset.py `_build_index_lookup` reads them), or sorted file-name order
+without an index file or when it has no `tt_filenames`.  Records are written in index order, then
 meta.npz (see influence_mem.data.tfrecord); an existing output is never
 overwritten.  Read it with --dataset=tfrecord:OUTPUT_DIR.
 """
@@ -77,14 +80,15 @@ def build(image_dir: str, output_dir: str, index_file: str = None, train_shards:
     _, test = list_images(test_dirs[0], class_names)
     train_labels = np.array([label for _, label, _ in train], np.int64)
     train_order = released_order([name for _, _, name in train], index_file, train_labels)
-    test_order = released_order([name for _, _, name in test], None)
+    test_labels = np.array([label for _, label, _ in test], np.int64)
+    test_order = released_order([name for _, _, name in test], index_file, test_labels, split="tt")
     tf.io.gfile.makedirs(output_dir)
     write_split(train, train_order, output_dir, "train", min(train_shards, len(train)))
     write_split(test, test_order, output_dir, "test", min(test_shards, len(test)))
     by_train, by_test = np.argsort(train_order), np.argsort(test_order)
     meta = {
         "tr_labels": train_labels[by_train],
-        "tt_labels": np.array([label for _, label, _ in test], np.int64)[by_test],
+        "tt_labels": test_labels[by_test],
         "tr_filenames": np.array([train[k][2] for k in by_train]),
         "tt_filenames": np.array([test[k][2] for k in by_test]),
         "class_names": np.array(class_names), "image_size": np.array(image_size),
@@ -103,7 +107,8 @@ def define_flags():
         return
     flags.DEFINE_string("image_dir", None, "Folder with train/ and val/ (or validation/, test/) class subfolders.")
     flags.DEFINE_string("output_dir", None, "New folder for the TFRecords and meta.npz.")
-    flags.DEFINE_string("index_file", None, "Optional npz with tr_filenames (+ tr_labels), e.g. imagenet_index.npz.")
+    flags.DEFINE_string("index_file", None, "Optional npz with tr_filenames (+ tr_labels, tt_filenames, "
+                                            "tt_labels), e.g. the authors' imagenet_index.npz.")
     flags.DEFINE_integer("train_shards", 16, "Number of training TFRecord files (1024 is usual for ImageNet).")
     flags.DEFINE_integer("test_shards", 2, "Number of test TFRecord files.")
     flags.DEFINE_integer("image_size", 224, "Side of the center crop the records are decoded to.")

@@ -5,14 +5,25 @@ One provider per source, importing only the data/ leaves.
 import numpy as np
 import tensorflow as tf
 
-from influence_mem.data.base import Dataset, DatasetError, with_channel
+from influence_mem import released
+from influence_mem.data.base import Dataset, DatasetError, validate_arrays, with_channel
+
+MAX_BYTES = 64 * 1024 ** 3  # arrays held in memory; an npz declaring more is refused before it is read
 
 
 def load_npz(path: str) -> Dataset:
-    """A user's own arrays: x_train, y_train, x_test, y_test (+ optional filenames_train)."""
+    """A user's own arrays: x_train, y_train, x_test, y_test (+ optional filenames_train), validated
+    (base.validate_arrays: uint8 or [0, 1] float images, integer labels, both splits non-empty)."""
     try:
         with tf.io.gfile.GFile(path, "rb") as f:
+            try:
+                released.check_npz_size(f, max_bytes=MAX_BYTES)  # reads only the headers
+            except ValueError as e:
+                raise DatasetError(f"{path}: refused: {e}") from None
+            f.seek(0)
             arrays = dict(np.load(f, allow_pickle=False))
+    except DatasetError:
+        raise
     except tf.errors.NotFoundError:
         raise DatasetError(f"{path}: file not found") from None
     except Exception as e:  # zipfile.BadZipFile, ValueError, OSError ...
@@ -21,8 +32,9 @@ def load_npz(path: str) -> Dataset:
     if missing:
         raise DatasetError(f"{path}: missing keys {missing}; has {sorted(arrays)}")
     x_train, x_test = with_channel(arrays["x_train"]), with_channel(arrays["x_test"])
-    y_train = arrays["y_train"].astype(np.int64).reshape(-1)
-    y_test = arrays["y_test"].astype(np.int64).reshape(-1)
+    # [n, 1] label columns are common; anything else must already be 1-D
+    y_train, y_test = (y.reshape(-1) if y.ndim == 2 and y.shape[1:] == (1,) else y
+                       for y in (arrays["y_train"], arrays["y_test"]))
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise DatasetError(f"{path}: x/y length mismatch (x_train {len(x_train)}, y_train {len(y_train)}, "
                            f"x_test {len(x_test)}, y_test {len(y_test)})")
@@ -31,11 +43,14 @@ def load_npz(path: str) -> Dataset:
     filenames = arrays.get("filenames_train")
     if filenames is not None and len(filenames) != len(y_train):
         raise DatasetError(f"{path}: filenames_train has {len(filenames)} entries, y_train {len(y_train)}")
+    num_classes = validate_arrays(path, y_train, y_test, x_train, x_test)
+    y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
     if x_train.dtype != np.uint8:
         x_train, x_test = x_train.astype(np.float32), x_test.astype(np.float32)
     return Dataset(
-        name=f"npz:{path}", num_classes=int(max(y_train.max(), y_test.max()) + 1),
+        name=f"npz:{path}", num_classes=num_classes,
         image_shape=tuple(x_train.shape[1:]), train_labels=y_train, test_labels=y_test,
         default_crop_padding=0, default_flip=False,
         train_filenames=None if filenames is None else filenames.astype(bytes),
         x_train=x_train, x_test=x_test, index_note="position in the npz arrays")
+

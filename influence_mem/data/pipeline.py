@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from influence_mem.data.augment import augment_fn
 from influence_mem.data.base import Dataset
+from influence_mem.data.imagenet_ops import AUGMENTATIONS, decode, train_crop
 
 SHUFFLE_BUFFER_BYTES = 2 * 1024**3  # decoded images held by the shuffle buffer (ImageNet: ~3,500)
 
@@ -49,7 +50,8 @@ def augment_batch(images, seeds, augment):
 
 
 def train_batches(dataset: Dataset, ids: np.ndarray, *, batch_size: int, shuffle_seed: int, augment_seed: int,
-                  crop_padding: int, flip: bool, epochs: int, initial_epoch: int = 0) -> tf.data.Dataset:
+                  crop_padding: int, flip: bool, epochs: int, initial_epoch: int = 0,
+                  imagenet_augment: str = AUGMENTATIONS[0]) -> tf.data.Dataset:
     """Batches of {image, label, index} of epochs [initial_epoch, epochs) of a trial training on `ids`.
 
     Each epoch is a fresh permutation of `ids` batched on its own: ceil(m / B)
@@ -62,10 +64,28 @@ def train_batches(dataset: Dataset, ids: np.ndarray, *, batch_size: int, shuffle
     packed trainer's (train.pack), so a trial sees the same batches alone,
     in a pack or mirrored.  Streamed datasets (ImageNet) cannot be gathered by
     id: they go through a shuffle buffer seeded per epoch.
+
+    The augmentation is chosen here.  Datasets whose stream has the encoded
+    images (data.imagenet_ops.EncodedImages: imagenet2012, tfrecord:DIR) follow
+    `imagenet_augment`: "inception_crop" (default) is the authors' training
+    preprocessing, a random crop of 8-100% of the whole image's area resized
+    to the image size, then a flip if `flip` (`crop_padding` is not used);
+    "padded_crop" (paper 000 appendix B's wording) pads the centre-cropped
+    image by `crop_padding` and crops it back, then flips if `flip`.  Every
+    other dataset uses `crop_padding` and `flip` (data.augment).
     """
+    if imagenet_augment not in AUGMENTATIONS:
+        raise ValueError(f"imagenet_augment {imagenet_augment!r}: expected one of {', '.join(AUGMENTATIONS)}")
     augment = augment_fn(crop_padding, flip)
+    encoded = getattr(dataset.stream, "encoded", None)
     if dataset.stream is None:
         ds = _in_memory_epochs(dataset, ids, batch_size, shuffle_seed, augment_seed, augment, epochs, initial_epoch)
+    elif encoded is not None and imagenet_augment == "inception_crop":
+        size = dataset.image_shape[0]
+        source = _of_ids(encoded("train"), ids, dataset.num_train)
+        ds = _streamed_epochs(dataset, ids, batch_size, shuffle_seed, augment_seed,
+                              lambda image, seed: train_crop(decode(image), seed, size, flip), epochs, initial_epoch,
+                              source)
     else:
         ds = _streamed_epochs(dataset, ids, batch_size, shuffle_seed, augment_seed, augment, epochs, initial_epoch)
     steps = (epochs - initial_epoch) * math.ceil(len(ids) / batch_size)
@@ -95,8 +115,18 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.default_rng([seed, epoch]).integers(2**31))
 
 
-def _streamed_epochs(dataset, ids, batch_size, shuffle_seed, augment_seed, augment, epochs, initial_epoch):
-    source = dataset.source("train", ids)
+def _of_ids(ds: tf.data.Dataset, ids: np.ndarray, n: int) -> tf.data.Dataset:
+    """The examples of `ds` whose index is in `ids` (as Dataset.source does for its stream)."""
+    mask = np.zeros(n, bool)
+    mask[ids] = True
+    keep = tf.constant(mask)
+    return ds.filter(lambda ex: tf.gather(keep, ex["index"])).apply(
+        tf.data.experimental.assert_cardinality(len(np.unique(ids))))
+
+
+def _streamed_epochs(dataset, ids, batch_size, shuffle_seed, augment_seed, augment, epochs, initial_epoch,
+                     source=None):
+    source = dataset.source("train", ids) if source is None else source
     buffer = shuffle_buffer_size(len(ids), dataset.image_shape)
 
     def one_epoch(seeds):

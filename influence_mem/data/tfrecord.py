@@ -7,7 +7,10 @@ Written by `python -m influence_mem.data.build_tfrecords`.  DIR holds
 Each record is a tf.train.Example with `image` (encoded JPEG/PNG bytes),
 `label`, `index` (int64) and `filename` (bytes).  meta.npz lets the trainer
 know every label without reading the images.  Images are decoded and
-preprocessed like ImageNet (data.imagenet_ops.center_crop to `image_size`).
+preprocessed like ImageNet at `image_size` (data.imagenet_ops: the authors'
+centre crop for evaluation; the training pipeline crops the encoded image
+with their random crop, or pads and crops the centre crop, per
+--imagenet_augment).
 
 One provider per source: this module is the reader and the record format
 (build_tfrecords writes with encode_example, shard_name and META_FILE); it
@@ -19,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from influence_mem.data.base import Dataset, DatasetError
-from influence_mem.data.imagenet_ops import IMAGE_SIZE, MEAN, STD, center_crop
+from influence_mem.data.imagenet_ops import IMAGE_SIZE, MEAN, STD, EncodedImages
 
 META_FILE = "meta.npz"
 SPLITS = ("train", "test")
@@ -71,15 +74,16 @@ def load(directory: str) -> Dataset:
             raise DatasetError(f"{directory}: no {split}-*-of-*.tfrecord files")
     size = int(meta["image_size"])
 
-    def stream(split):
+    def records(split):
         ds = tf.data.TFRecordDataset(files[split], num_parallel_reads=None)  # sequential: records stay in index order
 
-        def decode(serialized):
+        def parse(serialized):
             ex = parse_example(serialized)
-            image = tf.io.decode_image(ex["image"], channels=3, expand_animations=False)
-            return {"image": center_crop(image, size), "label": ex["label"], "index": ex["index"]}
+            return {"image": ex["image"], "label": ex["label"], "index": ex["index"]}
 
-        return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    stream = EncodedImages(records, size)
 
     return Dataset(name=f"tfrecord:{directory}", num_classes=len(meta["class_names"]), image_shape=(size, size, 3),
                    train_labels=meta["tr_labels"].astype(np.int64), test_labels=meta["tt_labels"].astype(np.int64),

@@ -10,11 +10,20 @@ filenames), the sidecar `N_estimates_stats.npz`, optionally `N_infl_full.npy`,
 and `N-cscores-orig-order.npz` when C-scores are computed (default: when W
 holds more than one subset ratio).  The im-aggregate program is estimate/main.py.
 
-All outputs are staged in a hidden directory and renamed into place only
-after everything succeeded: a failed run writes nothing and leaves earlier
-outputs untouched.
+All outputs are staged in a hidden directory (`.im-aggregate-*`) and renamed
+into place only after everything succeeded: a failed run (a full disk
+included: one AggregateError line) removes it, writes nothing and leaves
+earlier outputs untouched; staging directories older than a day (a killed
+run's) are removed by the next run, all of them with clean=True.
+
+Every trial read must have been trained under the workdir's experiment
+record (`experiment.json`, trial_format.EXPERIMENT_FILE; the config in each
+trial's metrics.json is compared with it): trials of different configs are
+never averaged together.
 """
 import dataclasses
+import errno
+import json
 import os
 import shutil
 import tempfile
@@ -29,7 +38,8 @@ from influence_mem import released
 from influence_mem.estimate.estimators import Accumulator, Estimates
 from influence_mem.estimate.pairs import high_influence_pairs
 from influence_mem.estimate import fileio
-from influence_mem.estimate.trial_format import META_FILE
+from influence_mem.estimate.trial_format import (EXPERIMENT_FILE, META_FILE, METRICS_FILE, config_differences,
+                                                 format_trials, training_fields)
 from influence_mem.estimate.trials import TrialReader, list_trials, load_dataset_meta, ratio_dirs
 
 
@@ -57,13 +67,95 @@ def _find_ratio(ratios: Dict[float, str], subset_ratio: float, workdir) -> str:
                          f"{workdir} (found ratios: {sorted(ratios) or 'none'})")
 
 
-def _stream(ratio_dir, n, n_test, chunk_size, acc: Accumulator, what: str):
+STAGING_PREFIX = ".im-aggregate-"
+STALE_STAGING_SECONDS = 24 * 3600
+
+
+def clean_staging(output_dir, everything: bool = False) -> List[Path]:
+    """Remove the staging directories of earlier runs in output_dir older than a day (a killed run's), or
+    all of them with `everything` (--clean: no other aggregation may be running there); the removed paths."""
+    removed, now = [], time.time()
+    for path in Path(output_dir).glob(STAGING_PREFIX + "*"):
+        try:
+            stale = path.is_dir() and (everything or now - path.stat().st_mtime > STALE_STAGING_SECONDS)
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            logging.warning("removed the staging directory %s of an earlier, unfinished run", path)
+            removed.append(path)
+    return removed
+
+
+def _os_error(e: OSError) -> str:
+    what = "no space left on the device" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+    return f"{what}{f' ({e.filename})' if e.filename else ''}"
+
+
+def _load_experiment(workdir) -> Optional[dict]:
+    """The training config recorded in <workdir>/experiment.json; None (with a warning) for a workdir from
+    before the record."""
+    path = fileio.join(workdir, EXPERIMENT_FILE)
+    if not fileio.is_file(path):
+        logging.warning("%s: no %s (a workdir from before experiment records): the trials' configs are only "
+                        "compared with each other", workdir, EXPERIMENT_FILE)
+        return None
+    try:
+        recorded = fileio.read_json(path)["config"]
+        if not isinstance(recorded, dict):
+            raise TypeError(f"'config' is a {type(recorded).__name__}")
+        return recorded
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise AggregateError(f"{path}: unreadable experiment record ({type(e).__name__}: {e})") from None
+
+
+def check_configs(workdir, ratio_dirs: List[str]) -> None:
+    """AggregateError (listing the groups) unless every trial in `ratio_dirs` that records its config
+    (metrics.json "config") was trained under the workdir's experiment record (without a record: under one
+    config).  Trials without a recorded config are counted in a warning."""
+    recorded = _load_experiment(workdir)
+    groups: Dict[str, List[int]] = {}
+    unrecorded = 0
+    for ratio_dir in ratio_dirs:
+        for tid, aux_path in list_trials(ratio_dir)[0]:
+            try:
+                config = fileio.read_json(_parent(aux_path) + "/" + METRICS_FILE)["config"]
+                key = json.dumps(training_fields(config), sort_keys=True)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                unrecorded += 1
+                continue
+            groups.setdefault(key, []).append(tid)
+    if unrecorded:
+        logging.warning("%d trials record no training config (no readable metrics.json 'config'): not checked "
+                        "against the experiment", unrecorded)
+    if recorded is not None:
+        reference = training_fields(recorded)
+        if not any(config_differences(reference, json.loads(k)) for k in groups):
+            return
+    elif len(groups) <= 1:
+        return
+    else:
+        reference = json.loads(max(groups, key=lambda k: len(groups[k])))  # compare with the largest group
+    lines = []
+    for key, tids in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        diff = config_differences(reference, json.loads(key))
+        lines.append(f"trials {format_trials(tids)}: " + ("; ".join(diff) if diff else
+                     "the experiment's config" if recorded is not None else "the most common config"))
+    raise AggregateError(f"trials of different training configs in {workdir} (averaging them would mix "
+                         f"experiments; aggregate each in its own workdir): " + " | ".join(lines))
+
+
+def _parent(path) -> str:
+    return str(path).rstrip("/").rsplit("/", 1)[0]
+
+
+def _stream(ratio_dir, n, n_test, chunk_size, acc: Accumulator, what: str, ratio=None, max_elements=None):
     """Feed every usable trial of ratio_dir into acc; returns the reader (used/skipped)."""
     trials, ignored = list_trials(ratio_dir)
     for name, reason in ignored:
         logging.warning("ignoring %s: %s", fileio.join(ratio_dir, name), reason)
     logging.info("%s: %d trial directories in %s", what, len(trials), ratio_dir)
-    reader = TrialReader(trials, n, n_test, chunk_size)
+    reader = TrialReader(trials, n, n_test, chunk_size, subset_ratio=ratio, max_elements=max_elements)
     for chunk in reader.chunks():
         acc.add(*chunk)
     return reader
@@ -74,55 +166,72 @@ def _cscores(workdir, ratios, subset_ratio, est: Estimates, n, chunk_size):
     held_out, used = [], []
     for r, path in ratios.items():
         if np.isclose(r, subset_ratio):
-            mem_out, num = est.mem_out, est.num_trials
+            mem_out, num, n_out = est.mem_out, est.num_trials, est.n_out
         else:
             acc = Accumulator(n)
-            _stream(path, n, None, chunk_size, acc, f"C-scores, ratio {r:g}")
+            _stream(path, n, None, chunk_size, acc, f"C-scores, ratio {r:g}", r, n + len(est.tt_correct))
             if acc.num_trials == 0:
                 logging.warning("C-scores: no usable trials for ratio %g, left out", r)
                 continue
             part = acc.finalize()
-            mem_out, num = part.mem_out, part.num_trials
+            mem_out, num, n_out = part.mem_out, part.num_trials, part.n_out
             if part.num_no_out:
-                logging.warning("C-scores, ratio %g: %d examples never held out (term set to 1/2)",
+                logging.warning("C-scores, ratio %g: %d examples never held out (scored 0 at this ratio)",
                                 r, part.num_no_out)
-        held_out.append(mem_out)
+        # Never held out: 0, as the authors' C-score example (sum / max(count, tiny)); memorization keeps 1/2.
+        held_out.append(np.where(n_out > 0, mem_out, 0.0))
         used.append((r, num))
     return np.mean(held_out, axis=0), used
 
 
 def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem_threshold=0.25,
               infl_threshold=0.15, full_influence=False, chunk_size=100, labels_from=None,
-              cscores: Optional[bool] = None) -> AggregateResult:
+              cscores: Optional[bool] = None, clean: bool = False) -> AggregateResult:
     """Estimate memorization/influence from the trials under workdir and write the files.
 
     cscores: True/False forces C-scores on/off; None computes them when the
-    workdir holds more than one subset ratio.  Raises AggregateError (no
-    usable trials) or trials.MetaError (bad dataset_meta.npz); then nothing
-    is written.
+    workdir holds more than one subset ratio.  clean=True removes every
+    staging directory of earlier runs in the output directory (default: those
+    older than a day).  Raises AggregateError (no usable trials, trials of
+    different configs, a bad output name or directory, a full disk) or
+    trials.MetaError (bad dataset_meta.npz); then nothing is written.
     """
     workdir = str(workdir)
     meta = load_dataset_meta(labels_from or fileio.join(workdir, META_FILE))
-    name = name or meta.dataset
-    if not name:
+    if name:
+        source = "--name"
+    elif meta.dataset:
+        name, source = released.default_output_name(meta.dataset), f"'dataset' {meta.dataset!r} in {meta.path}"
+    else:
         raise AggregateError(f"{meta.path} has no 'dataset' name; pass --name")
     if output_dir is None and fileio.is_remote(workdir):
         raise AggregateError(f"{workdir} is remote; pass --output_dir (a local directory)")
     output_dir = Path(output_dir or workdir)
+    try:
+        released.check_output_name(name, source)
+        released.check_output_dir(output_dir, "--output_dir" if output_dir != Path(workdir) else "--workdir")
+    except ValueError as e:
+        raise AggregateError(str(e)) from None
     n, n_test = len(meta.tr_labels), len(meta.tt_labels)
     ratios = ratio_dirs(workdir) if fileio.is_dir(workdir) else {}
     ratio_dir = _find_ratio(ratios, subset_ratio, workdir)
+    want_cscores = len(ratios) > 1 if cscores is None else cscores
+    check_configs(workdir, list(ratios.values()) if want_cscores else [ratio_dir])
 
     created_output_dir = not output_dir.exists()
-    output_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".im-aggregate-", dir=output_dir))
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        clean_staging(output_dir, everything=clean)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=output_dir))
+    except OSError as e:
+        raise AggregateError(f"cannot write into {output_dir}: {_os_error(e)}") from None
     try:
         full = None
         if full_influence:
             full = released.open_infl_full(staging / released.infl_full_filename(name), n, n_test)
         acc = Accumulator(n, n_test, meta.tr_labels, meta.tt_labels, full=full)
         start = time.monotonic()
-        reader = _stream(ratio_dir, n, n_test, chunk_size, acc, "estimates")
+        reader = _stream(ratio_dir, n, n_test, chunk_size, acc, "estimates", subset_ratio, n + n_test)
         if acc.num_trials == 0:
             reasons = "; ".join(f"trial {t}: {r}" for t, r in reader.skipped[:5])
             raise AggregateError(
@@ -147,7 +256,6 @@ def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem
             mem_threshold=mem_threshold, infl_threshold=infl_threshold,
             pairs_infl_se=pairs["infl_se"].astype(np.float32))
 
-        want_cscores = len(ratios) > 1 if cscores is None else cscores
         cscore_ratios, scores = [], None
         if want_cscores:
             scores, used = _cscores(workdir, ratios, subset_ratio, est, n, chunk_size)
@@ -166,10 +274,14 @@ def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem
         for path in sorted(staging.iterdir()):
             os.replace(path, output_dir / path.name)
             outputs[path.name] = output_dir / path.name
-    except BaseException:
+    except BaseException as e:
+        full = acc = est = None  # unmap a full-influence file before removing it  # noqa: F841
         shutil.rmtree(staging, ignore_errors=True)
-        if created_output_dir and not any(output_dir.iterdir()):
+        if created_output_dir and output_dir.is_dir() and not any(output_dir.iterdir()):
             output_dir.rmdir()
+        if isinstance(e, OSError):
+            raise AggregateError(f"writing the estimates into {output_dir} failed: {_os_error(e)}; "
+                                 f"nothing was written") from None
         raise
     shutil.rmtree(staging, ignore_errors=True)
     return AggregateResult(outputs, est.num_trials, reader.used, reader.skipped, est.num_no_in,

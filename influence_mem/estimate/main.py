@@ -37,6 +37,10 @@ def define_flags():
                             "dataset_meta.npz to use instead of <workdir>/dataset_meta.npz.")
         flags.DEFINE_boolean("cscores", None, "Write C-scores (--cscores / --nocscores); default: "
                              "only when the workdir holds more than one subset ratio.")
+    if "clean" not in FLAGS:
+        flags.DEFINE_boolean("clean", False, "Remove every .im-aggregate-* staging directory of earlier runs in "
+                             "the output directory (default: only those older than a day).  Not while another "
+                             "aggregation writes there.")
 
 
 def main(argv):
@@ -46,7 +50,7 @@ def main(argv):
     try:
         result = aggregate_workdir(f.workdir, f.subset_ratio, f.name, f.output_dir, f.mem_threshold,
                                    f.infl_threshold, f.full_influence, f.chunk_size, f.labels_from,
-                                   f.cscores)
+                                   f.cscores, f.clean)
     except (AggregateError, MetaError, released.ReleasedFormatError) as e:
         sys.exit(f"im-aggregate: error: {e}")
     print(f"im-aggregate: used {result.num_trials} trials ({len(result.skipped)} skipped), "

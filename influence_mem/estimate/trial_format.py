@@ -15,6 +15,7 @@ Layout of a trainer workdir:
 `<ratio>` is format_ratio(subset_ratio) ('0.7'); `aux_arrays.npz` is the
 google-research/heldout-influence-estimation per-trial format.
 """
+import json
 import os
 import re
 from typing import Optional
@@ -26,6 +27,11 @@ META_FILE = "dataset_meta.npz"
 METRICS_FILE = "metrics.json"
 CLAIM_FILE = "claim.json"
 FAILED_FILE = "failed.json"
+EXPERIMENT_FILE = "experiment.json"  # <workdir>/experiment.json: the training config every trial shares
+
+# TrainConfig fields that do not change training: a checkpoint stays valid, and a trial belongs to the
+# workdir's experiment, when only these differ.
+NOT_TRAINING = ("save_model", "save_model_trials", "tensorboard", "eval_batch_size", "log_every_epochs")
 
 # Keys of AUX_FILE, in the order written, and their dtypes.
 AUX_DTYPES = {
@@ -41,6 +47,40 @@ AUX_KEYS = tuple(AUX_DTYPES)
 
 INPROGRESS_SUFFIX = ".inprogress"
 _WORK_NAME = re.compile(r"^\.(\d+)" + re.escape(INPROGRESS_SUFFIX) + "$")
+
+
+def training_fields(config: dict) -> dict:
+    """The fields of a TrainConfig dict (dataclasses.asdict; metrics.json's "config") that define how a
+    trial trains: all but NOT_TRAINING and subset_ratio (a directory level), as JSON values (tuples become
+    lists) so a record read back compares equal.  Records from before --precision (`mixed_precision`)
+    read as their precision."""
+    values = dict(config)
+    if "mixed_precision" in values:
+        legacy = values.pop("mixed_precision")
+        values.setdefault("precision", "mixed_float16" if legacy else "float32")
+    kept = {k: v for k, v in values.items() if k not in NOT_TRAINING and k != "subset_ratio"}
+    return json.loads(json.dumps(kept, sort_keys=True, default=str))
+
+
+def config_differences(recorded: dict, current: dict) -> list:
+    """['--epochs: 30 (recorded) != 5', ...]: training fields the two configs (training_fields dicts) both
+    hold with different values; a field only one of them knows (another package version) is not compared."""
+    return [f"--{key}: {json.dumps(recorded[key])} (recorded) != {json.dumps(current[key])}"
+            for key in sorted(set(recorded) & set(current)) if recorded[key] != current[key]]
+
+
+def experiment_record(config: dict) -> dict:
+    """The content of EXPERIMENT_FILE for a TrainConfig dict."""
+    return {"format": 1, "config": training_fields(config),
+            "note": "training config of every trial in this workdir; im-train refuses others, im-aggregate "
+                    "refuses to mix trials that differ from it"}
+
+
+def subset_sizes(n: int, ratio: float) -> set:
+    """Subset sizes a trial of `ratio` may have: data.subsets.subset_size's int(n * ratio) and, for trials
+    written before it truncated, round(n * ratio) (both at least 1).  Kept here because the numpy-only
+    readers cannot import data/ (TensorFlow); tests check it agrees with data.subsets.subset_size."""
+    return {max(1, int(n * ratio)), max(1, int(round(n * ratio)))}
 
 
 def format_ratio(ratio: float) -> str:

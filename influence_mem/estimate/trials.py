@@ -16,7 +16,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from influence_mem.estimate import fileio
-from influence_mem.estimate.trial_format import AUX_FILE, AUX_KEYS, is_unfinished_name
+from influence_mem import released
+from influence_mem.estimate.trial_format import (AUX_FILE, AUX_KEYS, format_ratio, is_unfinished_name,
+                                                 subset_sizes, trial_id)
 
 _TRAIN_KEYS = tuple(k for k in AUX_KEYS if not k.endswith("_test"))  # enough for C-scores
 
@@ -47,8 +49,10 @@ def load_dataset_meta(path) -> DatasetMeta:
         raise MetaError(f"{path}: dataset metadata file not found (the trainer writes it; "
                         f"or pass --labels_from)")
     try:
-        with fileio.load_npz(path) as z:
+        with fileio.load_npz(path, max_bytes=released.MAX_RELEASED_BYTES) as z:
             arrays = {k: z[k] for k in z.files}
+    except fileio.TooLarge as e:
+        raise MetaError(f"{path}: refused: {e}") from None
     except Exception as e:  # zipfile / numpy raise many types for a corrupt file
         raise MetaError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
     missing = [k for k in ("tr_labels", "tt_labels") if k not in arrays]
@@ -61,14 +65,21 @@ def load_dataset_meta(path) -> DatasetMeta:
     names = arrays.get("tr_filenames")
     if names is not None and names.shape != tr.shape:
         raise MetaError(f"{path}: tr_filenames has shape {names.shape}, tr_labels {tr.shape}")
-    dataset = arrays["dataset"].item() if "dataset" in arrays else None
-    if isinstance(dataset, bytes):
-        dataset = dataset.decode()
+    dataset = None
+    if "dataset" in arrays:
+        value = arrays["dataset"]
+        if value.ndim != 0 or value.dtype.kind not in "US":
+            raise MetaError(f"{path}: 'dataset' must be one string (the dataset name), got "
+                            f"{value.dtype}{value.shape}")
+        dataset = value.item()
+        if isinstance(dataset, bytes):
+            dataset = dataset.decode("utf-8", "replace")
     return DatasetMeta(tr.astype(np.int64), tt.astype(np.int64), names, dataset, path)
 
 
 def ratio_dirs(workdir, include_full: bool = False) -> Dict[float, str]:
-    """Subset-ratio directories of a workdir: names that parse as a ratio in (0, 1).
+    """Subset-ratio directories of a workdir: names that are a ratio in (0, 1) as the trainer writes it
+    (trial_format.format_ratio: '0.7', not '0.70' or '7e-1', so one ratio has one directory).
 
     With `include_full`, also 1 (trials on the whole training set: they train,
     so im-status lists them, but they hold no held-out examples to estimate from).
@@ -79,7 +90,7 @@ def ratio_dirs(workdir, include_full: bool = False) -> Dict[float, str]:
             r = float(name)
         except ValueError:
             continue
-        if is_dir and (0 < r < 1 or include_full and r == 1):
+        if is_dir and name == format_ratio(r) and (0 < r < 1 or include_full and r == 1):
             out[r] = fileio.join(workdir, name)
     return out
 
@@ -87,16 +98,21 @@ def ratio_dirs(workdir, include_full: bool = False) -> Dict[float, str]:
 def list_trials(ratio_dir) -> Tuple[List[Tuple[int, str]], List[Tuple[str, str]]]:
     """(trials sorted by id, [(name, reason)] of directories that are not trials).
 
-    In-progress directories (trial_format.is_unfinished_name) are not listed at all.
+    In-progress directories (trial_format.is_unfinished_name) are not listed at all.  Only canonical
+    trial ids count (trial_format.trial_id: '7', not '-7', '+7', '07'); a file named like a trial is
+    reported and left alone.
     """
     trials, ignored = [], []
     for name, is_dir in fileio.list_dir(ratio_dir):
-        if is_unfinished_name(name) or not is_dir:
+        if is_unfinished_name(name):
             continue
-        try:
-            tid = int(name)
-        except ValueError:
-            ignored.append((name, "not a trial directory (name is not an integer)"))
+        tid = trial_id(name)
+        if not is_dir:
+            if tid is not None:
+                ignored.append((name, "a file where a trial directory should be (left alone)"))
+            continue
+        if tid is None:
+            ignored.append((name, "not a trial directory (name is not a canonical non-negative integer)"))
             continue
         path = fileio.join(ratio_dir, name, AUX_FILE)
         if not fileio.is_file(path):
@@ -120,14 +136,31 @@ def _permutation_mask(idx, size, what):
     return mask
 
 
-def read_trial(path, n: int, n_test: Optional[int]):
+def _correctness(a, key):
+    """a[key] as booleans: it must be boolean, or integers that are all 0 or 1 (anything else is not a
+    correctness record and would silently become True)."""
+    c = np.asarray(a[key])
+    if c.dtype == np.bool_:
+        return c
+    if np.issubdtype(c.dtype, np.integer) and (c.size == 0 or (c.min() >= 0 and c.max() <= 1)):
+        return c.astype(bool)
+    seen = f", values {np.unique(c)[:3].tolist()}" if c.dtype.kind in "iuf" and c.size else ""
+    raise SkipTrial(f"{key} must be boolean (or 0/1 integers), got {c.dtype}{seen}")
+
+
+def read_trial(path, n: int, n_test: Optional[int], subset_ratio: Optional[float] = None,
+               max_elements: Optional[int] = None):
     """(in_mask [n], correct_train [n], correct_test [n_test] or None) of one trial.
 
-    n_test=None skips the test split (C-scores need only training examples).
+    n_test=None skips the test split (C-scores need only training examples).  With `subset_ratio`, the
+    subset's size must be one a trial of that ratio has (trial_format.subset_sizes).  Arrays declaring
+    more than `max_elements` elements (default n + n_test) are refused before they are read.
     Raises SkipTrial with the reason when the trial is unusable.
     """
+    if max_elements is None:
+        max_elements = n + (n_test or 0)
     try:
-        with fileio.load_npz(path) as z:
+        with fileio.load_npz(path, max_elements=max_elements) as z:
             missing = [k for k in AUX_KEYS if k not in z.files]
             if missing:
                 raise SkipTrial(f"missing keys {missing}")
@@ -135,6 +168,8 @@ def read_trial(path, n: int, n_test: Optional[int]):
             a = {k: z[k] for k in keys}
     except SkipTrial:
         raise
+    except fileio.TooLarge as e:
+        raise SkipTrial(f"refused: {e}") from None
     except Exception as e:  # zipfile / numpy raise many types for a corrupt file
         raise SkipTrial(f"corrupt npz ({type(e).__name__}: {e})") from None
     i_tr, i_rm = a["index_train"], a["index_removed"]
@@ -145,6 +180,10 @@ def read_trial(path, n: int, n_test: Optional[int]):
         if a[f"correctness_{split}"].shape != idx.shape:
             raise SkipTrial(f"correctness_{split} has shape {a[f'correctness_{split}'].shape}, "
                             f"index_{split} {idx.shape}")
+    if subset_ratio is not None and len(i_tr) not in subset_sizes(n, subset_ratio):
+        raise SkipTrial(f"subset of {len(i_tr)} examples, but a trial of ratio {subset_ratio:g} trains on "
+                        f"{' or '.join(map(str, sorted(subset_sizes(n, subset_ratio))))} of {n} (a trial "
+                        f"of another ratio?)")
     in_mask = _permutation_mask(i_tr, n, "index_train")
     if (in_mask & _permutation_mask(i_rm, n, "index_removed")).any():
         raise SkipTrial("index_train and index_removed overlap")
@@ -152,8 +191,8 @@ def read_trial(path, n: int, n_test: Optional[int]):
                           in_mask):
         raise SkipTrial("subsample_idx is not the set of index_train")
     correct_train = np.zeros(n, bool)
-    correct_train[i_tr] = a["correctness_train"]
-    correct_train[i_rm] = a["correctness_removed"]
+    correct_train[i_tr] = _correctness(a, "correctness_train")
+    correct_train[i_rm] = _correctness(a, "correctness_removed")
     if n_test is None:
         return in_mask, correct_train, None
     i_tt = a["index_test"]
@@ -165,7 +204,7 @@ def read_trial(path, n: int, n_test: Optional[int]):
                         f"index_test {i_tt.shape}")
     _permutation_mask(i_tt, n_test, "index_test")
     correct_test = np.zeros(n_test, bool)
-    correct_test[i_tt] = a["correctness_test"]
+    correct_test[i_tt] = _correctness(a, "correctness_test")
     return in_mask, correct_train, correct_test
 
 
@@ -176,9 +215,11 @@ class TrialReader:
     Subsets are fingerprinted so a repeated subset is skipped as a duplicate.
     """
 
-    def __init__(self, trials, n, n_test, chunk_size=100, progress_every=10.0):
+    def __init__(self, trials, n, n_test, chunk_size=100, progress_every=10.0, subset_ratio=None,
+                 max_elements=None):
         self.trials = list(trials)
         self.n, self.n_test, self.chunk_size = n, n_test, max(1, int(chunk_size))
+        self.subset_ratio, self.max_elements = subset_ratio, max_elements
         self.used: List[int] = []
         self.skipped: List[Tuple[int, str]] = []
         self._seen: Dict[bytes, int] = {}
@@ -194,7 +235,7 @@ class TrialReader:
         start = last = time.monotonic()
         for done, (tid, path) in enumerate(self.trials, 1):
             try:
-                row = read_trial(path, n, n_test)
+                row = read_trial(path, n, n_test, self.subset_ratio, self.max_elements)
                 key = hashlib.sha1(np.packbits(row[0]).tobytes()).digest()
                 if key in self._seen:
                     raise SkipTrial(f"duplicate subset (same subsample_idx as trial "

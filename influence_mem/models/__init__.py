@@ -10,7 +10,11 @@ The authors' architectures (their released code, heldout-influence-estimation
 libarch/) are `resnet50`, `resnet50_v2`, `resnet50_cifar`, `resnet18_cifar`,
 `inception_small`; `load_reference_checkpoint` reads their checkpoints into
 them (reference_checkpoint.py).
+
+Your own model: `--arch=my_pkg.my_module:build` calls `build(input_shape, num_classes, options)` from an
+importable module (docs/own_data.md); name its output layer `logits` for --precision and the last-layer mode.
 """
+import importlib
 from typing import Callable, Dict
 
 import keras
@@ -30,11 +34,52 @@ def names() -> list:
     return sorted(_BUILDERS)
 
 
+def is_user_arch(name: str) -> bool:
+    """`my_pkg.my_module:build`: a user's function instead of a registered name."""
+    return ":" in str(name)
+
+
+def _user_builder(spec: str) -> Callable[..., keras.Model]:
+    """The function named by `module.path:function` (ValueError, naming --arch, if it is not importable)."""
+    module_name, _, attr = str(spec).partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"--arch={spec!r}: expected my_pkg.my_module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(f"--arch={spec}: cannot import {module_name} ({e}); is it on PYTHONPATH?") from None
+    fn = module
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+    if not callable(fn):
+        raise ValueError(f"--arch={spec}: {module_name} has no function {attr}")
+    return fn
+
+
+def check_name(name: str) -> None:
+    """ValueError (one line naming --arch) unless `name` is a registered architecture or an importable
+    user function `my_pkg.my_module:build`."""
+    if is_user_arch(name):
+        _user_builder(name)
+    elif name not in names():
+        raise ValueError(f"--arch={name!r}: unknown; known: {', '.join(names())}, or my_pkg.my_module:function "
+                         f"(a function (input_shape, num_classes, options) -> keras.Model)")
+
+
 def build(name: str, input_shape, num_classes: int, options: dict = None) -> keras.Model:
-    _import_all()
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown arch {name!r}; known: {', '.join(sorted(_BUILDERS))}")
-    return _BUILDERS[name](tuple(input_shape), int(num_classes), dict(options or {}))
+    """The model `name` (a registered name, or `my_pkg.my_module:build`: a user function with the registry's
+    signature (input_shape, num_classes, options) -> keras.Model mapping images to logits)."""
+    if is_user_arch(name):
+        builder = _user_builder(name)
+    else:
+        _import_all()
+        if name not in _BUILDERS:
+            raise ValueError(f"unknown arch {name!r}; known: {', '.join(sorted(_BUILDERS))}")
+        builder = _BUILDERS[name]
+    model = builder(tuple(input_shape), int(num_classes), dict(options or {}))
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"arch {name!r} returned {type(model).__name__}, not a keras.Model")
+    return model
 
 
 def image_input(input_shape, options: dict):

@@ -20,11 +20,10 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from influence_mem.estimate.trial_format import NOT_TRAINING  # a checkpoint stays valid when only these differ
 from influence_mem.train.config import TrainConfig
 
 CONFIG_FILE = "config.json"
-# TrainConfig fields that do not change training: a checkpoint stays valid when only these differ.
-NOT_TRAINING = ("save_model", "eval_batch_size", "log_every_epochs")
 
 
 class TrialCheckpoint:

@@ -13,7 +13,7 @@ from influence_mem.data import corrupt, datasets
 from influence_mem.estimate.trial_format import parse_trials
 from influence_mem.train import claims, schedules
 from influence_mem.train import strategy as strategy_lib
-from influence_mem.train.config import PRECISIONS, TrainConfig
+from influence_mem.train.config import IMAGENET_AUGMENTATIONS, PRECISIONS, TrainConfig
 
 FLAGS = flags.FLAGS
 
@@ -23,6 +23,7 @@ def define_flags() -> None:
     if "pack_trials" in FLAGS:
         return
     defaults = TrainConfig()
+    cli.define_config()
     flags.DEFINE_string("dataset", "digits", "Dataset name: " + ", ".join(datasets.names()) + ".")
     flags.DEFINE_string("data_dir", None, "TFDS data directory (where prepared datasets live).")
     flags.DEFINE_string("arch", defaults.arch, "Architecture name from the model registry.")
@@ -43,7 +44,19 @@ def define_flags() -> None:
     flags.DEFINE_integer("crop_padding", defaults.crop_padding, "Random pad-and-crop padding in pixels; -1 = dataset "
                          "default (4 CIFAR, 32 ImageNet, 0 digits/MNIST).")
     flags.DEFINE_enum("flip", "default", ["default", "true", "false"], "Random left-right flip.")
-    flags.DEFINE_boolean("save_model", True, "Write a SavedModel (images -> logits) per trial.")
+    flags.DEFINE_enum("imagenet_augment", defaults.imagenet_augment, IMAGENET_AUGMENTATIONS,
+                      "ImageNet training crop (imagenet2012, tfrecord:DIR): inception_crop = the authors' code "
+                      "(random crop of 8-100% of the area, aspect 3/4-4/3, resized; --crop_padding unused); "
+                      "padded_crop = paper 000 appendix B's wording (--crop_padding px padded crop of the centre "
+                      "crop). Both flip per --flip.")
+    flags.DEFINE_float("l2", defaults.l2, "Coupled L2 regularization: adds l2/2 * sum of squared kernel weights "
+                       "to the loss, so momentum SGD sees it (0 = off; --weight_decay is Keras's decoupled decay).")
+    flags.DEFINE_boolean("save_model", True, "Write the trained model per trial: model.keras (keras.models."
+                         "load_model) and a SavedModel (images -> logits). See --save_model_trials.")
+    flags.DEFINE_string("save_model_trials", "", "With --save_model: save only these trials' models ('0-9'; empty: "
+                        "every trial). The paper's configs save 0-9 (docs/scaling.md: disk budget).")
+    flags.DEFINE_boolean("tensorboard", False, "Also write each trial's per-epoch loss/accuracy/lr as TensorBoard "
+                         "event files in <trial>/tensorboard/ (metrics.json always has them under 'history').")
     flags.DEFINE_integer("eval_batch_size", defaults.eval_batch_size, "Batch size for evaluation.")
     flags.DEFINE_integer("log_every_epochs", 1, "Log a progress line every this many epochs.")
     flags.DEFINE_enum("strategy", "default", strategy_lib.NAMES,
@@ -67,8 +80,9 @@ def define_flags() -> None:
                          "jit_compile=...)); unset: Keras's choice (on GPUs yes, on CPU no).")
 
     flags.register_validator("dataset", lambda v: cli.valid(datasets.check_name, v), "see the message above")
-    flags.register_validator("arch", lambda v: v in models.names(),
-                             "unknown --arch; known: " + ", ".join(models.names()))
+    flags.register_validator("arch", lambda v: cli.valid(models.check_name, v), "see the message above")
+    flags.register_validator("save_model_trials", lambda v: cli.valid(_check_save_model_trials, v),
+                             "see the message above")
     flags.register_validator("subset_ratio", lambda v: 0.0 < v <= 1.0, "--subset_ratio must be in (0, 1]")
     flags.register_validator("trials", lambda v: cli.valid(parse_trials, v), "see the message above")
     flags.register_validator("epochs", lambda v: v >= 1, "--epochs must be >= 1")
@@ -90,6 +104,7 @@ def define_flags() -> None:
     flags.register_validator("warmup_epochs", lambda v: _finite(v) and v >= 0, "--warmup_epochs must be >= 0")
     flags.register_validator("weight_decay", lambda v: _finite(v) and v >= 0,
                              "--weight_decay must be a finite number >= 0")
+    flags.register_validator("l2", lambda v: _finite(v) and v >= 0, "--l2 must be a finite number >= 0")
     flags.register_validator("eval_batch_size", lambda v: v >= 1, "--eval_batch_size must be >= 1")
     flags.register_validator("seed", lambda v: v >= 0, "--seed must be >= 0")
     flags.register_validator("corrupt_seed", lambda v: v >= 0, "--corrupt_seed must be >= 0")
@@ -100,6 +115,15 @@ def define_flags() -> None:
 
 def _finite(value) -> bool:
     return value is not None and math.isfinite(value)
+
+
+def _check_save_model_trials(spec: str) -> None:
+    """--save_model_trials: empty or a trial selection like --trials."""
+    if spec:
+        try:
+            parse_trials(spec)
+        except ValueError as e:
+            raise ValueError(f"--save_model_trials={spec!r}: {e}") from None
 
 
 def _check_widths(spec: str) -> None:
@@ -139,6 +163,8 @@ def config_from_flags() -> TrainConfig:
         decay_epochs=tuple(float(e) for e in FLAGS.decay_epochs), momentum=FLAGS.momentum,
         weight_decay=FLAGS.weight_decay, crop_padding=FLAGS.crop_padding,
         flip=None if FLAGS.flip == "default" else FLAGS.flip == "true", save_model=FLAGS.save_model,
+        imagenet_augment=FLAGS.imagenet_augment, l2=FLAGS.l2,
+        save_model_trials=FLAGS.save_model_trials, tensorboard=FLAGS.tensorboard,
         eval_batch_size=FLAGS.eval_batch_size, log_every_epochs=FLAGS.log_every_epochs,
         precision=precision_from_flags(), jit_compile=FLAGS.jit_compile)
 

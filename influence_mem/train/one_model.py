@@ -6,6 +6,7 @@ Trains a TrialPlan with the recipe's model.fit, checkpointing every
 """
 import time
 
+import keras
 import tensorflow as tf
 from absl import logging
 
@@ -38,6 +39,9 @@ class OneModel:
     def train_one(self, plan: TrialPlan, checkpoint_dir: str = None, still_ours=lambda: True) -> TrainedTrial:
         started = time.time()
         config, dataset, strategy = self.config, self.dataset, self.strategy
+        # Keras's global state (name uids, graph, kernel caches) grows with every model built: clear it
+        # between trials so RSS stays flat (bench/memory.py).  The seed and dtype policy are set again below.
+        keras.backend.clear_session(free_memory=False)
         model, schedule, optimizer = recipe.compiled_model(config, dataset, plan, strategy)
         checkpoint, initial_epoch = None, 0
         if checkpoint_dir and self.checkpoint_every > 0:
@@ -60,4 +64,6 @@ class OneModel:
         losses = history.history.get("loss")
         return TrainedTrial(plan, train_eval, test_eval, model=model, extra={
             "final_loss": float(losses[-1]) if losses else None, "resumed_from_epoch": initial_epoch,
-            "replicas": strategy.num_replicas_in_sync, "wall_seconds": round(time.time() - started, 3)})
+            "replicas": strategy.num_replicas_in_sync, "wall_seconds": round(time.time() - started, 3),
+            "history": recipe.history_record(config, plan.steps_per_epoch, range(initial_epoch + 1, config.epochs + 1),
+                                             **{k: history.history.get(k, []) for k in ("loss", "accuracy")})})

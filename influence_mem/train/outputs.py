@@ -1,4 +1,4 @@
-"""Writing a trial: <workdir>/<subset_ratio>/<trial>/{aux_arrays.npz, metrics.json, saved_model/}.
+"""Writing a trial: <workdir>/<subset_ratio>/<trial>/{aux_arrays.npz, metrics.json, [model.keras, saved_model/]}.
 
 The names and keys are estimate.trial_format's.  A trial is written in a
 hidden work dir (trial_format.work_dir: .<trial>.inprogress/out)
@@ -15,7 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 from influence_mem.data.npzio import read_npz, write_npz
-from influence_mem.estimate.trial_format import AUX_FILE, META_FILE, aux_arrays, trial_dir
+from influence_mem.estimate.trial_format import (AUX_FILE, EXPERIMENT_FILE, META_FILE, aux_arrays,
+                                                 config_differences, experiment_record, training_fields,
+                                                 trial_dir)
 from influence_mem.train.recipe import augmentation
 
 
@@ -93,10 +95,72 @@ def ensure_dataset_meta(workdir: str, meta: dict) -> None:
     tf.io.gfile.rename(temp, path, overwrite=True)
 
 
+def check_experiment(workdir: str, config) -> None:
+    """Raise ValueError (one line listing the differing flags) if <workdir>/experiment.json records another
+    training config than `config` (a TrainConfig); writes nothing."""
+    path = os.path.join(workdir, EXPERIMENT_FILE)
+    if not tf.io.gfile.exists(path):
+        return
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            recorded = json.loads(f.read())["config"]
+        if not isinstance(recorded, dict):
+            raise TypeError(f"'config' is a {type(recorded).__name__}")
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: unreadable experiment record ({type(e).__name__}: {e}); "
+                         f"move it away if the workdir's trials share one config") from None
+    differences = config_differences(recorded, training_fields(dataclasses.asdict(config)))
+    if differences:
+        raise ValueError(f"{workdir} holds trials of another experiment ({'; '.join(differences)}); "
+                         f"use these flags or another --workdir")
+
+
+def ensure_experiment(workdir: str, config) -> None:
+    """Record the workdir's training config in <workdir>/experiment.json the first time (trial_format.
+    experiment_record); later runs must train under the same config (check_experiment)."""
+    check_experiment(workdir, config)
+    path = os.path.join(workdir, EXPERIMENT_FILE)
+    if tf.io.gfile.exists(path):
+        return
+    tf.io.gfile.makedirs(workdir)
+    temp = f"{path}.tmp-{os.getpid()}"
+    write_json(temp, experiment_record(dataclasses.asdict(config)))
+    try:
+        tf.io.gfile.rename(temp, path, overwrite=False)
+    except (tf.errors.AlreadyExistsError, tf.errors.FailedPreconditionError, OSError):
+        tf.io.gfile.remove(temp)  # another worker recorded it first: it must be ours
+        check_experiment(workdir, config)
+
+
+
+MODEL_FILE = "model.keras"   # keras.models.load_model(<trial>/model.keras)
+SAVED_MODEL_DIR = "saved_model"  # tf.saved_model.load: serving signature images -> logits
+
+
+def save_model(model, out_dir: str) -> None:
+    """<out_dir>/model.keras (Keras 3, as turn-over's <name>_turnover.keras) and <out_dir>/saved_model/."""
+    model.save(os.path.join(out_dir, MODEL_FILE))
+    model.export(os.path.join(out_dir, SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
+
+
+TENSORBOARD_DIR = "tensorboard"  # --tensorboard: tensorboard --logdir=<workdir> shows every trial
+
+
+def write_tensorboard(log_dir: str, history: dict) -> None:
+    """One scalar series per history key (loss, accuracy, lr), step = epoch, as TensorBoard event files."""
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default():
+        for key, values in history.items():
+            if key == "epoch":
+                continue
+            for epoch, value in zip(history["epoch"], values):
+                tf.summary.scalar(key, value, step=epoch)
+    writer.close()
+
 
 def write_trial(dataset, config, trained, out_dir: str, on_trained=None) -> dict:
-    """Write a trained trial (plan.TrainedTrial) into `out_dir`: aux_arrays.npz and, with
-    config.save_model, its SavedModel; its metrics dict.
+    """Write a trained trial (plan.TrainedTrial) into `out_dir`: aux_arrays.npz and, when
+    config.saves_model(trial), model.keras and its SavedModel; its metrics dict.
 
     The one writer of both backends, so a trial's files do not depend on how
     it was trained.  `on_trained(model, out_dir)` runs on the trained model
@@ -107,8 +171,10 @@ def write_trial(dataset, config, trained, out_dir: str, on_trained=None) -> dict
     write_npz(os.path.join(out_dir, AUX_FILE), aux)
     if on_trained is not None:
         on_trained(trained.model, out_dir)
-    if config.save_model:
-        trained.model.export(os.path.join(out_dir, "saved_model"), format="tf_saved_model", verbose=False)
+    if config.saves_model(plan.trial) and trained.model is not None:
+        save_model(trained.model, out_dir)
+    if config.tensorboard and trained.extra.get("history"):
+        write_tensorboard(os.path.join(out_dir, TENSORBOARD_DIR), trained.extra["history"])
     padding, flip = augmentation(config, dataset)
     return {
         "trial": plan.trial, "subset_ratio": config.subset_ratio, "num_subset": int(len(plan.ids)),

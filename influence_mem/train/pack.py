@@ -38,7 +38,8 @@ from influence_mem.models.packed_model import PackedModel, packed_size, stack_we
 from influence_mem.train import checkpoints
 from influence_mem.train.config import TrainConfig
 from influence_mem.train.plan import TrainedTrial
-from influence_mem.train.recipe import augmentation, build_model, make_optimizer, predict_correct, reset_optimizer
+from influence_mem.train.recipe import (augmentation, build_model, history_record, make_optimizer, predict_correct,
+                                       reset_optimizer)
 from influence_mem.train.strategy import check_batch_size
 
 
@@ -316,8 +317,10 @@ class Pack:
             if initial_epoch:
                 logging.info("%s: resuming from checkpoints at epoch %d/%d", label, initial_epoch, config.epochs)
         losses = np.full(len(plans), np.nan)
+        epoch_losses = []  # per epoch run here: [K] mean losses (metrics.json "history")
         for epoch in range(initial_epoch, config.epochs):
             losses = trainer.run_epoch(epoch, config.batch_size)
+            epoch_losses.append(losses)
             if saver is not None and (epoch + 1) % self.checkpoint_every == 0 and epoch + 1 < config.epochs:
                 saver.save(trainer, epoch + 1, still_ours or [lambda: True] * len(plans))
             if (epoch + 1) % max(1, config.log_every_epochs) == 0 or epoch + 1 == config.epochs:
@@ -333,6 +336,8 @@ class Pack:
             extra = {"final_loss": None if np.isnan(losses[k]) else float(losses[k]),  # None: no epoch left to run
                      "resumed_from_epoch": initial_epoch,
                      "replicas": strategy.num_replicas_in_sync, "pack": {"size": len(plans), "position": k},
-                     "wall_seconds": round(trained / len(plans), 3)}
+                     "wall_seconds": round(trained / len(plans), 3),
+                     "history": history_record(config, steps_per_epoch, range(initial_epoch + 1, config.epochs + 1),
+                                               loss=[e[k] for e in epoch_losses])}
             yield TrainedTrial(plan, (train_eval[0], train_eval[1][k]), (test_eval[0], test_eval[1][k]), extra,
                                model=model)

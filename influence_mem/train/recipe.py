@@ -143,6 +143,17 @@ def train_batches(dataset: Dataset, config: TrainConfig, plan: TrialPlan, initia
                                    crop_padding=padding, flip=flip, epochs=config.epochs, initial_epoch=initial_epoch)
 
 
+def history_record(config: TrainConfig, steps_per_epoch: int, epochs, **per_epoch) -> dict:
+    """metrics.json's "history": the 1-based `epochs` run in this process, each's lr at its end, and
+    the per-epoch values given (loss, accuracy, ...), as plain floats."""
+    schedule = schedules.build(config.lr_schedule, config.base_lr, steps_per_epoch, config.epochs,
+                               config.warmup_fraction, config.warmup_epochs, config.decay_epochs)
+    epochs = [int(e) for e in epochs]
+    record = {"epoch": epochs, "lr": [schedules.value(schedule, e * steps_per_epoch) for e in epochs]}
+    record.update({k: [float(v) for v in values] for k, values in per_epoch.items()})
+    return record
+
+
 def fit(model: keras.Model, batches, config: TrainConfig, plan: TrialPlan, initial_epoch: int = 0, callbacks=()):
     """model.fit over `batches` (one iterator of the remaining epochs) as every trainer runs it; its History."""
     return model.fit(batches, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=plan.steps_per_epoch,

@@ -12,6 +12,7 @@ import tensorflow as tf
 from absl import logging
 
 from influence_mem.data import corrupt
+from influence_mem.progress import Progress
 from influence_mem.estimate.trial_format import FAILED_FILE, METRICS_FILE, trial_dir
 from influence_mem.train import checkpoints, claims, outputs
 from influence_mem.train.config import TrainConfig
@@ -37,7 +38,7 @@ class _Claimed:
         self.checkpoint_dir = os.path.join(claim.work, "ckpt")
 
 
-def _claim(workdir, config, trial, stale_seconds, summary):
+def _claim(workdir, config, trial, stale_seconds, summary, log=logging.info):
     """(claim, empty temp output dir) for `trial`, or None (recorded as skipped) if complete or held elsewhere."""
     final = trial_dir(workdir, config.subset_ratio, trial)
     if outputs.is_complete(workdir, config.subset_ratio, trial):
@@ -53,7 +54,7 @@ def _claim(workdir, config, trial, stale_seconds, summary):
         claim.release(remove_work=True)
         summary["skipped"].append(trial)
         return None
-    logging.info("trial %d: claimed by %s pid %d", trial, claim.owner["host"], claim.owner["pid"])
+    log("trial %d: claimed by %s pid %d", trial, claim.owner["host"], claim.owner["pid"])
     temp = os.path.join(claim.work, "out")
     if tf.io.gfile.exists(temp):  # partial outputs of a killed worker
         tf.io.gfile.rmtree(temp)
@@ -76,8 +77,8 @@ def _commit(workdir, config, held: _Claimed, metrics, flag_record, summary, prog
     if committed:
         summary["done"].append(trial)
         summary["test_accuracy"].append(metrics["test_accuracy"])
-        logging.info("trial %d done (%s): test accuracy %.4f, %.1fs -> %s", trial, progress,
-                     metrics["test_accuracy"], metrics["wall_seconds"], final)
+        logging.debug("trial %d done (%s): test accuracy %.4f, %.1fs -> %s", trial, progress,
+                      metrics["test_accuracy"], metrics["wall_seconds"], final)
     else:
         logging.info("trial %d: completed meanwhile by another worker, discarded this copy", trial)
         summary["skipped"].append(trial)
@@ -140,7 +141,7 @@ def _train_group(backend, dataset, config, group, workdir, flag_record, summary,
 
 def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: dict = None, strategy=None,
                checkpoint_every: int = 1, stale_seconds: float = claims.STALE_SECONDS, pack_trials: int = 1,
-               on_trained=None) -> dict:
+               on_trained=None, progress_bar: bool = None) -> dict:
     """Train every trial in `trials` that is neither complete nor held by another live worker.
 
     Returns {'done': [...], 'skipped': [...] (complete or claimed elsewhere),
@@ -152,21 +153,41 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
     model (train.pack), each checkpointed and written as if trained alone;
     trials are packed with others that resume from the same epoch.
     `on_trained(model, out_dir)` runs on each trained model before it is written.
+    After each pack (or trial) one progress line gives trials done/total, trials per minute and the ETA
+    (progress.Progress: a tqdm bar in a terminal or notebook, else a log line; `progress_bar` forces either).
     """
+    outputs.check_experiment(workdir, config)  # before anything is written
     outputs.ensure_dataset_meta(workdir, dataset.meta())
+    outputs.ensure_experiment(workdir, config)
     if pack_trials > 1:
         backend = Pack(dataset, config, pack_trials, strategy, checkpoint_every, keep_models=on_trained is not None)
     else:
         backend = OneModel(dataset, config, strategy, checkpoint_every)
     summary, failed = {"done": [], "skipped": [], "test_accuracy": []}, []
     total = len(trials)
+    bar = Progress(total, "trials", bar=progress_bar)
+    claim_log = logging.info if backend.size == 1 else logging.debug  # a pack: its progress line says it all
+
+    def report(group):
+        done = [h.plan.trial for h in group if h.plan.trial in set(summary["done"])]
+        accuracy = summary["test_accuracy"][-len(done):] if done else []
+        counted = len(summary["done"]) + len(summary["skipped"]) + len(failed)
+        note = ""
+        if len(group) == 1 and done:
+            note = f"trial {done[0]}: test accuracy {accuracy[0]:.4f}"
+        elif done:
+            note = f"trials {group[0].plan.trial}..{group[-1].plan.trial}: mean test accuracy {sum(accuracy) / len(accuracy):.4f}"
+        failed_here = [h.plan.trial for h in group if h.plan.trial in failed]
+        if failed_here:
+            note += (", " if note else "") + f"failed {','.join(map(str, failed_here))}"
+        bar.update(trained=len(done), skipped=counted - bar.finished - len(done), note=note)
 
     def progress(held, group_size):
         return f"{held.position + 1}/{total}" if group_size == 1 else f"pack of {group_size}"
 
     groups = {}  # resume epoch -> claimed trials waiting for a group: a pack steps all its trials together
     for position, trial in enumerate(trials):
-        claimed = _claim(workdir, config, trial, stale_seconds, summary)
+        claimed = _claim(workdir, config, trial, stale_seconds, summary, claim_log)
         if claimed is None:
             continue
         held = _Claimed(plan_trial(dataset.num_train, config, trial), position, *claimed)
@@ -175,10 +196,15 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
         group.append(held)
         if len(group) == backend.size:
             _train_group(backend, dataset, config, group, workdir, flag_record, summary, failed, on_trained, progress)
+            report(group)
             groups[resume] = []
     for group in groups.values():
         if group:
             _train_group(backend, dataset, config, group, workdir, flag_record, summary, failed, on_trained, progress)
+            report(group)
+    if bar.finished < len(summary["done"]) + len(summary["skipped"]) + len(failed):
+        report([])
+    bar.close()
     if failed:
         raise TrialsFailed(summary, failed)
     return summary

@@ -11,7 +11,7 @@ def test_subset_is_deterministic_sorted_unique_and_exact_size():
         b = subset_indices(n, ratio, seed=3, trial=5)
         np.testing.assert_array_equal(a, b)
         assert a.dtype == np.int64
-        assert len(a) == subset_size(n, ratio) == max(1, int(np.floor(ratio * n + 0.5)))
+        assert len(a) == subset_size(n, ratio) == max(1, int(n * ratio))
         assert np.all(np.diff(a) > 0) and a.min() >= 0 and a.max() < n
 
 

@@ -37,3 +37,13 @@ def test_config_files_need_no_tensorflow():
     code = ("import sys; from influence_mem import configs as config_files; config_files.resolve('digits_mlp'); "
             "assert 'tensorflow' not in sys.modules and 'absl.flags' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=60)
+
+
+def test_the_numpy_side_imports_no_tensorflow():
+    code = ("import sys, influence_mem.estimate.aggregator, influence_mem.estimate.main, influence_mem.released, "
+            "influence_mem.analysis.describe, influence_mem.analysis.figures, influence_mem.analysis.report, "
+            "influence_mem.analysis.marginal_utility, influence_mem.analysis.consistency, "
+            "influence_mem.analysis.longtail, influence_mem.analysis.examples, influence_mem.analysis.pair_stats; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr

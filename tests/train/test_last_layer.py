@@ -11,7 +11,7 @@ from influence_mem.data.subsets import subset_indices
 from influence_mem.estimate.trial_format import AUX_KEYS, META_FILE
 from influence_mem.train import last_layer
 from influence_mem.train.config import TrainConfig
-from tests.helpers import DIGITS_MLP
+from tests.helpers import DIGITS_MLP, run_program
 
 HIDDEN = 32
 ARGS = [f"--flagfile={DIGITS_MLP}", f"--mlp_hidden={HIDDEN}", "--epochs=8", "--linear_epochs=5", "--trials=0-2"]
@@ -26,16 +26,7 @@ def define_flags():
 def last_layer_run(tmp_path_factory):
     """The program's main in-process: a full-set digits MLP, its features, three linear trials on them."""
     workdir = tmp_path_factory.mktemp("last_layer")
-    before = set(flags.FLAGS)
-    try:
-        define_flags()
-        flags.FLAGS.unparse_flags()
-        flags.FLAGS(["prog", *ARGS, f"--workdir={workdir}", "--save_model=true"])
-        last_layer.main(["prog"])
-    finally:
-        flags.FLAGS.unparse_flags()
-        for name in set(flags.FLAGS) - before:
-            delattr(flags.FLAGS, name)
+    run_program(define_flags, last_layer.main, *ARGS, f"--workdir={workdir}", "--save_model=true")
     return workdir
 
 

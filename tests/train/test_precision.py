@@ -137,7 +137,7 @@ def test_a_reused_float16_pack_starts_each_pack_with_a_fresh_loss_scale(digits):
     again = list(pack.train([plan_trial(digits.num_train, config, t) for t in (0, 1)]))
     for a, b in zip(first, again):  # the same trials from a reset optimizer: the same results
         assert b.extra["final_loss"] == pytest.approx(a.extra["final_loss"], rel=1e-6)
-        assert np.isfinite(a.extra["final_loss"]) and a.test_eval[1].mean() > 0.5
+        assert np.isfinite(a.extra["final_loss"]) and a.test_eval[1].mean() > 0.3  # chance: 0.1
 
 
 def test_turnover_trains_under_the_precision(digits):

@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_module
 from influence_mem import released
 from influence_mem.analysis import marginal_utility as mu
 from influence_mem.estimate.pairs import pairs_from_matrix
+from influence_mem.train import flags as train_flags
+from tests.helpers import DIGITS_MLP, write_digits_estimates
 
 
 def test_removal_sets_memorized_and_random_of_the_same_size():
@@ -110,32 +111,23 @@ def test_training_without_a_whole_class_never_predicts_it(digits_trial, tmp_path
     assert r["test accuracy, without S_h"] == pytest.approx(t.loc["memorized", "test_acc_mean"], abs=0.02)
 
 
-def _digits_estimates(directory, mem):
-    from influence_mem.data import datasets
-
-    ds = datasets.load("digits")
-    tr = {c: np.flatnonzero(ds.train_labels == c) for c in range(10)}
-    tt = {c: np.flatnonzero(ds.test_labels == c) for c in range(10)}
-    blocks = {c: np.zeros((len(tr[c]), len(tt[c]))) for c in range(10)}
-    blocks[3][:, 0] = 0.5
-    released.write_infl_matrix(directory / "dg_infl_matrix.npz", ds.train_labels, ds.test_labels, mem, tr, tt, blocks)
-    pairs = pairs_from_matrix(released.InflMatrix(ds.train_labels, ds.test_labels, mem, tr, tt, blocks))
-    released.write_high_infl_pairs(directory / "dg_high_infl_pairs_infl0.15_mem0.25.npz",
-                                   *[pairs[k] for k in released.PAIR_KEYS])
-    return ds
 
 
-def test_cli_writes_tables_and_plot(tmp_path):
+def define_flags():  # as marginal_utility.run() defines them
+    train_flags.define_flags()
+    mu.define_flags()
+
+
+def test_main_writes_tables_and_plot(tmp_path, program):
     est = tmp_path / "est"
     est.mkdir()
     from influence_mem.data import datasets
 
     labels = datasets.load("digits").train_labels
-    _digits_estimates(est, (labels == 3).astype(np.float32))
+    write_digits_estimates(est, (labels == 3).astype(np.float32))
     out = tmp_path / "out"
     np.savetxt(tmp_path / "class3.txt", np.flatnonzero(labels == 3), fmt="%d")
-    proc = run_module("influence_mem.analysis.marginal_utility", f"--estimates={est}",
-                      "--flagfile=configs/digits_mlp.cfg", "--epochs=1", "--runs=1", "--thresholds=0.5",
+    proc = program.invoke(define_flags, mu.main, f"--estimates={est}", f"--flagfile={DIGITS_MLP}", "--epochs=1", "--runs=1", "--thresholds=0.5",
                       f"--workdir={tmp_path / 'work'}", f"--output_dir={out}",
                       f"--remove_ids={tmp_path / 'class3.txt'}")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -147,6 +139,6 @@ def test_cli_writes_tables_and_plot(tmp_path):
     by_ids = pd.read_csv(out / "dg_removal_class3.csv").set_index("quantity")["mean"]
     # the same training set (all of class 3) and seeds as the pair removal
     assert by_ids["test accuracy, without class3"] == pytest.approx(removal["test accuracy, without S_h"], abs=0.02)
-    bad = run_module("influence_mem.analysis.marginal_utility", f"--estimates={tmp_path / 'missing'}",
-                     "--flagfile=configs/digits_mlp.cfg", f"--workdir={tmp_path / 'w2'}")
+    bad = program.invoke(define_flags, mu.main, f"--estimates={tmp_path / 'missing'}", f"--flagfile={DIGITS_MLP}",
+                         f"--workdir={tmp_path / 'w2'}")
     assert bad.returncode != 0 and "missing: no such directory" in bad.stderr

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_module
 from influence_mem import released
 from influence_mem.analysis import report
 from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.released import EstimateSetError, find_estimate_set
+from tests.helpers import write_digits_estimates
 
 TR_LABELS, TT_LABELS = np.array([0, 0, 0, 1, 1]), np.array([0, 0, 1])
 MEM = np.array([0.9, 0.3, 0.0, 0.6, 0.1])
@@ -95,17 +95,15 @@ def test_missing_or_ambiguous_estimates_are_one_clear_error(tmp_path):
         report.build_report(str(_write(tmp_path / "one")), compare=[str(other)], with_longtail=False)
 
 
-def test_cli_with_digits_images(tmp_path):
-    from tests.test_marginal_utility import _digits_estimates
-
+def test_main_with_digits_images(tmp_path, program):
     from influence_mem.data import datasets
 
     labels = datasets.load("digits").train_labels
     est = tmp_path / "est"
     est.mkdir()
     mem = np.linspace(0, 1, len(labels)).astype(np.float32)
-    _digits_estimates(est, mem)
-    proc = run_module("influence_mem.analysis.report", f"--estimates={est}", "--dataset=digits", "--classes=2,3",
+    write_digits_estimates(est, mem)
+    proc = program.invoke(report.define_flags, report.main, f"--estimates={est}", "--dataset=digits", "--classes=2,3",
                       "--nolongtail")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "report:" in proc.stdout and "estimates dg: 1437 training / 360 test" in proc.stdout
@@ -113,16 +111,5 @@ def test_cli_with_digits_images(tmp_path):
     for png in ("dg_memorization_near_0_05_1.png", "dg_memorization_examples.png", "dg_pair_examples_0.png"):
         assert (out / png).stat().st_size > 0
     assert all((out / link).exists() for link in _links(out / "summary.md"))
-    bad = run_module("influence_mem.analysis.report", f"--estimates={tmp_path / 'missing'}")
+    bad = program.invoke(report.define_flags, report.main, f"--estimates={tmp_path / 'missing'}")
     assert bad.returncode != 0 and bad.stderr.strip().endswith("missing: no such directory")
-
-
-def test_report_and_analyses_do_not_import_tensorflow():
-    import subprocess
-    import sys
-
-    code = ("import sys; import influence_mem.analysis.report, influence_mem.analysis.marginal_utility, "
-            "influence_mem.analysis.consistency, influence_mem.analysis.longtail, influence_mem.analysis.examples, "
-            "influence_mem.analysis.pair_stats; print('tensorflow' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"

@@ -9,7 +9,8 @@ from influence_mem import released
 from influence_mem.analysis import critique
 from influence_mem.data import datasets
 from influence_mem.train.config import TrainConfig
-from tests.conftest import REPO, run_module
+from influence_mem.train import flags as train_flags
+from tests.helpers import DIGITS_MLP
 
 
 def _planted_images():
@@ -110,8 +111,12 @@ def test_bucketed_removal_trains_each_reduced_set_with_and_without_weight_decay(
         assert row.runs == 2 and 0 <= row.test_acc_mean <= 1
 
 
-def test_cli_writes_duplicate_subpopulation_and_bucket_tables(tmp_path):
-    digits = datasets.load("digits")
+def define_flags():  # as critique.run() defines them
+    train_flags.define_flags()
+    critique.define_flags()
+
+
+def test_main_writes_duplicate_subpopulation_and_bucket_tables(tmp_path, program, digits):
     mem = np.zeros(digits.num_train, np.float32)
     mem[[0, 1, 2]] = 0.9
     classes = range(10)
@@ -127,9 +132,8 @@ def test_cli_writes_duplicate_subpopulation_and_bucket_tables(tmp_path):
     f_train, f_test = rng.normal(size=(digits.num_train, 8)), rng.normal(size=(digits.num_test, 8))
     f_test[5] = f_train[1]
     np.savez(tmp_path / "features.npz", train_features=f_train, test_features=f_test)
-    result = run_module("influence_mem.analysis.critique", f"--flagfile={REPO / 'configs' / 'digits_mlp.cfg'}",
-                        f"--estimates={est}", f"--features={tmp_path / 'features.npz'}", "--runs=0",
-                        f"--workdir={tmp_path / 'w'}")
+    result = program.invoke(define_flags, critique.main, f"--flagfile={DIGITS_MLP}", f"--estimates={est}",
+                            f"--features={tmp_path / 'features.npz'}", "--runs=0", f"--workdir={tmp_path / 'w'}")
     assert result.returncode == 0, result.stderr[-3000:]
     dups = pd.read_csv(tmp_path / "w" / "digits_duplicates.csv")
     assert set(zip(dups["space"], dups["tr_idx"], dups["tt_idx"])) >= {("feature", 1, 5)}

@@ -1,9 +1,6 @@
-"""The streaming aggregator equals the in-memory estimator, and every bad input
-is skipped with its reason or fails cleanly without writing anything."""
-import subprocess
-import sys
-from pathlib import Path
-
+"""estimate.aggregator (and its program im-aggregate, estimate.main, run in-process): the streaming aggregator
+equals the in-memory estimator, and every bad input is skipped with its reason or fails cleanly without writing
+anything."""
 import numpy as np
 import pytest
 
@@ -11,12 +8,10 @@ from influence_mem import released
 from influence_mem.estimate import estimate, high_influence_pairs
 from influence_mem.estimate.aggregator import AggregateError, aggregate_workdir
 from influence_mem.estimate.simulate import make_learner, write_dataset_meta, write_trial
+from influence_mem.estimate import main as aggregate_program
 from influence_mem.estimate.trials import MetaError
 
 N, N_TEST, T = 120, 40, 30
-REPO = Path(__file__).resolve().parents[1]
-
-
 def _workdir(root, ratios=(0.7,), t=T, filenames=False, seed=0):
     """Trials of a simulated learner; returns the in-memory stacks per ratio and the labels."""
     rng = np.random.default_rng(seed)
@@ -32,9 +27,10 @@ def _workdir(root, ratios=(0.7,), t=T, filenames=False, seed=0):
     return stacks, tr_labels, tt_labels
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "influence_mem.aggregate", *args],
-                          capture_output=True, text=True, cwd=REPO)
+@pytest.fixture
+def im_aggregate(program):
+    """im-aggregate ARGS run in-process: returncode, stdout, stderr."""
+    return lambda *args: program.invoke(aggregate_program.define_flags, aggregate_program.main, *args)
 
 
 @pytest.mark.parametrize("chunk_size", [1, 7, 100])
@@ -112,13 +108,13 @@ def _mkdir(p):
     return p
 
 
-def test_no_usable_trials_fails_and_writes_nothing(tmp_path):
+def test_no_usable_trials_fails_and_writes_nothing(tmp_path, im_aggregate):
     _workdir(tmp_path, t=0)
     (tmp_path / "0.7").mkdir()
     (tmp_path / "0.7" / "0").mkdir()
     (tmp_path / "0.7" / "0" / "aux_arrays.npz").write_bytes(b"garbage")
     out = tmp_path / "out"
-    proc = _cli(f"--workdir={tmp_path}", f"--output_dir={out}")
+    proc = im_aggregate(f"--workdir={tmp_path}", f"--output_dir={out}")
     assert proc.returncode != 0
     assert "no usable trials" in proc.stderr and "trial 0: corrupt npz" in proc.stderr
     assert not out.exists()
@@ -132,12 +128,12 @@ def test_no_usable_trials_fails_and_writes_nothing(tmp_path):
     assert (out / "sim_infl_matrix.npz").read_bytes() == b"earlier result"
 
 
-def test_missing_ratio_dir_and_missing_meta(tmp_path):
+def test_missing_ratio_dir_and_missing_meta(tmp_path, im_aggregate):
     _workdir(tmp_path)
     with pytest.raises(AggregateError, match=r"no directory for subset ratio 0.5 .*found ratios: \[0.7\]"):
         aggregate_workdir(tmp_path, 0.5, output_dir=tmp_path / "out")
     (tmp_path / "dataset_meta.npz").write_bytes(b"not npz")
-    proc = _cli(f"--workdir={tmp_path}", f"--output_dir={tmp_path / 'out'}")
+    proc = im_aggregate(f"--workdir={tmp_path}", f"--output_dir={tmp_path / 'out'}")
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("im-aggregate: error:") and "dataset_meta.npz" in last
@@ -159,9 +155,9 @@ def test_labels_from_and_index_file(tmp_path):
                                   released.memorization(result.outputs["digits_infl_matrix.npz"]))
 
 
-def test_cscores_over_several_ratios(tmp_path):
+def test_cscores_over_several_ratios(tmp_path, im_aggregate):
     stacks, tr_labels, _ = _workdir(tmp_path, ratios=(0.3, 0.7))
-    proc = _cli(f"--workdir={tmp_path}", f"--output_dir={tmp_path / 'out'}", "--chunk_size=8",
+    proc = im_aggregate(f"--workdir={tmp_path}", f"--output_dir={tmp_path / 'out'}", "--chunk_size=8",
                 "--mem_threshold=0.3", "--infl_threshold=0.2")
     assert proc.returncode == 0, proc.stderr
     assert "used 30 trials (0 skipped)" in proc.stdout
@@ -181,14 +177,6 @@ def test_cscores_over_several_ratios(tmp_path):
     np.testing.assert_allclose(released.load_cscores(result.outputs["sim-cscores-orig-order.npz"])
                                .scores, released.load_estimates_stats(
                                    result.outputs["sim_estimates_stats.npz"])["mem_out"])
-
-
-def test_estimate_modules_do_not_import_tensorflow():
-    code = ("import sys, influence_mem.estimate.aggregator, influence_mem.estimate.main, influence_mem.released, "
-            "influence_mem.analysis.describe, influence_mem.analysis.figures; "
-            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr
 
 
 def test_workdir_is_read_through_fsspec_urls(tmp_path):

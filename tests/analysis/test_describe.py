@@ -1,20 +1,17 @@
-"""describe (im-describe): describes every released format; a bad file exits non-zero with one line."""
-import subprocess
-import sys
-from pathlib import Path
-
+"""analysis.describe (im-describe): describes every released format; a bad file exits non-zero with one line."""
 import numpy as np
+import pytest
 
 from influence_mem import released
+from influence_mem.analysis import describe as describe_program
 from influence_mem.analysis.describe import describe, text_histogram
-
-REPO = Path(__file__).resolve().parents[1]
-RELEASED = REPO.parent / "shared" / "data" / "released"
+from tests.helpers import released_dir
 
 
-def _inspect(*args):
-    return subprocess.run([sys.executable, "-m", "influence_mem.analysis.describe", *args],
-                          capture_output=True, text=True, cwd=REPO)
+@pytest.fixture
+def im_describe(program):
+    """im-describe FILE... run in-process: returncode, stdout, stderr."""
+    return lambda *files: program.invoke(describe_program.define_flags, describe_program.main, *files)
 
 
 def test_text_histogram_counts():
@@ -23,9 +20,9 @@ def test_text_histogram_counts():
                      "    [+0.50, +1.00]          2  ####"]
 
 
-def test_real_cscores_files():
-    proc = _inspect(str(RELEASED / "cifar100-cscores-orig-order.npz"),
-                    str(RELEASED / "mnist-cscores.npy"))
+def test_real_cscores_files(im_describe):
+    real = released_dir("cifar100-cscores-orig-order.npz", "mnist-cscores.npy")
+    proc = im_describe(real / "cifar100-cscores-orig-order.npz", real / "mnist-cscores.npy")
     assert proc.returncode == 0, proc.stderr
     assert "cifar100-cscores-orig-order.npz: cscores" in proc.stdout
     assert "examples 50000, labels" in proc.stdout
@@ -48,14 +45,14 @@ def test_infl_matrix_and_pairs(tmp_path):
     assert "high-influence pairs: 3 (2 train examples, 3 test examples" in describe(pairs)
 
 
-def test_bad_file_exits_with_one_line(tmp_path):
+def test_bad_file_exits_with_one_line(tmp_path, im_describe):
     bad = tmp_path / "x_infl_matrix.npz"
     bad.write_text("not a zip")
-    proc = _inspect(str(bad))
+    proc = im_describe(str(bad))
     assert proc.returncode != 0 and proc.stdout == ""
     assert proc.stderr.strip() == f"im-describe: error: {bad}: not an .npz file (not a zip archive)"
     np.savez(tmp_path / "p.npz", tr_idx=[1], tt_idx=[2], infl=[0.3, 0.1], mem=[0.5])
-    proc = _inspect(str(tmp_path / "p.npz"))
+    proc = im_describe(str(tmp_path / "p.npz"))
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines() == [
         f"im-describe: error: {tmp_path / 'p.npz'}: infl has length 2, expected 1"]

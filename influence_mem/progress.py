@@ -1,0 +1,76 @@
+"""One progress line per pack or block: trials done/total, trials per minute, ETA.
+
+A tqdm bar where the output is a terminal or a notebook (tqdm.auto picks the
+notebook widget), one plain log line per update otherwise (log files, Ray and
+Slurm task logs).  Used by train.run.run_trials and the launchers.
+"""
+import sys
+import time
+
+from absl import logging
+from tqdm.auto import tqdm
+
+
+def interactive() -> bool:
+    """True in a Jupyter/IPython kernel or when stderr is a terminal."""
+    if "ipykernel" in sys.modules:
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+class Progress:
+    """Counts finished trials out of `total`; update(n, note) after each pack or block.
+
+    `skipped` trials (complete already, or another worker's) count as finished but not towards the rate.
+    """
+
+    def __init__(self, total: int, what: str = "trials", bar: bool = None):
+        self.total, self.what, self.started = int(total), what, time.time()
+        self.trained = self.skipped = 0
+        self.bar = None
+        if (interactive() if bar is None else bar) and self.total > 0:
+            self.bar = tqdm(total=self.total, unit="trial", dynamic_ncols=True, leave=True)
+
+    @property
+    def finished(self) -> int:
+        return self.trained + self.skipped
+
+    def rate_per_minute(self) -> float:
+        elapsed = time.time() - self.started
+        return 60.0 * self.trained / elapsed if elapsed > 0 and self.trained else 0.0
+
+    def eta_seconds(self):
+        rate = self.rate_per_minute()
+        return 60.0 * (self.total - self.finished) / rate if rate > 0 else None
+
+    def line(self, note: str = "") -> str:
+        eta = self.eta_seconds()
+        text = (f"{self.what} {self.finished}/{self.total}"
+                + (f" ({self.skipped} skipped)" if self.skipped else "")
+                + f", {self.rate_per_minute():.1f} trials/min, ETA {format_seconds(eta) if eta is not None else '?'}")
+        return text + (f"; {note}" if note else "")
+
+    def update(self, trained: int = 0, skipped: int = 0, note: str = "") -> str:
+        self.trained += trained
+        self.skipped += skipped
+        if self.bar is not None:
+            self.bar.update(trained + skipped)
+            if note:
+                self.bar.set_postfix_str(note, refresh=True)
+        else:
+            logging.info("%s", self.line(note))
+        return self.line(note)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
