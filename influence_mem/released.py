@@ -27,7 +27,7 @@ import os
 import re
 import zipfile
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import ClassVar, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -241,9 +241,40 @@ def _vector(arrays, key, path, integer=False, length=None):
     return a
 
 
-@dataclasses.dataclass
+class PairsFrame(pd.DataFrame):
+    """High-influence pairs (tr_idx, tt_idx, infl, mem): a DataFrame whose `kind` is 'high_infl_pairs'."""
+    kind = "high_infl_pairs"
+
+    @property
+    def _constructor(self):
+        return PairsFrame
+
+
+class IndexFrame(pd.DataFrame):
+    """An index file (tr_filenames, tr_labels, tr_mem): a DataFrame whose `kind` is 'index'."""
+    kind = "index"
+
+    @property
+    def _constructor(self):
+        return IndexFrame
+
+
+class EstimatesStats(dict):
+    """Our sidecar `<name>_estimates_stats.npz` as {key: array}; `kind` is 'estimates_stats'."""
+    kind = "estimates_stats"
+
+    def __repr__(self):
+        return f"EstimatesStats({', '.join(sorted(self))})"
+
+
+@dataclasses.dataclass(repr=False)
 class InflMatrix:
-    """Memorization plus same-class influence blocks, in original example order."""
+    """Memorization plus same-class influence blocks, in original example order.
+
+    `stats` is the sidecar `<name>_estimates_stats.npz` when it was next to the file (load() reads it):
+    then to_frame() adds each example's trial counts and the standard error of its memorization.
+    """
+    kind: ClassVar[str] = "infl_matrix"
 
     tr_labels: np.ndarray
     tt_labels: np.ndarray
@@ -251,10 +282,61 @@ class InflMatrix:
     tr_classidx: Dict[int, np.ndarray]
     tt_classidx: Dict[int, np.ndarray]
     blocks: Dict[int, np.ndarray]
+    stats: Optional[Dict[str, np.ndarray]] = None
 
     @property
     def classes(self) -> List[int]:
         return sorted(self.blocks)
+
+    def __repr__(self):
+        entries = sum(b.size for b in self.blocks.values())
+        mem = np.asarray(self.tr_mem, np.float64)
+        sidecar = f", {int(self.stats['num_trials'])} trials" if self.stats is not None and "num_trials" in \
+            self.stats else ""
+        return (f"InflMatrix({len(self.tr_labels)} train x {len(self.tt_labels)} test examples, "
+                f"{len(self.blocks)} classes, {entries:,} same-class influence entries, mem mean "
+                f"{np.nanmean(mem) if mem.size else float('nan'):.3f}, {int(np.sum(mem >= 0.25))} with mem >= 0.25"
+                f"{sidecar})")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per training example (index = its id): label, mem and, with the sidecar, trials_in,
+        trials_out (trials that trained with / without it) and mem_se (standard error of mem)."""
+        frame = pd.DataFrame({"label": self.tr_labels, "mem": self.tr_mem},
+                             index=pd.RangeIndex(len(self.tr_labels), name="index"))
+        if self.stats is not None:
+            n = len(self.tr_labels)
+            for key, column in (("n_in", "trials_in"), ("n_out", "trials_out"), ("mem_se", "mem_se")):
+                values = np.asarray(self.stats.get(key, []))
+                if values.shape == (n,):
+                    frame[column] = values
+        return frame
+
+    def top_influencers(self, test_idx: int, k: int = 10) -> pd.DataFrame:
+        """The k training examples with the largest influence on test example `test_idx` (same class),
+        largest first: columns tr_idx, infl, mem, label."""
+        test_idx = int(test_idx)
+        c = int(self.tt_labels[test_idx])
+        tr, tt, block = self.block(c)
+        column = np.searchsorted(tt, test_idx)
+        if column >= len(tt) or tt[column] != test_idx:
+            return pd.DataFrame({"tr_idx": [], "infl": [], "mem": [], "label": []})
+        infl = np.asarray(block[:, column], np.float64)
+        order = np.argsort(-np.nan_to_num(infl, nan=-np.inf), kind="stable")[:k]
+        return pd.DataFrame({"tr_idx": tr[order], "infl": infl[order], "mem": self.tr_mem[tr[order]],
+                             "label": self.tr_labels[tr[order]]})
+
+    def most_influenced(self, train_idx: int, k: int = 10) -> pd.DataFrame:
+        """The k test examples training example `train_idx` influences most (same class), largest first:
+        columns tt_idx, infl, label."""
+        train_idx = int(train_idx)
+        c = int(self.tr_labels[train_idx])
+        tr, tt, block = self.block(c)
+        row = np.searchsorted(tr, train_idx)
+        if row >= len(tr) or tr[row] != train_idx:
+            return pd.DataFrame({"tt_idx": [], "infl": [], "label": []})
+        infl = np.asarray(block[row], np.float64)
+        order = np.argsort(-np.nan_to_num(infl, nan=-np.inf), kind="stable")[:k]
+        return pd.DataFrame({"tt_idx": tt[order], "infl": infl[order], "label": self.tt_labels[tt[order]]})
 
     def block(self, c: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(train ids, test ids, influence [len(train ids), len(test ids)]) of class c."""
@@ -305,30 +387,35 @@ def _check_infl_matrix(arrays, path) -> InflMatrix:
     return InflMatrix(tr_labels, tt_labels, tr_mem, tr_idx, tt_idx, blocks)
 
 
-def _check_pairs(arrays, path) -> pd.DataFrame:
+def _check_pairs(arrays, path) -> PairsFrame:
     _require(arrays, PAIR_KEYS, path, "high-influence pairs")
     n = len(_vector(arrays, "tr_idx", path, integer=True))
     _vector(arrays, "tt_idx", path, integer=True, length=n)
     for key in ("infl", "mem"):
         _vector(arrays, key, path, length=n)
-    return pd.DataFrame({k: arrays[k] for k in PAIR_KEYS})
+    return PairsFrame({k: arrays[k] for k in PAIR_KEYS})
 
 
-def _check_index(arrays, path) -> pd.DataFrame:
+def _check_index(arrays, path) -> IndexFrame:
     _require(arrays, INDEX_KEYS, path, "index")
     n = len(_vector(arrays, "tr_filenames", path))
     _vector(arrays, "tr_labels", path, integer=True, length=n)
     _vector(arrays, "tr_mem", path, length=n)
-    return pd.DataFrame({k: arrays[k] for k in INDEX_KEYS})
+    return IndexFrame({k: arrays[k] for k in INDEX_KEYS})
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class CScores:
     """C-scores in original order; labels/filenames are None when not released (MNIST .npy)."""
+    kind: ClassVar[str] = "cscores"
 
     scores: np.ndarray
     labels: Optional[np.ndarray] = None
     filenames: Optional[np.ndarray] = None
+
+    def __repr__(self):
+        labelled = "" if self.labels is None else f", {len(np.unique(self.labels))} classes"
+        return f"CScores({len(self.scores)} examples{labelled}, mean {float(np.nanmean(self.scores)):.3f})"
 
 
 def _check_cscores(arrays, path) -> CScores:
@@ -339,16 +426,31 @@ def _check_cscores(arrays, path) -> CScores:
     return CScores(scores, labels, names)
 
 
-def _check_stats(arrays, path) -> Dict[str, np.ndarray]:
+def _check_stats(arrays, path) -> EstimatesStats:
     _require(arrays, STATS_KEYS, path, "estimates stats")
     n = len(_vector(arrays, "n_in", path, integer=True))
     _vector(arrays, "n_out", path, integer=True, length=n)
     _vector(arrays, "mem_se", path, length=n)
-    return arrays
+    return EstimatesStats(arrays)
 
 
-def load_infl_matrix(path) -> InflMatrix:
-    return _check_infl_matrix(_read_npz(path), path)
+def _sidecar_of(path) -> Optional[Path]:
+    """<name>_estimates_stats.npz next to <name>_infl_matrix.npz, if it is there."""
+    path = Path(path)
+    suffix = "_infl_matrix.npz"
+    if not path.name.endswith(suffix):
+        return None
+    sidecar = path.with_name(stats_filename(path.name[:-len(suffix)]))
+    return sidecar if sidecar.is_file() else None
+
+
+def load_infl_matrix(path, stats=True) -> InflMatrix:
+    """The infl matrix file; with `stats`, its sidecar <name>_estimates_stats.npz too when it is next to it."""
+    matrix = _check_infl_matrix(_read_npz(path), path)
+    sidecar = _sidecar_of(path) if stats else None
+    if sidecar is not None:
+        matrix.stats = load_estimates_stats(sidecar)
+    return matrix
 
 
 def load_high_infl_pairs(path) -> pd.DataFrame:
@@ -382,7 +484,7 @@ def load_cscores(path) -> CScores:
     return CScores(_vector({"scores": scores}, "scores", path))
 
 
-def load_estimates_stats(path) -> Dict[str, np.ndarray]:
+def load_estimates_stats(path) -> EstimatesStats:
     return _check_stats(_read_npz(path), path)
 
 
@@ -418,12 +520,18 @@ def _kind(keys, path) -> str:
 
 
 def load(path):
-    """(kind, validated object) for any released-format file; kind is a key of KINDS."""
+    """The validated object of any released-format file: InflMatrix (with its sidecar stats when next to
+    it), PairsFrame, IndexFrame (DataFrames), CScores or EstimatesStats; its `.kind` is a key of KINDS."""
     if Path(path).suffix == ".npy":
-        return "cscores", load_cscores(path)
+        return load_cscores(path)
     arrays = _read_npz(path)
     kind = _kind(arrays, path)
-    return kind, KINDS[kind](arrays, path)
+    obj = KINDS[kind](arrays, path)
+    if kind == "infl_matrix":
+        sidecar = _sidecar_of(path)
+        if sidecar is not None:
+            obj.stats = load_estimates_stats(sidecar)
+    return obj
 
 
 # ---------------------------------------------------------------- order remapping

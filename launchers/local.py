@@ -27,7 +27,9 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from influence_mem import cli
+from influence_mem.data import datasets
 from influence_mem.estimate.trial_format import format_ratio, format_trials, parse_trials
+from influence_mem.progress import Progress
 from influence_mem.train import claims, last_layer, status
 
 FLAGS = flags.FLAGS
@@ -130,6 +132,15 @@ def log_summary(result: dict, ratio: float) -> bool:
     return not rerun and not result["in_progress"]
 
 
+def prepare_dataset() -> None:
+    """Prepare --dataset once here (TFDS download + preparation), before any worker starts: the workers
+    then only read it.  Exits with the one-line reason (and the `tfds build` command) when it cannot."""
+    try:
+        datasets.prepare(FLAGS.dataset, FLAGS.data_dir)
+    except datasets.DatasetError as e:
+        raise SystemExit(f"error: --dataset={FLAGS.dataset}: {e}") from None
+
+
 def default_log_dir(workdir: str) -> str:
     return os.path.join(workdir, "logs") if "://" not in workdir else "logs"
 
@@ -138,6 +149,7 @@ def run_blocks(commands: list, slots: list, log_dir: str) -> list:
     """Run each (name, argv) on the first free slot (a CUDA_VISIBLE_DEVICES value); [(name, returncode)]."""
     os.makedirs(log_dir, exist_ok=True)
     todo, results, lock = queue.Queue(), [], threading.Lock()
+    bar = Progress(sum(len(parse_trials(name)) for name, _ in commands), "trials")
     for item in commands:
         todo.put(item)
 
@@ -152,16 +164,17 @@ def run_blocks(commands: list, slots: list, log_dir: str) -> list:
             started = time.time()
             with open(log_path, "w") as log:
                 code = subprocess.call(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-            logging.info("trials %s on CUDA_VISIBLE_DEVICES=%r: exit %d after %.0fs (log %s)", name, devices,
-                         code, time.time() - started, log_path)
             with lock:
                 results.append((name, code))
+                bar.update(trained=len(parse_trials(name)), note=f"block {name} on CUDA_VISIBLE_DEVICES="
+                           f"{devices!r}: exit {code} after {time.time() - started:.0f}s (log {log_path})")
 
     threads = [threading.Thread(target=worker, args=(devices,)) for devices in slots]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    bar.close()
     return results
 
 
@@ -179,6 +192,7 @@ def main(argv):
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     trials = parse_trials(FLAGS.trials)
+    prepare_dataset()
     trainer_flags = forwarded_flags()
     mirrored = FLAGS.mode == "mirrored" and bool(gpus)
     commands = [(format_trials(b), trainer_command(b, trainer_flags, mirrored, module=FLAGS.trainer_module))

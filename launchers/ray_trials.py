@@ -9,9 +9,11 @@ Each task runs one trainer process (python -m influence_mem.train) on a block of
 --gpus_per_trial GPUs for it and pins them with CUDA_VISIBLE_DEVICES (more than
 one: the task trains mirrored).  --gpus_per_trial=0 runs on CPUs.  The workdir
 must be reachable from every machine (shared filesystem or gs://); the package
-must be installed on every machine.  Ray retries a task whose machine died;
-the rerun resumes from the trial's checkpoint, and the claims keep two copies
-of a task from training the same trial.  Ends with the same summary as
+must be installed on every machine.  Ray retries a task whose machine died,
+and a task whose trainer process was killed by a signal (e.g. the OOM killer:
+the Ray worker survives it), each up to --max_retries times; the rerun resumes
+from the trial's checkpoint, and the claims keep two copies of a task from
+training the same trial.  Ends with the same summary as
 launchers/local.py.
 """
 import os
@@ -19,9 +21,11 @@ import subprocess
 import sys
 
 import ray
+import tensorflow as tf
 from absl import app, flags, logging
 
 from influence_mem import cli
+from influence_mem.progress import Progress
 
 # the launchers share blocks, flag forwarding and the summary
 if __package__:  # installed: influence_mem_launchers.ray_trials (im-launch-ray)
@@ -42,7 +46,8 @@ def define_flags() -> None:
     flags.DEFINE_float("gpus_per_trial", 1, "GPUs per task (0 = CPU only; > 1 = mirrored over them).")
     flags.DEFINE_float("cpus_per_trial", 1, "CPUs per task (input pipeline threads).")
     flags.DEFINE_integer("trials_per_task", 10, "Trials per task (one trainer process).")
-    flags.DEFINE_integer("max_retries", 3, "Ray retries of a task whose worker or machine died.")
+    flags.DEFINE_integer("max_retries", 3, "Retries of a task whose worker or machine died, or whose trainer "
+                         "process was killed by a signal (e.g. the OOM killer).")
     flags.register_validator("gpus_per_trial", lambda v: v >= 0, "--gpus_per_trial must be >= 0")
     flags.register_validator("trials_per_task", lambda v: v >= 1, "--trials_per_task must be >= 1")
 
@@ -51,17 +56,31 @@ RAY_FLAGS = ("ray_address", "num_cpus", "gpus_per_trial", "cpus_per_trial", "tri
 LOG_TAIL_CHARS = 4000
 
 
-def run_block(argv: list) -> tuple:
-    """Body of one task: run the trainer; (exit code, host, tail of its log)."""
+class TrainerKilled(RuntimeError):
+    """A task's trainer process ended by a signal (negative return code): Ray retries the task."""
+
+
+def run_block(argv: list, log_path: str = None) -> tuple:
+    """Body of one task: run the trainer; (exit code, host, tail of its log).  The whole log is kept in
+    `log_path` (appended, so a retried task keeps both attempts; written through tf.io.gfile: gs:// too)."""
     argv = [sys.executable, *argv[1:]]  # the worker's own Python
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return done.returncode, os.uname().nodename, done.stdout[-LOG_TAIL_CHARS:]
+    host = os.uname().nodename
+    if log_path:
+        tf.io.gfile.makedirs(os.path.dirname(log_path))
+        with tf.io.gfile.GFile(log_path, "a") as log:
+            log.write(f"=== {host}: {' '.join(argv)}\n{done.stdout}=== exit {done.returncode}\n")
+    if done.returncode < 0:  # killed (OOM killer, SIGKILL): retried by Ray (retry_exceptions)
+        raise TrainerKilled(f"trainer killed by signal {-done.returncode} on {host}; end of its log:\n"
+                            f"{done.stdout[-LOG_TAIL_CHARS:]}")
+    return done.returncode, host, done.stdout[-LOG_TAIL_CHARS:]
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     trials = local.parse_trials(FLAGS.trials)
+    local.prepare_dataset()  # once, here: --data_dir must be one every machine reads (shared or gs://)
     trainer_flags = local.forwarded_flags(own=local.LAUNCHER_FLAGS + RAY_FLAGS)
     mirrored = FLAGS.gpus_per_trial > 1
     if FLAGS.ray_address:
@@ -69,9 +88,12 @@ def main(argv):
     else:
         ray.init(num_cpus=FLAGS.num_cpus, include_dashboard=False)
     task = ray.remote(run_block).options(num_gpus=FLAGS.gpus_per_trial, num_cpus=FLAGS.cpus_per_trial,
-                                         max_retries=FLAGS.max_retries)
-    pending = {task.remote(local.trainer_command(block, trainer_flags, mirrored, module=FLAGS.trainer_module)):
+                                         max_retries=FLAGS.max_retries, retry_exceptions=[TrainerKilled])
+    log_dir = FLAGS.process_logs or os.path.join(FLAGS.workdir, "logs")  # reachable from every machine
+    pending = {task.remote(local.trainer_command(block, trainer_flags, mirrored, module=FLAGS.trainer_module),
+                           os.path.join(log_dir, f"trials-{local.format_trials(block)}.log")):
                local.format_trials(block) for block in local.blocks(trials, FLAGS.trials_per_task)}
+    bar = Progress(len(trials), "trials")
     logging.info("%d trials in %d Ray tasks (%g GPU, %g CPU each) on %s", len(trials), len(pending),
                  FLAGS.gpus_per_trial, FLAGS.cpus_per_trial, ray.cluster_resources())
     while pending:
@@ -82,9 +104,11 @@ def main(argv):
         except ray.exceptions.RayError as e:
             logging.warning("trials %s: task lost (%s)", name, e)
             continue
-        logging.info("trials %s on %s: exit %d", name, host, code)
+        bar.update(trained=len(local.parse_trials(name)), note=f"block {name} on {host}: exit {code} "
+                   f"(log {os.path.join(log_dir, f'trials-{name}.log')})")
         if code:
             logging.warning("trials %s: end of the trainer log:\n%s", name, tail)
+    bar.close()
     ray.shutdown()
     result = local.summary(FLAGS.workdir, FLAGS.subset_ratio, trials, FLAGS.claim_timeout_minutes * 60)
     if not local.log_summary(result, FLAGS.subset_ratio):

@@ -24,9 +24,15 @@ if [[ "${1:-}" == "--" ]]; then shift; fi
 for value in "$first" "$last" "$per_task"; do
   if ! [[ "$value" =~ ^[0-9]+$ ]]; then echo "error: '$value' is not a non-negative integer; $usage" >&2; exit 2; fi
 done
+first=$((10#$first)) last=$((10#$last)) per_task=$((10#$per_task))  # '08' is decimal, not bad octal
 if ((per_task < 1 || last < first)); then echo "error: need PER_TASK >= 1 and LAST >= FIRST; $usage" >&2; exit 2; fi
 task=${SLURM_ARRAY_TASK_ID:-}
 if [[ -z "$task" ]]; then echo "error: SLURM_ARRAY_TASK_ID is unset: submit with sbatch --array=..." >&2; exit 2; fi
+# only digits reach bash arithmetic (an expression there would be evaluated, command substitutions included)
+if ! [[ "$task" =~ ^[0-9]+$ ]]; then
+  echo "error: SLURM_ARRAY_TASK_ID='$task' is not a non-negative integer" >&2; exit 2
+fi
+task=$((10#$task))
 
 lo=$((first + task * per_task))
 hi=$((lo + per_task - 1))

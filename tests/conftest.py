@@ -41,6 +41,14 @@ class Program:
 
     def __init__(self, values, capsys, caplog):
         self.FLAGS, self._capsys, self._caplog = values, capsys, caplog
+        self.before = set(values)  # the flags defined before the test: the process's own (absl, TF)
+
+    def forget(self):
+        """Reset the values and remove every flag defined since the test started."""
+        self.FLAGS.unparse_flags()
+        for name in set(self.FLAGS) - self.before:
+            if name in self.FLAGS:
+                delattr(self.FLAGS, name)
 
     def parse(self, define_flags, *argv):
         """Call `define_flags()` and parse `argv` (strings, no program name); returns FLAGS.
@@ -48,8 +56,8 @@ class Program:
         Bad values raise absl's flags.Error (IllegalFlagValueError carries the validator's message)."""
         import logging
 
+        self.forget()  # a second program (or the same one again) in one test defines its flags afresh
         define_flags()
-        self.FLAGS.unparse_flags()
         self.argv = self.FLAGS(["prog", *map(str, argv)])  # what app.run hands to main: name + positionals
         # Parsing --verbosity (default: warnings) sets the absl logger's level; let it follow the root logger,
         # whose level a test sets with caplog.set_level.
@@ -83,7 +91,8 @@ class Program:
             else:
                 code, message = 1, str(e.code)
         out = self._capsys.readouterr()
-        stderr = "\n".join(filter(None, [out.err, self._caplog.text, message]))
+        logged = "\n".join(r.getMessage() for r in self._caplog.records if r.name == "absl")
+        stderr = "\n".join(filter(None, [out.err, logged, message]))
         return types.SimpleNamespace(returncode=code, stdout=out.out, stderr=stderr)
 
 
@@ -93,16 +102,12 @@ def program(capsys, caplog):
     values are reset, so the next test can define another program's (same-named) flags."""
     from absl import flags
 
-    values = flags.FLAGS
-    before = set(values)
-    values.unparse_flags()
+    flags.FLAGS.unparse_flags()
+    program = Program(flags.FLAGS, capsys, caplog)
     try:
-        yield Program(values, capsys, caplog)
+        yield program
     finally:
-        values.unparse_flags()
-        for name in set(values) - before:
-            if name in values:
-                delattr(values, name)
+        program.forget()
 
 
 

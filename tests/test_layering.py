@@ -12,7 +12,8 @@ PACKAGE = REPO / "influence_mem"
 # Bottom to top (docs/architecture.md).  A module may import its own layer or lower ones.
 LAYERS = [
     ("formats, data, models", ["influence_mem.released", "influence_mem.released_files", "influence_mem.data",
-                               "influence_mem.models", "influence_mem.cli"]),
+                               "influence_mem.models", "influence_mem.cli", "influence_mem.configs",
+                               "influence_mem.progress"]),
     ("train, estimate", ["influence_mem.train", "influence_mem.estimate"]),
     ("turnover, analysis", ["influence_mem.turnover", "influence_mem.analysis"]),
     ("programs", ["influence_mem.bench", "influence_mem.aggregate"]),
@@ -20,7 +21,7 @@ LAYERS = [
 PROGRAMS = LAYERS.index(LAYERS[-1])  # also every `main` / `__main__` module: a CLI sits above its package
 # Modules that must run without TensorFlow (aggregation and analysis machines).
 NO_TENSORFLOW = ["influence_mem.released", "influence_mem.released_files", "influence_mem.estimate",
-                 "influence_mem.cli"]
+                 "influence_mem.cli", "influence_mem.configs", "influence_mem.progress"]
 
 
 def module_name(path: Path, package: Path = PACKAGE) -> str:

@@ -19,8 +19,8 @@ def real():
 @pytest.mark.parametrize("name,num_classes", [("cifar10", 10), ("cifar100", 100)])
 def test_real_cifar_cscores(name, num_classes, real):
     path = real / f"{name}-cscores-orig-order.npz"
-    kind, cs = released.load(path)
-    assert kind == "cscores"
+    cs = released.load(path)
+    assert cs.kind == "cscores"
     assert cs.scores.shape == (50000,) and cs.scores.dtype == np.float64
     assert cs.labels.shape == (50000,) and cs.labels.dtype == np.int64
     assert cs.filenames is None
@@ -36,8 +36,8 @@ def test_real_cifar10_is_in_original_order(real):
 
 
 def test_real_mnist_cscores_npy(real):
-    kind, cs = released.load(real / "mnist-cscores.npy")
-    assert kind == "cscores"
+    cs = released.load(real / "mnist-cscores.npy")
+    assert cs.kind == "cscores"
     assert cs.scores.shape == (60000,) and cs.labels is None
     assert 0 <= cs.scores.min() and cs.scores.max() <= 1
 
@@ -74,8 +74,8 @@ def test_infl_matrix_round_trip_and_helpers(tmp_path):
     assert sorted(np.load(path).files) == sorted(
         ["tr_labels", "tt_labels", "tr_mem", "tr_classidx_0", "tt_classidx_0",
          "infl_matrix_class0", "tr_classidx_1", "tt_classidx_1", "infl_matrix_class1"])
-    kind, m = released.load(path)
-    assert kind == "infl_matrix" and m.classes == [0, 1]
+    m = released.load(path)
+    assert m.kind == "infl_matrix" and m.classes == [0, 1]
     np.testing.assert_array_equal(m.tr_mem, tr_mem)
     np.testing.assert_array_equal(released.memorization(path), tr_mem)
     tr, tt, block = m.block(1)
@@ -95,21 +95,21 @@ def test_pairs_index_stats_round_trip(tmp_path):
     name = released.high_infl_pairs_filename("cifar100", 0.15, 0.25)
     assert name == "cifar100_high_infl_pairs_infl0.15_mem0.25.npz"
     path = released.write_high_infl_pairs(tmp_path / name, [4, 1], [0, 2], [0.3, 0.2], [0.5, 0.9])
-    kind, df = released.load(path)
-    assert kind == "high_infl_pairs"
+    df = released.load(path)
+    assert df.kind == "high_infl_pairs"
     assert df["tr_idx"].tolist() == [4, 1] and df["infl"].tolist() == pytest.approx([0.3, 0.2])
 
     path = released.write_index(tmp_path / "imagenet_index.npz", [b"n01/a.JPEG", b"n02/b.JPEG"],
                                 [0, 1], [0.7, 0.1])
-    kind, index = released.load(path)
-    assert kind == "index" and index["tr_filenames"].tolist() == [b"n01/a.JPEG", b"n02/b.JPEG"]
+    index = released.load(path)
+    assert index.kind == "index" and index["tr_filenames"].tolist() == [b"n01/a.JPEG", b"n02/b.JPEG"]
     np.testing.assert_allclose(released.memorization(path), [0.7, 0.1])
 
     path = released.write_estimates_stats(tmp_path / "x_estimates_stats.npz", num_trials=3,
                                           subset_ratio=0.7, n_in=[2, 1], n_out=[1, 2],
                                           mem_se=[0.1, 0.2])
-    kind, stats = released.load(path)
-    assert kind == "estimates_stats" and int(stats["num_trials"]) == 3
+    stats = released.load(path)
+    assert stats.kind == "estimates_stats" and int(stats["num_trials"]) == 3
 
 
 def test_not_an_npz_file(tmp_path):

@@ -8,16 +8,34 @@ Duplicates (Sec. 4.2): a (train, test) pair is a duplicate when its distance
 is <= the threshold: pixel space = root-mean-square pixel difference of [0, 1]
 images (0 = exact duplicate), feature space = cosine distance of penultimate
 features (--features: a last-layer representation's features.npz).
-Subpopulations (Sec. 5.2, step 1): memorized training examples that influence
+The memorized set (--memorized_set): by default paper 003's, S_h, the unique
+training examples of the high-influence pairs (the pairs file of the estimate
+set at --mem_threshold / --infl_threshold, or the same selection computed from
+the infl matrix).  Paper 003 (Sec. 5.1) removes "the same 1,015 memorized
+points provided by the original authors": 1,015 is the number of CIFAR-100
+high-influence pairs (paper 000 Sec. 3: "35/1015/1641 pairs in
+MNIST/CIFAR-100/ImageNet"); S_h, their unique training examples, is smaller
+(964 in the released CIFAR-100 pairs file).  `--memorized_set=mem_threshold`
+takes every example with mem >= --mem_threshold instead (paper 000 Fig. 2's
+removal; about 18,000 CIFAR-100 examples at 0.25).
+Subpopulations (Sec. 5.1, step 1): memorized training examples that influence
 the same test example (a high-influence pair each) belong to one
-subpopulation; groups are connected components, size >= 2.  Buckets: memorized
-examples (mem >= --mem_threshold) with a test duplicate or in a subpopulation
-go to "leakage+shift", the rest to "memorized".  Removal (Table 2): with the
-marginal-utility machinery (analysis.marginal_utility.train_runs / reduced),
-train --runs models on the full set and without all memorized examples with
-the flagfile's weight decay ("original"), then the same plus each bucket
-removed with --converged_weight_decay ("converged"; paper 003 does not give
-its value).
+subpopulation; groups are connected components, size >= 2.  Buckets (Sec. 5.1,
+Table 2): memorized examples with a test duplicate or in a subpopulation go to
+"leakage+shift" (paper 003: 119 duplicates + 158 near duplicates + 239
+subpopulation points = 516), the rest to "memorized" (paper 003: 499).
+Removal (Table 2): with the marginal-utility machinery
+(analysis.marginal_utility.train_runs / reduced), train --runs models on the
+full set and without all memorized examples with the flagfile's settings
+("original"), then the same plus each bucket removed in the "converged"
+setting: coupled L2 --converged_l2 (l2/2 * ||kernels||^2 in the loss, momentum
+SGD: the weight decay of PyTorch's SGD, which paper 003's FFCV training uses)
+plus --converged_weight_decay (Keras's decoupled decay, 0 by default); paper
+003 does not give the value, 5e-4 is ours.  The table's `paper_drop_pct` is
+the drop paper 003 reports for the same condition, with S_h: Table 2's
+1.78 ± 0.32 for the converged all-removed run (its text says 1.28 ± 0.48 for
+the same run; we compare with the table), 1.25 ± 0.32 / 0.54 ± 0.29 for the
+buckets, 2.54 ± 0.20 for the original setting (paper 000 appendix C).
 """
 import dataclasses
 import os
@@ -87,6 +105,31 @@ def feature_duplicates(f_train, f_test, threshold: float, train_ids=None) -> pd.
                          "exact": np.zeros(len(tr), bool)})
 
 
+# ---------------------------------------------------------------- the memorized set
+
+MEMORIZED_SETS = ("pairs", "mem_threshold")
+
+
+def memorized_set(kind: str, tr_mem, pairs, mem_threshold: float) -> np.ndarray:
+    """Sorted training ids the critique removes as memorized.
+
+    "pairs": S_h, the unique tr_idx of the high-influence pairs `pairs` (paper
+    003 Sec. 5.1 and Table 2); "mem_threshold": every id with tr_mem >=
+    mem_threshold (paper 000 Fig. 2).
+    """
+    if kind == "pairs":
+        return np.unique(np.asarray(pairs["tr_idx"], np.int64))
+    if kind == "mem_threshold":
+        return np.flatnonzero(np.asarray(tr_mem) >= mem_threshold).astype(np.int64)
+    raise ValueError(f"memorized set {kind!r}: expected one of {', '.join(MEMORIZED_SETS)}")
+
+
+# Paper 003's accuracy drops in percent (Table 2; "original" is paper 000 appendix C's S_h removal).  The
+# converged all-removed drop is Table 2's 1.78 ± 0.32; the paper's text gives 1.28 ± 0.48 for the same run.
+PAPER_003_DROPS_PCT = {("original", "all_memorized"): "2.54 ± 0.20", ("converged", "all_memorized"): "1.78 ± 0.32",
+                       ("converged", "leakage+shift"): "1.25 ± 0.32", ("converged", "memorized"): "0.54 ± 0.29"}
+
+
 # ---------------------------------------------------------------- subpopulations and buckets
 
 def subpopulations(pairs, memorized_ids) -> pd.DataFrame:
@@ -130,11 +173,12 @@ def buckets(memorized_ids, duplicate_tr_ids, subpopulation_tr_ids) -> dict:
 
 # ---------------------------------------------------------------- bucketed removal (TensorFlow)
 
-def removal_table(conditions: dict) -> pd.DataFrame:
+def removal_table(conditions: dict, paper_drops: dict = None) -> pd.DataFrame:
     """Rows per (setting, removal) from {(setting, removal): (num_removed, test correctness [runs, n_test])}.
 
     drop = accuracy of the same setting's full-set run minus this run (paired by run seed), mean and std
-    over runs (ddof 1).
+    over runs (ddof 1).  With `paper_drops` ({(setting, removal): text}, e.g. PAPER_003_DROPS_PCT) a
+    column `paper_drop_pct` holds the paper's number for the row ("" where it has none).
     """
     rows = []
     for (setting, removal), (num_removed, correct) in conditions.items():
@@ -144,14 +188,19 @@ def removal_table(conditions: dict) -> pd.DataFrame:
         rows.append({"setting": setting, "removal": removal, "num_removed": int(num_removed), "runs": len(acc),
                      "test_acc_mean": acc.mean(), "test_acc_std": acc.std(ddof=1) if len(acc) > 1 else np.nan,
                      "drop_mean": drop.mean(), "drop_std": drop.std(ddof=1) if len(drop) > 1 else np.nan})
+        if paper_drops is not None:
+            rows[-1]["paper_drop_pct"] = paper_drops.get((setting, removal), "")
     return pd.DataFrame(rows)
 
 
 def run_bucket_removal(dataset, config, memorized_ids, bucket_ids: dict, runs: int, workdir: str,
-                       converged_weight_decay: float, pack_trials: int = 1, strategy=None) -> pd.DataFrame:
-    """Paper 003 Table 2: original setting (config's weight decay) full vs all memorized removed;
-    converged setting (converged_weight_decay) full, all memorized, and each bucket removed."""
-    settings = {"original": config, "converged": dataclasses.replace(config, weight_decay=converged_weight_decay)}
+                       converged_weight_decay: float, pack_trials: int = 1, strategy=None,
+                       converged_l2: float = 0.0, paper_drops: dict = None) -> pd.DataFrame:
+    """Paper 003 Table 2: original setting (config as given) full vs all memorized removed; converged
+    setting (coupled L2 converged_l2 and decoupled converged_weight_decay) full, all memorized, and each
+    bucket removed.  `paper_drops`: see removal_table."""
+    settings = {"original": config, "converged": dataclasses.replace(config, weight_decay=converged_weight_decay,
+                                                                      l2=converged_l2)}
     removals = {"none": np.zeros(0, np.int64), "all_memorized": np.asarray(memorized_ids, np.int64)}
     conditions = {}
     for setting, cfg in settings.items():
@@ -160,7 +209,7 @@ def run_bucket_removal(dataset, config, memorized_ids, bucket_ids: dict, runs: i
             data = dataset if len(ids) == 0 else reduced(dataset, ids)
             sub = os.path.join(workdir, setting, removal.replace("+", "_"))
             conditions[(setting, removal)] = (len(ids), train_runs(data, cfg, runs, sub, pack_trials, strategy))
-    return removal_table(conditions)
+    return removal_table(conditions, paper_drops)
 
 
 # ---------------------------------------------------------------- command line
@@ -186,8 +235,16 @@ def main(argv):
                 features = z["train_features"], z["test_features"]
     except (EstimateSetError, released.ReleasedFormatError, OSError) as e:
         sys.exit(f"error: {e}")
-    memorized = np.flatnonzero(matrix.tr_mem >= FLAGS.mem_threshold)
-    pairs = pairs_from_matrix(matrix, FLAGS.mem_threshold, FLAGS.infl_threshold)
+    pairs_file = os.path.join(FLAGS.estimates, released.high_infl_pairs_filename(
+        files["name"], FLAGS.infl_threshold, FLAGS.mem_threshold))
+    try:  # the released selection when the set has it at these thresholds, else the same selection computed
+        pairs = (released.load_high_infl_pairs(pairs_file) if os.path.exists(pairs_file)
+                 else pairs_from_matrix(matrix, FLAGS.mem_threshold, FLAGS.infl_threshold))
+    except released.ReleasedFormatError as e:
+        sys.exit(f"error: {e}")
+    memorized = memorized_set(FLAGS.memorized_set, matrix.tr_mem, pairs, FLAGS.mem_threshold)
+    what = (f"S_h, the training examples of {len(pairs)} high-influence pairs"
+            if FLAGS.memorized_set == "pairs" else f"mem >= {FLAGS.mem_threshold}")
     out = FLAGS.output_dir or FLAGS.workdir
     os.makedirs(out, exist_ok=True)
     among = memorized if FLAGS.duplicates_of == "memorized" else None
@@ -202,7 +259,7 @@ def main(argv):
     pd.DataFrame([{"tr_idx": i, "bucket": name, "mem": float(matrix.tr_mem[i])}
                   for name, ids in bucket_ids.items() for i in ids]).to_csv(
         os.path.join(out, f"{files['name']}_buckets.csv"), index=False)
-    print(f"{len(memorized)} memorized (mem >= {FLAGS.mem_threshold}); duplicates: "
+    print(f"{len(memorized)} memorized ({what}); duplicates: "
           f"{int(dups['exact'].sum())} exact, {int((~dups['exact']).sum())} near pairs; "
           f"{subs['subpopulation'].nunique()} subpopulations ({len(subs)} examples); buckets: "
           + ", ".join(f"{k} {len(v)}" for k, v in bucket_ids.items()))
@@ -211,7 +268,8 @@ def main(argv):
         try:
             table = run_bucket_removal(dataset, config, memorized, bucket_ids, FLAGS.runs, FLAGS.workdir,
                                        FLAGS.converged_weight_decay, FLAGS.pack_trials,
-                                       train_flags.strategy_from_flags())
+                                       train_flags.strategy_from_flags(), FLAGS.converged_l2,
+                                       PAPER_003_DROPS_PCT if FLAGS.memorized_set == "pairs" else None)
         except ValueError as e:
             sys.exit(f"error: {e}")
         table.to_csv(os.path.join(out, f"{files['name']}_bucket_removal.csv"), index=False)
@@ -226,8 +284,13 @@ def define_flags():
     flags.mark_flag_as_required("workdir")
     cli.define_estimates("Directory with <name>_infl_matrix.npz.")
     cli.define_name()
-    cli.define_thresholds("Memorized: mem >= this (paper 003 uses paper 000's 0.25).",
-                                     "Subpopulations: pairs with infl >= this.")
+    cli.define_thresholds("High-influence pairs (S_h, subpopulations): mem >= this; with "
+                          "--memorized_set=mem_threshold also the memorized set (paper 000's 0.25).",
+                          "High-influence pairs (S_h, subpopulations): infl >= this (paper 000's 0.15).")
+    flags.DEFINE_enum("memorized_set", "pairs", list(MEMORIZED_SETS),
+                      "What is removed as memorized: pairs = S_h, the unique training examples of the "
+                      "high-influence pairs (paper 003 Table 2, the default); mem_threshold = every example "
+                      "with mem >= --mem_threshold (paper 000 Fig. 2).")
     cli.define_output_dir("Where the CSV tables go; default: --workdir.")
     flags.DEFINE_float("pixel_threshold", 0.02, "Near duplicate: RMS pixel difference <= this ([0, 1] images).")
     flags.DEFINE_float("feature_threshold", 0.01, "Near duplicate: cosine distance of features <= this.")
@@ -236,8 +299,12 @@ def define_flags():
     flags.DEFINE_string("features", None, "features.npz (train_features, test_features) for feature-space "
                                           "duplicates, e.g. a last-layer representation's.")
     flags.DEFINE_integer("runs", 0, "Models per removal condition (paper 003: 100); 0 = only the tables.")
-    flags.DEFINE_float("converged_weight_decay", 5e-4, "Weight decay of the 'converged' setting (paper 003 "
-                                                       "turns it on without a value; 5e-4 is ours).")
+    flags.DEFINE_float("converged_l2", 5e-4, "Coupled L2 (as --l2: l2/2 * ||kernels||^2 in the loss, momentum SGD) "
+                       "of the 'converged' setting; paper 003 turns weight decay on without a value, 5e-4 is ours.")
+    flags.DEFINE_float("converged_weight_decay", 0.0, "Keras's decoupled weight decay of the 'converged' setting "
+                                                      "(as --weight_decay), on top of --converged_l2; 0 = off.")
+    flags.register_validator("converged_l2", lambda v: v >= 0, "--converged_l2 must be >= 0")
+    flags.register_validator("converged_weight_decay", lambda v: v >= 0, "--converged_weight_decay must be >= 0")
     flags.register_validator("runs", lambda v: v >= 0, "--runs must be >= 0")
 
 

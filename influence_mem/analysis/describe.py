@@ -49,7 +49,8 @@ def _pairs_lines(df):
 
 def describe(path, mem_threshold=0.25, infl_threshold=0.15) -> str:
     """Multi-line description of a released-format file (raises ReleasedFormatError)."""
-    kind, obj = released.load(path)
+    obj = released.load(path)
+    kind = obj.kind
     lines = [f"{path}: {kind}"]
     if kind == "infl_matrix":
         entries = sum(b.size for b in obj.blocks.values())

@@ -112,8 +112,9 @@ def make_callback(groups: dict, reference, log=print):
     return GradientDynamics()
 
 
-def plot_dynamics(table: pd.DataFrame, path, title="") -> None:
-    """Paper 002 Fig. 4: (a) cosine similarity, (b) contribution, per group vs epoch."""
+def plot_dynamics(table: pd.DataFrame, path=None, title="") -> Figure:
+    """Paper 002 Fig. 4: (a) cosine similarity, (b) contribution, per group vs epoch.  Returns the Figure
+    (saved to `path` if given)."""
     fig = Figure(figsize=(8, 3.2))
     FigureCanvasAgg(fig)
     for k, (column, label) in enumerate((("cosine", "(a) cosine similarity (eq. 3)"),
@@ -127,7 +128,9 @@ def plot_dynamics(table: pd.DataFrame, path, title="") -> None:
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
 
 
 def run_dynamics(dataset, config, mem, examples: int, sample_seed: int = 0, log=print) -> pd.DataFrame:

@@ -12,12 +12,12 @@ of `n_egs` examples at evenly spread positions of that order:
 each shown with its `n_test` most influenced same-class test examples.  The
 choice is pure numpy (tested apart); drawing reuses analysis.figures.
 """
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from influence_mem.analysis import figures
+from influence_mem.data import digits, npz_source
 
 MEM_TARGETS = (0.0, 0.5, 1.0)
 
@@ -72,9 +72,22 @@ def most_influenced(matrix, tr_ids, n_test=4) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=figures.PAIR_COLUMNS)
 
 
-def plot_memorization_near(images, labels, mem, path, classes, targets=MEM_TARGETS, per_target=4,
+def in_memory_dataset(name: str, data_dir=None):
+    """The dataset whose images the example figures show: `digits` and `npz:PATH` load without importing
+    TensorFlow (a notebook on an analysis machine); other names go through the registry (data.datasets)."""
+    if name == "digits":
+        return digits.load_digits()
+    if name.startswith("npz:"):
+        return npz_source.load_npz(name[4:])
+    from influence_mem.data import datasets  # the registry imports every provider, so TensorFlow
+
+    return datasets.load(name, data_dir)
+
+
+def plot_memorization_near(images, labels, mem, path=None, classes=None, targets=MEM_TARGETS, per_target=4,
                            class_names=None):
-    """Fig. 1 / D.4: one row per class, per_target examples near each target value, left to right."""
+    """Fig. 1 / D.4: one row per class, per_target examples near each target value, left to right.
+    Returns the Figure (saved to `path` if given); its `selection` attribute holds the chosen examples."""
     chosen = select_memorization_near(labels, mem, classes, targets, per_target)
     fig, axes = figures.image_grid(max(len(chosen), 1), len(targets) * per_target)
     for row, (c, by_target) in enumerate(chosen.items()):
@@ -87,8 +100,8 @@ def plot_memorization_near(images, labels, mem, path, classes, targets=MEM_TARGE
     fig.suptitle("memorization estimates near " + ", ".join(f"{t:g}" for t in targets)
                  + " (closest per class, no cherry-picking)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(Path(path), dpi=100)
-    return chosen
+    fig.selection = chosen
+    return figures.save_figure(fig, path)
 
 
 def plot_pair_groups(train_images, test_images, matrix, pairs, path_pattern, n_copies=3, n_egs=5, n_test=4,

@@ -93,14 +93,23 @@ def image_grid(rows, cols):
     return fig, axes
 
 
+def save_figure(fig: Figure, path=None) -> Figure:
+    """Write `fig` as a PNG when a path is given; the figure either way (a notebook shows it)."""
+    if path is not None:
+        fig.savefig(Path(path), dpi=100)
+    return fig
+
+
 def class_name(c, class_names):
     return str(class_names[c]) if class_names is not None else f"class {c}"
 
 
-def plot_memorization_examples(images, labels, mem, path, classes=None, per_side=5,
-                               class_names=None):
+def plot_memorization_examples(images, labels, mem, path=None, classes=None, per_side=5,
+                               class_names=None, unit=None) -> Figure:
     """Paper Fig. 1: one row per class, highest-memorization examples on the left,
-    lowest on the right, each titled with its estimate.  Returns the selection."""
+    lowest on the right, each titled with its estimate.  Returns the Figure (saved to `path` if given);
+    its `selection` attribute holds the chosen examples.
+    `unit` (e.g. "nats" for turn-over estimates) is named in the figure's title."""
     chosen = select_memorization_examples(labels, mem, classes, per_side)
     fig, axes = image_grid(max(len(chosen), 1), 2 * per_side)
     for row, (c, (high, low)) in enumerate(chosen.items()):
@@ -111,16 +120,19 @@ def plot_memorization_examples(images, labels, mem, path, classes=None, per_side
             ax.axis("on")
             show_image(ax, images[i], f"#{i} mem={mem[i]:.2f}")
         axes[row, 0].set_ylabel(class_name(c, class_names), fontsize=8)
-    fig.suptitle("highest memorization (left) | lowest memorization (right)", fontsize=9)
+    fig.suptitle("highest memorization (left) | lowest memorization (right)" + (f"; mem in {unit}" if unit else ""),
+                 fontsize=9)
     fig.tight_layout()
-    fig.savefig(Path(path), dpi=100)
-    return chosen
+    fig.selection = chosen
+    return save_figure(fig, path)
 
 
-def plot_high_influence_pairs(train_images, test_images, pairs, path, num_train=8, per_train=3,
-                              train_labels=None, class_names=None):
+def plot_high_influence_pairs(train_images, test_images, pairs, path=None, num_train=8, per_train=3,
+                              train_labels=None, class_names=None, unit=None) -> Figure:
     """Paper Fig. 3: per row a training example (with its mem) and its most influenced
-    test examples (with infl), strongest pairs first.  Returns the selection."""
+    test examples (with infl), strongest pairs first.  Returns the Figure (saved to `path` if given);
+    its `selection` attribute holds the chosen pairs.
+    `unit` (e.g. "nats" for turn-over estimates) is named in the figure's title."""
     chosen = select_high_influence_pairs(pairs, num_train, per_train)
     fig, axes = image_grid(max(len(chosen), 1), 1 + per_train)
     for row, (tr, mem, tts, infls) in enumerate(chosen):
@@ -132,6 +144,8 @@ def plot_high_influence_pairs(train_images, test_images, pairs, path, num_train=
             show_image(axes[row, col], test_images[j], f"test #{j} infl={v:.2f}")
     if not chosen:
         fig.suptitle("no high-influence pairs", fontsize=9)
+    elif unit:
+        fig.suptitle(f"mem and infl in {unit}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(Path(path), dpi=100)
-    return chosen
+    fig.selection = chosen
+    return save_figure(fig, path)

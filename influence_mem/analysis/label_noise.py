@@ -11,6 +11,10 @@ a trainer dataset_meta.npz, a trial's corrupted_idx.npy or an im-turnover
 <name>_estimates_stats.npz.  Writes label_noise_auroc.csv (AUROC of mem as a
 detector of corrupted examples, mean mem of clean and corrupted examples) and
 label_noise_hist.png (clean vs corrupted histograms, one panel per estimator).
+The sets must be in one unit (analysis.consistency.estimate_unit: accuracy
+differences for subsampling, nats for turn-over dropout): AUROC alone would
+be comparable, but the means and the shared histogram axis are not, so a
+mixed set is refused unless --allow_mixed_units.
 """
 import os
 import sys
@@ -23,6 +27,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
 
 from influence_mem import cli, released
+from influence_mem.analysis.consistency import check_units, estimate_unit
 
 FLAGS = flags.FLAGS
 
@@ -51,8 +56,9 @@ def auroc_table(scores: dict, corrupted_idx) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_histograms(scores: dict, corrupted_idx, path, bins: int = 40) -> None:
-    """Paper 002 Fig. 2(b): per estimator, memorization histograms of clean vs corrupted examples."""
+def plot_histograms(scores: dict, corrupted_idx, path=None, bins: int = 40) -> Figure:
+    """Paper 002 Fig. 2(b): per estimator, memorization histograms of clean vs corrupted examples.
+    Returns the Figure (saved to `path` if given)."""
     fig = Figure(figsize=(4 * len(scores), 3.2))
     FigureCanvasAgg(fig)
     for k, (name, mem) in enumerate(scores.items()):
@@ -67,7 +73,9 @@ def plot_histograms(scores: dict, corrupted_idx, path, bins: int = 40) -> None:
         ax.set_title(name, fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
 
 
 def load_corrupted_idx(path) -> np.ndarray:
@@ -84,14 +92,18 @@ def load_corrupted_idx(path) -> np.ndarray:
         return loaded["corrupted_idx"].astype(np.int64)
 
 
-def load_scores(spec: list) -> dict:
-    """['name=DIR', ...] -> {name: tr_mem} from each DIR's infl matrix; training labels must agree."""
-    scores, labels = {}, None
+def load_scores(spec: list, allow_mixed_units: bool = False) -> dict:
+    """['name=DIR', ...] -> {name: tr_mem} from each DIR's infl matrix; training labels must agree, and the
+    units (consistency.check_units) unless `allow_mixed_units`."""
+    scores, labels, units = {}, None, {}
     for item in spec:
         name, sep, directory = item.partition("=")
         if not sep or not name or not directory:
             raise ValueError(f"--estimates entry {item!r} is not NAME=DIR")
-        matrix = released.load_infl_matrix(released.find_estimate_set(directory)["infl_matrix"])
+        files = released.find_estimate_set(directory)
+        units[name] = estimate_unit(files)
+        check_units(units, allow_mixed_units)
+        matrix = released.load_infl_matrix(files["infl_matrix"])
         if labels is not None and not np.array_equal(labels, matrix.tr_labels):
             raise ValueError(f"--estimates {name}={directory}: training labels differ from the first estimate set "
                              f"(different dataset or corruption)")
@@ -103,7 +115,7 @@ def main(argv):
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
     try:
-        scores = load_scores(FLAGS.estimates)
+        scores = load_scores(FLAGS.estimates, FLAGS.allow_mixed_units)
         corrupted = load_corrupted_idx(FLAGS.corrupted)
         table = auroc_table(scores, corrupted)
     except (released.EstimateSetError, released.ReleasedFormatError, ValueError) as e:
@@ -121,6 +133,8 @@ def define_flags():
     flags.DEFINE_string("corrupted", None, "dataset_meta.npz, corrupted_idx.npy or estimates_stats.npz with the "
                                            "corrupted ids.")
     flags.mark_flag_as_required("corrupted")
+    flags.DEFINE_boolean("allow_mixed_units", False, "Compare estimate sets of different units (accuracy "
+                                                     "differences and turn-over's loss differences in nats).")
 
 
 def run():

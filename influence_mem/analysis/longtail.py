@@ -97,9 +97,9 @@ def sweep(domain_size=1000, ratios=(0.1, 0.25, 0.5, 1.0, 2.0, 4.0), num_classes=
     return pd.DataFrame(rows)
 
 
-def plot_sweep(table: pd.DataFrame, path):
+def plot_sweep(table: pd.DataFrame, path=None) -> Figure:
     """Errors of the memorizing and the singleton-skipping learner against n/N (left),
-    the excess (simulated vs closed form) and τ·n (right)."""
+    the excess (simulated vs closed form) and τ·n (right).  Returns the Figure (saved to `path` if given)."""
     fig = Figure(figsize=(8, 3))
     FigureCanvasAgg(fig)
     ax, ax_ex = fig.subplots(1, 2)
@@ -119,4 +119,6 @@ def plot_sweep(table: pd.DataFrame, path):
     ax_ex.legend(fontsize=7)
     fig.suptitle(f"long-tail model, Zipf prior, N = {int(round(table.n.iloc[0] / x.iloc[0]))}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(Path(path), dpi=100)
+    if path is not None:
+        fig.savefig(Path(path), dpi=100)
+    return fig

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from influence_mem.analysis.figures import pairs_frame
+from influence_mem.analysis.figures import pairs_frame, save_figure
 
 # Fig. C.1 bins: the pairs start at the 0.15 threshold; influence is at most 1.
 HISTOGRAM_BINS = np.round(np.arange(0.15, 1.0 + 1e-9, 0.05), 2)
@@ -46,8 +46,9 @@ def influence_histogram(pairs, bins=HISTOGRAM_BINS) -> pd.DataFrame:
     return pd.DataFrame({"bin_low": edges[:-1], "bin_high": edges[1:], "num_pairs": counts})
 
 
-def plot_influence_histogram(pairs, path, title="", bins=HISTOGRAM_BINS):
-    """Paper Fig. C.1: number of high-influence pairs per influence level, as a PNG."""
+def plot_influence_histogram(pairs, path=None, title="", bins=HISTOGRAM_BINS) -> Figure:
+    """Paper Fig. C.1: number of high-influence pairs per influence level; the Figure (saved as a PNG to
+    `path` if given), its `table` attribute the histogram (influence_histogram)."""
     hist = influence_histogram(pairs, bins)
     fig = Figure(figsize=(4.5, 3))
     FigureCanvasAgg(fig)
@@ -58,5 +59,5 @@ def plot_influence_histogram(pairs, path, title="", bins=HISTOGRAM_BINS):
     ax.set_ylabel("number of pairs")
     ax.set_title(title or f"{int(hist.num_pairs.sum())} high-influence pairs", fontsize=9)
     fig.tight_layout()
-    fig.savefig(Path(path), dpi=100)
-    return hist
+    fig.table = hist
+    return save_figure(fig, path)

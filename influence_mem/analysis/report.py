@@ -118,8 +118,9 @@ def pair_section(rep: Report, pairs, source: str, num_test: int):
     rep.csv(pair_stats.influence_histogram(pairs), "influence_histogram.csv", "histogram (CSV)", show=False)
 
 
-def consistency_section(rep: Report, matrix, compare_dirs, mem_threshold):
-    """J/D against every comparison estimate set; one table per comparison, one plot per estimate kind."""
+def consistency_section(rep: Report, matrix, compare_dirs, mem_threshold, unit=consistency.UNIT_ACCURACY):
+    """J/D against every comparison estimate set; one table per comparison, one plot per estimate kind
+    (θ and D in `unit`, the report's estimates' unit)."""
     rep.text("## Consistency (appendix C, eq. 4; Figs. C.2 / C.3)",
              f"Influence pairs need mem >= {mem_threshold} in the run that selects them."
              if mem_threshold is not None else "Influence pairs without the memorization condition (Fig. C.3).")
@@ -141,15 +142,13 @@ def consistency_section(rep: Report, matrix, compare_dirs, mem_threshold):
         rep.csv(infl_tables[label], f"consistency_infl_vs_{label}.csv", "influence J/D (CSV)")
     for what, tables in (("memorization", mem_tables), ("influence", infl_tables)):
         path = rep.path(f"consistency_{what}.png")
-        consistency.plot_consistency(tables, path, what)
+        consistency.plot_consistency(tables, path, what, unit)
         rep.png(path, f"consistency of {what}")
 
 
-def example_section(rep: Report, files, matrix, pairs, dataset_name, data_dir, classes):
+def example_section(rep: Report, files, matrix, pairs, dataset_name, data_dir, classes, unit=None):
     """Fig. 1 / D.4 and Fig. 3 / D.5 with the images of a dataset the package loads in memory."""
-    from influence_mem.data import datasets  # TensorFlow only when images are needed
-
-    dataset = datasets.load(dataset_name, data_dir)
+    dataset = examples.in_memory_dataset(dataset_name, data_dir)
     if dataset.x_train is None:  # ImageNet: the rest of the report is still useful
         rep.text("## Examples", f"Skipped: --dataset={dataset_name} streams its images; the example figures need "
                                 f"a dataset held in memory.")
@@ -164,7 +163,8 @@ def example_section(rep: Report, files, matrix, pairs, dataset_name, data_dir, c
     examples.plot_memorization_near(dataset.x_train, dataset.train_labels, matrix.tr_mem, path, classes)
     rep.png(path, "memorization examples")
     path = rep.path("memorization_examples.png")
-    figures.plot_memorization_examples(dataset.x_train, dataset.train_labels, matrix.tr_mem, path, classes)
+    figures.plot_memorization_examples(dataset.x_train, dataset.train_labels, matrix.tr_mem, path, classes,
+                                       unit=unit)
     rep.text("Highest and lowest memorization per class:")
     rep.png(path, "highest and lowest memorization")
     if len(pairs):
@@ -176,7 +176,7 @@ def example_section(rep: Report, files, matrix, pairs, dataset_name, data_dir, c
             rep.png(path, "high-influence pairs")
         path = rep.path("strongest_pairs.png")
         figures.plot_high_influence_pairs(dataset.x_train, dataset.x_test, pairs, path,
-                                          train_labels=dataset.train_labels)
+                                          train_labels=dataset.train_labels, unit=unit)
         rep.text("The strongest pairs: each training example beside its most influenced test examples (Fig. 3):")
         rep.png(path, "strongest high-influence pairs")
 
@@ -221,25 +221,38 @@ def marginal_utility_section(rep: Report, search_dirs):
 
 
 def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_dir=None, compare=(),
-                 compare_mem_threshold=0.25, classes=None, with_longtail=True) -> list:
-    """Write every section the files allow into output_dir (default <estimates>/report); the written paths."""
+                 compare_mem_threshold=0.25, classes=None, with_longtail=True, allow_mixed_units=False) -> list:
+    """Write every section the files allow into output_dir (default <estimates>/report); the written paths.
+
+    The inputs (the estimate set, every --compare set) and the output folder are checked before anything
+    is written: EstimateSetError, ReleasedFormatError or ValueError, and no file is written.
+    """
+    if name is not None:
+        released.check_output_name(name)
     files = find_estimate_set(estimates_dir, name)
+    unit = consistency.estimate_unit(files)
+    for other_dir in compare:  # accuracy-based and loss-based (turn-over, nats) sets do not compare
+        consistency.check_units({estimates_dir: unit, other_dir: consistency.estimate_unit(
+            find_estimate_set(other_dir))}, allow_mixed_units)
+    output_dir = output_dir or os.path.join(estimates_dir, "report")
+    released.check_output_dir(output_dir)
     matrix = released.load_infl_matrix(files["infl_matrix"])
-    rep = Report(output_dir or os.path.join(estimates_dir, "report"), files["name"])
+    rep = Report(output_dir, files["name"])
     summary = summarize(files)
     rep.text(f"# Report: {files['name']}", f"Estimates: `{os.path.abspath(estimates_dir)}`", "```",
              format_summary(summary), "```")
     mem_counts = pd.DataFrame({"theta": [0.1, 0.25, 0.5, 0.75, 0.9]})
     mem_counts["num_train_mem_ge_theta"] = [int(np.sum(matrix.tr_mem >= t)) for t in mem_counts.theta]
     mem_counts["fraction"] = mem_counts.num_train_mem_ge_theta / len(matrix.tr_mem)
-    rep.text("## Memorization estimates")
+    rep.text("## Memorization estimates", f"Unit of every estimate, threshold and axis below: "
+                                          f"{consistency.unit_label(unit)}.")
     rep.csv(mem_counts, "memorization_counts.csv", "counts (CSV)")
     pairs, source = _pairs(files, matrix)
     pair_section(rep, pairs, source, len(matrix.tt_labels))
     if compare:
-        consistency_section(rep, matrix, compare, compare_mem_threshold)
+        consistency_section(rep, matrix, compare, compare_mem_threshold, unit)
     if dataset:
-        example_section(rep, files, matrix, pairs, dataset, data_dir, classes)
+        example_section(rep, files, matrix, pairs, dataset, data_dir, classes, consistency.unit_label(unit))
     marginal_utility_section(rep, [rep.dir, estimates_dir])
     if with_longtail:
         longtail_section(rep)
@@ -259,6 +272,8 @@ def define_flags():
                         "Memorization condition of the influence consistency; 'none' drops it (Fig. C.3).")
     flags.DEFINE_list("classes", [], "Classes shown in the memorization examples; default: the first 10.")
     flags.DEFINE_boolean("longtail", True, "Include the long-tail theory model section.")
+    flags.DEFINE_boolean("allow_mixed_units", False, "Let --compare sets be in another unit than --estimates "
+                                                     "(accuracy differences vs turn-over's loss differences, nats).")
 
 
 def main(argv):
@@ -271,12 +286,16 @@ def main(argv):
         sys.exit(f"error: --compare_mem_threshold must be a number or 'none' and --classes integers "
                  f"(got {FLAGS.compare_mem_threshold!r}, {FLAGS.classes})")
     try:
+        if FLAGS.name is not None:
+            released.check_output_name(FLAGS.name)
         files = find_estimate_set(FLAGS.estimates, FLAGS.name)
         print(format_summary(summarize(files)))
         written = build_report(FLAGS.estimates, FLAGS.output_dir, FLAGS.name, FLAGS.dataset, FLAGS.data_dir,
-                               FLAGS.compare, threshold, classes, FLAGS.longtail)
+                               FLAGS.compare, threshold, classes, FLAGS.longtail, FLAGS.allow_mixed_units)
     except (EstimateSetError, released.ReleasedFormatError, ValueError) as e:
         sys.exit(f"error: {e}")
+    except OSError as e:  # e.g. the disk filled up while writing
+        sys.exit(f"error: writing the report failed: {e.strerror or e} ({e.filename})")
     print(f"  report: {written[-1]} ({len(written) - 1} files beside it)")
 
 

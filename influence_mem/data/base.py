@@ -11,12 +11,16 @@ the authors' released files.  Images are float32 in [0, 1]; any per-channel
 normalization belongs to the model (so a SavedModel takes the same images the
 pipeline makes).  Small datasets are held in memory as numpy arrays sorted by
 index; ImageNet streams.
+
+TensorFlow is imported only when a tf.data pipeline is made (Dataset.source),
+so digits and npz datasets load, and their images can be shown, without it.
 """
+from __future__ import annotations
+
 import dataclasses
 from typing import Callable, Dict, Optional
 
 import numpy as np
-import tensorflow as tf
 
 
 class DatasetError(ValueError):
@@ -43,6 +47,8 @@ class Dataset:
     stream: Optional[Callable[[str], tf.data.Dataset]] = None
     # Training ids whose label data.corrupt replaced (None: labels as published).
     corrupted_idx: Optional[np.ndarray] = None
+    # How `index` was assigned, recorded in dataset_meta.npz when set (tfds:NAME: "tfds_id" or "tfds_position").
+    index_source: Optional[str] = None
 
     @property
     def num_train(self) -> int:
@@ -57,6 +63,8 @@ class Dataset:
 
         `ids` (train only) restricts to those original-order ids.
         """
+        import tensorflow as tf
+
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if self.stream is not None:
@@ -84,11 +92,15 @@ class Dataset:
             meta["tr_filenames"] = self.train_filenames
         if self.corrupted_idx is not None:
             meta["corrupted_idx"] = self.corrupted_idx
+        if self.index_source is not None:
+            meta["index_source"] = np.array(self.index_source)
         return meta
 
 
 def to_unit_float(ex):
     """{image, label, index} with the image as float32, uint8 images scaled to [0, 1]."""
+    import tensorflow as tf
+
     image = ex["image"]
     if image.dtype == tf.uint8:
         image = tf.cast(image, tf.float32) / 255.0

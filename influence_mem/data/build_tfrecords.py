@@ -51,16 +51,33 @@ def list_images(split_dir: str, class_names=None):
     return class_names, items
 
 
+def check_image(data: bytes, file: str) -> None:
+    """DatasetError naming `file` unless `data` decodes as an image (JPEG, PNG, GIF, BMP), as training will
+    decode it: a stray non-image file fails here, not as a TensorFlow traceback in every trial."""
+    try:
+        tf.io.decode_image(data, channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.OpError) as e:
+        reason = (e.message or str(e)).strip().splitlines()[0] if (e.message or str(e)).strip() else type(e).__name__
+        raise DatasetError(f"{file}: not a decodable image ({reason}); remove it or convert it") from None
+
+
 def write_split(items, order: np.ndarray, output_dir: str, split: str, num_shards: int) -> None:
-    """Write `items` sorted by `order` (their index) into num_shards contiguous shards."""
+    """Write `items` sorted by `order` (their index) into num_shards contiguous shards; each file must
+    decode as an image (check_image: DatasetError naming the first that does not; its shard is not kept)."""
     by_index = np.argsort(order)
     for shard, chunk in enumerate(np.array_split(by_index, num_shards)):
         path = os.path.join(output_dir, shard_name(split, shard, num_shards))
-        with tf.io.TFRecordWriter(path + ".tmp") as writer:
-            for k in chunk:
-                file, label, name = items[k]
-                with tf.io.gfile.GFile(file, "rb") as f:
-                    writer.write(encode_example(f.read(), label, int(order[k]), name))
+        try:
+            with tf.io.TFRecordWriter(path + ".tmp") as writer:
+                for k in chunk:
+                    file, label, name = items[k]
+                    with tf.io.gfile.GFile(file, "rb") as f:
+                        data = f.read()
+                    check_image(data, file)
+                    writer.write(encode_example(data, label, int(order[k]), name))
+        except DatasetError:
+            tf.io.gfile.remove(path + ".tmp")
+            raise
         tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
         logging.info("%s: %d examples", path, len(chunk))
 
@@ -111,7 +128,7 @@ def define_flags():
                                             "tt_labels), e.g. the authors' imagenet_index.npz.")
     flags.DEFINE_integer("train_shards", 16, "Number of training TFRecord files (1024 is usual for ImageNet).")
     flags.DEFINE_integer("test_shards", 2, "Number of test TFRecord files.")
-    flags.DEFINE_integer("image_size", 224, "Side of the center crop the records are decoded to.")
+    flags.DEFINE_integer("image_size", 224, "Side of the images the records are decoded to (centre crop, resized).")
     flags.mark_flags_as_required(["image_dir", "output_dir"])
     for name in ("train_shards", "test_shards", "image_size"):
         flags.register_validator(name, lambda v: v >= 1, f"--{name} must be >= 1")

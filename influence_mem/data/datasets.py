@@ -1,4 +1,4 @@
-"""Dataset registry: a dataset by name ('digits', 'cifar100', 'npz:/path/x.npz', 'tfrecord:DIR', ...).
+"""Dataset registry: a dataset by name ('digits', 'cifar100', 'npz:/path/x.npz', 'tfrecord:DIR', 'tfds:NAME', ...).
 
 The top of data/: it imports every provider module (digits, tfds_source,
 npz_source, imagenet, tfrecord) and maps names to their loaders; the
@@ -30,7 +30,7 @@ register("imagenet2012")(imagenet.load)  # streams from TFDS; index and preproce
 
 
 def names() -> list:
-    return sorted(_LOADERS) + ["npz:PATH", "tfrecord:DIR"]
+    return sorted(_LOADERS) + ["npz:PATH", "tfrecord:DIR", "tfds:NAME[/CONFIG][:VERSION]"]
 
 
 def check_name(name: str) -> None:
@@ -43,6 +43,10 @@ def check_name(name: str) -> None:
         if not name[9:]:
             raise DatasetError("dataset 'tfrecord:' needs a directory made by build_tfrecords, e.g. tfrecord:/data/in")
         return
+    if name.startswith("tfds:"):
+        if not name[5:]:
+            raise DatasetError("dataset 'tfds:' needs a TFDS name, e.g. tfds:fashion_mnist or tfds:svhn_cropped")
+        return
     if name not in _LOADERS:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(names())}")
 
@@ -54,4 +58,21 @@ def load(name: str, data_dir: Optional[str] = None) -> Dataset:
         return npz_source.load_npz(name[4:])
     if name.startswith("tfrecord:"):
         return tfrecord.load(name[9:])
+    if name.startswith("tfds:"):
+        return tfds_source.load_any(name[5:], data_dir)
     return _LOADERS[name](data_dir=data_dir)
+
+
+# Registered names backed by a TFDS dataset that prepare() can download and prepare (imagenet2012 needs the
+# manual download: its preparation is docs/architectures.md's).
+_TFDS_NAMES = {"mnist": "mnist", "cifar10": "cifar10", "cifar100": "cifar100"}
+
+
+def prepare(name: str, data_dir: Optional[str] = None) -> None:
+    """Make dataset `name` loadable without downloading: TFDS datasets (mnist, cifar10, cifar100,
+    tfds:NAME) are downloaded and prepared once here; the others need nothing.  The launchers call it
+    before starting their workers, so N workers never prepare one dataset at the same time."""
+    check_name(name)
+    spec = name[5:] if name.startswith("tfds:") else _TFDS_NAMES.get(name)
+    if spec is not None:
+        tfds_source.prepare(spec, data_dir)

@@ -8,7 +8,7 @@ the other.
 
 Preprocessing: the authors' (heldout-influence-estimation
 libdata/imagenet_preprocessing.py), as float32 in [0, 1]:
-- evaluation (and every image the trainer predicts on): center_crop, their
+- evaluation (and every image the trainer predicts on): center_crop_encoded, their
   `_decode_and_center_crop` (lines 113-135): the central square of side
   int(size / (size + CROP_PADDING) * shorter side), CROP_PADDING = 32, then a
   bilinear resize to size x size;
@@ -57,52 +57,78 @@ def decode(image_bytes: tf.Tensor) -> tf.Tensor:
     return tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
 
 
+def _shape(image_bytes: tf.Tensor) -> tf.Tensor:
+    """[h, w, 3] of an encoded image (a JPEG's from its header, as theirs; others decoded)."""
+    return tf.cond(tf.io.is_jpeg(image_bytes),
+                   lambda: tf.image.extract_jpeg_shape(image_bytes),
+                   lambda: tf.shape(decode(image_bytes), out_type=tf.int32))
+
+
+def _decode_window(image_bytes: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
+    """uint8 pixels of window [top, left, height, width]: tf.image.decode_and_crop_jpeg for a JPEG, as theirs
+    (its chroma upsampling at the window's edges differs from decoding all and slicing), else a slice."""
+    return tf.cond(tf.io.is_jpeg(image_bytes),
+                   lambda: tf.image.decode_and_crop_jpeg(image_bytes, window, channels=3),
+                   lambda: tf.slice(decode(image_bytes), tf.stack([window[0], window[1], 0]),
+                                    tf.stack([window[2], window[3], 3])))
+
+
 def _to_unit_resized(image: tf.Tensor, size: int) -> tf.Tensor:
     # As theirs: convert_image_dtype (uint8 -> float32 in [0, 1]) before the bilinear resize.
     image = tf.image.convert_image_dtype(image, tf.float32)
     return tf.image.resize([image], [size, size])[0]
 
 
-def center_crop(image: tf.Tensor, size: int = IMAGE_SIZE) -> tf.Tensor:
-    """uint8 [h, w, 3] -> float32 [size, size, 3] in [0, 1]: their _decode_and_center_crop.
+def _center_window(shape: tf.Tensor, size: int) -> tf.Tensor:
+    height, width = shape[0], shape[1]
+    side = tf.cast((size / (size + CROP_PADDING)) * tf.cast(tf.minimum(height, width), tf.float32), tf.int32)
+    return tf.stack([((height - side) + 1) // 2, ((width - side) + 1) // 2, side, side])
+
+
+def center_crop_encoded(image_bytes: tf.Tensor, size: int = IMAGE_SIZE) -> tf.Tensor:
+    """Encoded image -> float32 [size, size, 3] in [0, 1]: their _decode_and_center_crop.
 
     The central square of side int(size / (size + CROP_PADDING) * min(h, w)),
     offset ((h - side) + 1) // 2 (likewise for w), resized bilinearly to size.
     """
-    shape = tf.shape(image)
-    height, width = shape[0], shape[1]
-    side = tf.cast((size / (size + CROP_PADDING)) * tf.cast(tf.minimum(height, width), tf.float32), tf.int32)
-    top, left = ((height - side) + 1) // 2, ((width - side) + 1) // 2
-    crop = image[top:top + side, left:left + side]
+    image = _decode_window(image_bytes, _center_window(_shape(image_bytes), size))
+    return tf.reshape(_to_unit_resized(image, size), [size, size, 3])
+
+
+def center_crop(image: tf.Tensor, size: int = IMAGE_SIZE) -> tf.Tensor:
+    """center_crop_encoded's crop of an already decoded uint8 [h, w, 3] image."""
+    window = _center_window(tf.shape(image), size)
+    crop = image[window[0]:window[0] + window[2], window[1]:window[1] + window[3]]
     return tf.reshape(_to_unit_resized(crop, size), [size, size, 3])
 
 
-def random_crop(image: tf.Tensor, seed: tf.Tensor, size: int = IMAGE_SIZE) -> tf.Tensor:
-    """uint8 [h, w, 3] -> float32 [size, size, 3]: their _decode_and_random_crop with a stateless seed [2].
+def random_crop(image_bytes: tf.Tensor, seed: tf.Tensor, size: int = IMAGE_SIZE) -> tf.Tensor:
+    """Encoded image -> float32 [size, size, 3]: their _decode_and_random_crop with a stateless seed [2].
 
     A box of 8-100% of the area, aspect ratio in [3/4, 4/3]
     (tf.image.stateless_sample_distorted_bounding_box, min_object_covered 0.1,
     10 attempts, the whole image if none fits) resized to size; when the box
-    is the whole image, center_crop instead.
+    is the whole image, center_crop_encoded instead.
     """
-    shape = tf.shape(image)
+    shape = _shape(image_bytes)
     begin, box, _ = tf.image.stateless_sample_distorted_bounding_box(
         shape, bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]), seed=seed,
         min_object_covered=MIN_OBJECT_COVERED, aspect_ratio_range=ASPECT_RATIO_RANGE, area_range=AREA_RANGE,
         max_attempts=MAX_ATTEMPTS, use_image_if_no_bounding_boxes=True)
     whole = tf.logical_and(tf.equal(box[0], shape[0]), tf.equal(box[1], shape[1]))
-    crop = tf.slice(image, begin, box)
-    return tf.reshape(tf.cond(whole, lambda: center_crop(image, size), lambda: _to_unit_resized(crop, size)),
+    window = tf.stack([begin[0], begin[1], box[0], box[1]])
+    return tf.reshape(tf.cond(whole, lambda: center_crop_encoded(image_bytes, size),
+                              lambda: _to_unit_resized(_decode_window(image_bytes, window), size)),
                       [size, size, 3])
 
 
-def train_crop(image: tf.Tensor, seed: tf.Tensor, size: int = IMAGE_SIZE, flip: bool = True) -> tf.Tensor:
-    """Their preprocess_for_train on a decoded image: random_crop, then (if `flip`) a random left-right flip.
+def train_crop(image_bytes: tf.Tensor, seed: tf.Tensor, size: int = IMAGE_SIZE, flip: bool = True) -> tf.Tensor:
+    """Their preprocess_for_train: random_crop of the encoded image, then (if `flip`) a random left-right flip.
 
     `seed` is a [2] integer tensor; the result is a deterministic function of it.
     """
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2))
-    image = random_crop(image, crop_seed, size)
+    image = random_crop(image_bytes, crop_seed, size)
     if flip:
         image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
     return image
@@ -127,7 +153,7 @@ class EncodedImages:
 
     def __call__(self, split: str) -> tf.data.Dataset:
         size = self.size
-        return self.records(split).map(lambda ex: {**ex, "image": center_crop(decode(ex["image"]), size)},
+        return self.records(split).map(lambda ex: {**ex, "image": center_crop_encoded(ex["image"], size)},
                                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 

@@ -3,7 +3,6 @@
 One provider per source, importing only the data/ leaves.
 """
 import numpy as np
-import tensorflow as tf
 
 from influence_mem import released
 from influence_mem.data.base import Dataset, DatasetError, validate_arrays, with_channel
@@ -11,11 +10,22 @@ from influence_mem.data.base import Dataset, DatasetError, validate_arrays, with
 MAX_BYTES = 64 * 1024 ** 3  # arrays held in memory; an npz declaring more is refused before it is read
 
 
+def _open(path: str):
+    """A local file with open() (no TensorFlow needed), a URL (gs://...) through tf.io.gfile."""
+    if "://" not in path:
+        return open(path, "rb")
+    import tensorflow as tf
+
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(path)
+    return tf.io.gfile.GFile(path, "rb")
+
+
 def load_npz(path: str) -> Dataset:
     """A user's own arrays: x_train, y_train, x_test, y_test (+ optional filenames_train), validated
     (base.validate_arrays: uint8 or [0, 1] float images, integer labels, both splits non-empty)."""
     try:
-        with tf.io.gfile.GFile(path, "rb") as f:
+        with _open(path) as f:
             try:
                 released.check_npz_size(f, max_bytes=MAX_BYTES)  # reads only the headers
             except ValueError as e:
@@ -24,7 +34,7 @@ def load_npz(path: str) -> Dataset:
             arrays = dict(np.load(f, allow_pickle=False))
     except DatasetError:
         raise
-    except tf.errors.NotFoundError:
+    except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
     except Exception as e:  # zipfile.BadZipFile, ValueError, OSError ...
         raise DatasetError(f"{path}: not a readable .npz file ({e})") from None
@@ -35,15 +45,12 @@ def load_npz(path: str) -> Dataset:
     # [n, 1] label columns are common; anything else must already be 1-D
     y_train, y_test = (y.reshape(-1) if y.ndim == 2 and y.shape[1:] == (1,) else y
                        for y in (arrays["y_train"], arrays["y_test"]))
-    if len(x_train) != len(y_train) or len(x_test) != len(y_test):
-        raise DatasetError(f"{path}: x/y length mismatch (x_train {len(x_train)}, y_train {len(y_train)}, "
-                           f"x_test {len(x_test)}, y_test {len(y_test)})")
+    num_classes = validate_arrays(path, y_train, y_test, x_train, x_test)
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DatasetError(f"{path}: x_train images {x_train.shape[1:]} differ from x_test {x_test.shape[1:]}")
     filenames = arrays.get("filenames_train")
     if filenames is not None and len(filenames) != len(y_train):
         raise DatasetError(f"{path}: filenames_train has {len(filenames)} entries, y_train {len(y_train)}")
-    num_classes = validate_arrays(path, y_train, y_test, x_train, x_test)
     y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
     if x_train.dtype != np.uint8:
         x_train, x_test = x_train.astype(np.float32), x_test.astype(np.float32)

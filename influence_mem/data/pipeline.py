@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from influence_mem.data.augment import augment_fn
 from influence_mem.data.base import Dataset
-from influence_mem.data.imagenet_ops import AUGMENTATIONS, decode, train_crop
+from influence_mem.data.imagenet_ops import AUGMENTATIONS, train_crop
 
 SHUFFLE_BUFFER_BYTES = 2 * 1024**3  # decoded images held by the shuffle buffer (ImageNet: ~3,500)
 
@@ -84,7 +84,7 @@ def train_batches(dataset: Dataset, ids: np.ndarray, *, batch_size: int, shuffle
         size = dataset.image_shape[0]
         source = _of_ids(encoded("train"), ids, dataset.num_train)
         ds = _streamed_epochs(dataset, ids, batch_size, shuffle_seed, augment_seed,
-                              lambda image, seed: train_crop(decode(image), seed, size, flip), epochs, initial_epoch,
+                              lambda image, seed: train_crop(image, seed, size, flip), epochs, initial_epoch,
                               source)
     else:
         ds = _streamed_epochs(dataset, ids, batch_size, shuffle_seed, augment_seed, augment, epochs, initial_epoch)

@@ -21,7 +21,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from influence_mem.data.base import Dataset, DatasetError
+from influence_mem.data.base import Dataset, DatasetError, validate_arrays
 from influence_mem.data.imagenet_ops import IMAGE_SIZE, MEAN, STD, EncodedImages
 
 META_FILE = "meta.npz"
@@ -72,6 +72,7 @@ def load(directory: str) -> Dataset:
     for split, paths in files.items():
         if not paths:
             raise DatasetError(f"{directory}: no {split}-*-of-*.tfrecord files")
+    validate_arrays(meta_path, meta["tr_labels"], meta["tt_labels"], num_classes=len(meta["class_names"]))
     size = int(meta["image_size"])
 
     def records(split):

@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
 
 from influence_mem.data.npzio import read_npz, write_npz
 from influence_mem.estimate.trial_format import (AUX_FILE, EXPERIMENT_FILE, META_FILE, aux_arrays,
@@ -147,14 +148,19 @@ TENSORBOARD_DIR = "tensorboard"  # --tensorboard: tensorboard --logdir=<workdir>
 
 
 def write_tensorboard(log_dir: str, history: dict) -> None:
-    """One scalar series per history key (loss, accuracy, lr), step = epoch, as TensorBoard event files."""
+    """One scalar series per history key (loss, accuracy, lr), step = epoch, as TensorBoard event files.
+
+    Written with TensorFlow's own summary op and the scalars plugin's metadata, so writing needs no
+    `tensorboard` package (viewing does: pip install tensorboard; tensorboard --logdir=<workdir>)."""
+    metadata = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")).SerializeToString()
     writer = tf.summary.create_file_writer(log_dir)
     with writer.as_default():
         for key, values in history.items():
             if key == "epoch":
                 continue
             for epoch, value in zip(history["epoch"], values):
-                tf.summary.scalar(key, value, step=epoch)
+                tf.summary.write(key, tf.constant(float(value), tf.float32), step=int(epoch), metadata=metadata)
     writer.close()
 
 

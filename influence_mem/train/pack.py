@@ -38,8 +38,8 @@ from influence_mem.models.packed_model import PackedModel, packed_size, stack_we
 from influence_mem.train import checkpoints
 from influence_mem.train.config import TrainConfig
 from influence_mem.train.plan import TrainedTrial
-from influence_mem.train.recipe import (augmentation, build_model, history_record, make_optimizer, predict_correct,
-                                       reset_optimizer)
+from influence_mem.train.recipe import (augmentation, build_model, history_record, l2_kernels, make_optimizer,
+                                       predict_correct, reset_optimizer)
 from influence_mem.train.strategy import check_batch_size
 
 
@@ -65,9 +65,14 @@ def _replica_part(tensor):
 class PackedTrainer:
     """The per-step function of a pack: gather, augment, forward/backward, SGD update."""
 
-    def __init__(self, packed: PackedModel, optimizer, splits: dict, subsets, seeds, augment, strategy):
-        """`splits`: {split: pipeline.in_memory_split}; steps gather from 'train', evaluation reads them all."""
+    def __init__(self, packed: PackedModel, optimizer, splits: dict, subsets, seeds, augment, strategy,
+                 l2: float = 0.0):
+        """`splits`: {split: pipeline.in_memory_split}; steps gather from 'train', evaluation reads them all.
+        `l2`: coupled L2 (config.l2), l2/2 * ||kernels||^2 added to each model's loss."""
         self.packed, self.optimizer, self.strategy = packed, optimizer, strategy
+        kernels = {id(v) for v in l2_kernels(packed.template)}
+        self.l2 = l2
+        self.kernel_ids = [j for j, v in enumerate(packed.template.trainable_variables) if id(v) in kernels]
         self.splits = splits
         self.subsets, self.seeds, self.augment = subsets, seeds, augment
         self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
@@ -103,6 +108,10 @@ class PackedTrainer:
             # The op Keras's from_logits sparse categorical cross-entropy runs, without its shape checks.
             loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int64), logits=logits)
             per_model = tf.reduce_mean(loss, axis=1) + extra  # [K]
+            if self.l2:  # coupled L2, as recipe.compiled_model's regularizers: l2/2 * ||kernels||^2 per model
+                per_model += self.l2 / 2 * tf.add_n([
+                    tf.reduce_sum(tf.square(tf.cast(weights[j], tf.float32)),
+                                  axis=list(range(1, len(weights[j].shape)))) for j in self.kernel_ids])
             # Like Keras under a strategy: per-replica mean loss / replicas, gradients summed.
             total = tf.reduce_sum(per_model) / self.strategy.num_replicas_in_sync
             if self.loss_scaled:  # mixed_float16: Keras's dynamic loss scale (apply() unscales, skips non-finite)
@@ -257,7 +266,7 @@ def _trainer(dataset, config, template, stacked, strategy, augment, steps_per_ep
         packed = PackedModel(template, stacked)
         _, optimizer = make_optimizer(config, steps_per_epoch)
         optimizer.build(packed.trainable)
-    trainer = PackedTrainer(packed, optimizer, splits, [], [], augment, strategy)
+    trainer = PackedTrainer(packed, optimizer, splits, [], [], augment, strategy, config.l2)
     _remember("trainer", key, (dataset, strategy, trainer))
     return trainer
 

@@ -118,6 +118,11 @@ def predict_correct(model: keras.Model, batches):
     return np.concatenate(indices), np.concatenate(correct, axis=-1)
 
 
+def l2_kernels(model: keras.Model) -> list:
+    """The weights coupled L2 (config.l2) penalizes: every Dense/Conv kernel (no biases, no batch norm)."""
+    return [v for v in model.trainable_variables if v.name.endswith("kernel")]
+
+
 def compiled_model(config: TrainConfig, dataset: Dataset, plan: TrialPlan, strategy=None, wrap=None):
     """(model, lr schedule, optimizer): the registry model built after set_random_seed(plan's init seed),
     optionally wrapped (`wrap(model)`, e.g. turn-over dropout), compiled with SGD and the
@@ -129,6 +134,9 @@ def compiled_model(config: TrainConfig, dataset: Dataset, plan: TrialPlan, strat
         model = build_model(config, dataset)
         if wrap is not None:
             model = wrap(model)
+        if config.l2:  # coupled L2: Keras adds the regularizers' l2/2 * ||kernel||^2 to the loss
+            for kernel in l2_kernels(model):
+                kernel.regularizer = keras.regularizers.L2(config.l2 / 2)
         schedule, optimizer = make_optimizer(config, plan.steps_per_epoch)
         model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"], jit_compile="auto" if config.jit_compile is None else config.jit_compile)
@@ -140,7 +148,8 @@ def train_batches(dataset: Dataset, config: TrainConfig, plan: TrialPlan, initia
     padding, flip = augmentation(config, dataset)
     return pipeline.train_pipeline(dataset, plan.ids, batch_size=config.batch_size,
                                    shuffle_seed=plan.seeds["shuffle"], augment_seed=plan.seeds["augment"],
-                                   crop_padding=padding, flip=flip, epochs=config.epochs, initial_epoch=initial_epoch)
+                                   crop_padding=padding, flip=flip, epochs=config.epochs, initial_epoch=initial_epoch,
+                                   imagenet_augment=config.imagenet_augment)
 
 
 def history_record(config: TrainConfig, steps_per_epoch: int, epochs, **per_epoch) -> dict:

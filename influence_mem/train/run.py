@@ -176,7 +176,8 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
         if len(group) == 1 and done:
             note = f"trial {done[0]}: test accuracy {accuracy[0]:.4f}"
         elif done:
-            note = f"trials {group[0].plan.trial}..{group[-1].plan.trial}: mean test accuracy {sum(accuracy) / len(accuracy):.4f}"
+            note = (f"trials {group[0].plan.trial}..{group[-1].plan.trial}: mean test accuracy "
+                    f"{sum(accuracy) / len(accuracy):.4f}")
         failed_here = [h.plan.trial for h in group if h.plan.trial in failed]
         if failed_here:
             note += (", " if note else "") + f"failed {','.join(map(str, failed_here))}"

@@ -8,7 +8,7 @@ Takes the trainer's flags (--dataset, --arch, --epochs, --corrupt_fraction,
 ...; see docs/followups.md) and writes into --workdir the files the
 aggregator writes: <name>_infl_matrix.npz, <name>_high_infl_pairs_infl{θ}_mem{θ}.npz,
 <name>_index.npz (when the dataset has filenames) and the sidecar
-<name>_estimates_stats.npz (estimator='turnover', per-example sub-network
+<name>_estimates_stats.npz (estimator='turnover', unit='nats', per-example sub-network
 losses and correctness, corrupted_idx).  Scores are cross-entropy
 differences (nats), so pick --mem_threshold/--infl_threshold accordingly.
 """
@@ -32,7 +32,7 @@ def write_estimates(out_dir: str, name: str, dataset, est, mem_threshold: float,
     mem = est.self["mem"].astype(np.float32)
     pairs = high_influence_pairs(mem, est.tr_classidx, est.tt_classidx, est.blocks, mem_threshold, infl_threshold)
     n = dataset.num_train
-    stats = dict(estimator="turnover", num_trials=1, subset_ratio=1.0, n_in=np.ones(n, np.int64),
+    stats = dict(estimator="turnover", unit="nats", num_trials=1, subset_ratio=1.0, n_in=np.ones(n, np.int64),
                  n_out=np.zeros(n, np.int64), mem_se=np.full(n, np.nan, np.float32),
                  mem_threshold=mem_threshold, infl_threshold=infl_threshold,
                  corrupted_idx=np.asarray(dataset.corrupted_idx if dataset.corrupted_idx is not None else [], np.int64),
@@ -48,10 +48,11 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     dataset = train_flags.dataset_from_flags()
     config = train_flags.config_from_flags()
-    name = FLAGS.name or dataset.name
-    if not name.replace("_", "").replace("-", "").isalnum():
-        raise SystemExit(f"error: --name={name!r}: use letters, digits, '_' or '-' (the dataset name is not a "
-                         f"file-name prefix; pass --name)")
+    name = FLAGS.name or released.default_output_name(dataset.name)
+    try:
+        released.check_output_name(name, "--name" if FLAGS.name else f"dataset {dataset.name!r}")
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     started = time.time()
     try:
         strategy = train_flags.strategy_from_flags()

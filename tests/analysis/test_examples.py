@@ -63,7 +63,7 @@ def test_figures_are_written(tmp_path):
                    tt_classidx={0: np.array([0]), 1: np.array([1])},
                    blocks={0: np.array([[0.5], [0.2]]), 1: np.array([[0.3]])})
     images = rng.random((3, 8, 8, 1)).astype(np.float32)
-    chosen = examples.plot_memorization_near(images, m.tr_labels, m.tr_mem, tmp_path / "m.png", classes=[0, 1])
+    chosen = examples.plot_memorization_near(images, m.tr_labels, m.tr_mem, tmp_path / "m.png", classes=[0, 1]).selection
     assert chosen[0][1.0].tolist() == [0] and (tmp_path / "m.png").stat().st_size > 0
     paths = examples.plot_pair_groups(images, images[:2], m, pairs_from_matrix(m), tmp_path / "p{copy}.png",
                                       n_copies=1, n_egs=2, n_test=1)

@@ -44,13 +44,13 @@ def test_plots_write_png(tmp_path, shape, dtype, scale):
     mem = rng.random(30)
     path = tmp_path / "mem.png"
     chosen = figures.plot_memorization_examples(images, labels, mem, path, per_side=3,
-                                                class_names=["a", "b", "c"])
+                                                class_names=["a", "b", "c"]).selection
     assert chosen.keys() == {0, 1, 2}
     assert imread(path).shape[0] > 100
     pairs = dict(tr_idx=[1, 1, 4], tt_idx=[2, 3, 0], infl=[0.4, 0.2, 0.3], mem=[0.5, 0.5, 0.3])
     path = tmp_path / "pairs.png"
     chosen = figures.plot_high_influence_pairs(images, images[:5], pairs, path, num_train=4,
-                                               per_train=2, train_labels=labels)
+                                               per_train=2, train_labels=labels).selection
     assert [c[0] for c in chosen] == [1, 4]
     assert imread(path).shape[0] > 100
     figures.plot_high_influence_pairs(images, images, (np.zeros(0, int),) * 2 + (np.zeros(0),) * 2,

@@ -4,9 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from influence_mem import released
 from influence_mem.analysis import marginal_utility as mu
-from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.train import flags as train_flags
 from tests.helpers import DIGITS_MLP, write_digits_estimates
 

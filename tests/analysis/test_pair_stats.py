@@ -33,5 +33,5 @@ def test_empty_pair_list_gives_zero_counts(tmp_path):
     empty = PAIRS.iloc[:0]
     assert pair_stats.summary(empty)["num_pairs"] == 0
     assert len(pair_stats.influencers_per_test(empty)) == 0
-    hist = pair_stats.plot_influence_histogram(empty, tmp_path / "h.png")
+    hist = pair_stats.plot_influence_histogram(empty, tmp_path / "h.png").table
     assert hist.num_pairs.sum() == 0 and (tmp_path / "h.png").stat().st_size > 0

@@ -11,7 +11,7 @@ from tests.helpers import DIGITS_MLP
 
 @pytest.mark.parametrize("flag,message", [
     ("--dataset=imagenet22k", "unknown dataset 'imagenet22k'"),
-    ("--arch=transformer9000", "unknown --arch"),
+    ("--arch=transformer9000", "--arch='transformer9000': unknown"),
     ("--subset_ratio=1.5", "--subset_ratio must be in (0, 1]"),
     ("--subset_ratio=0", "--subset_ratio must be in (0, 1]"),
     ("--trials=5-2", "malformed --trials"),
@@ -35,8 +35,11 @@ def test_workdir_is_required(program):
 
 
 def test_define_flags_is_idempotent(program):
-    train_flags.define_flags()
-    program.parse(train_flags.define_flags, "--epochs=3")
+    def twice():
+        train_flags.define_flags()
+        train_flags.define_flags()
+
+    program.parse(twice, "--epochs=3")
     assert program.FLAGS.epochs == 3
 
 

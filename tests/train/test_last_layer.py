@@ -9,8 +9,8 @@ from influence_mem.data.base import Dataset
 from influence_mem.data.npzio import read_npz
 from influence_mem.data.subsets import subset_indices
 from influence_mem.estimate.trial_format import AUX_KEYS, META_FILE
+from influence_mem.train import flags as train_flags
 from influence_mem.train import last_layer
-from influence_mem.train.config import TrainConfig
 from tests.helpers import DIGITS_MLP, run_program
 
 HIDDEN = 32
@@ -83,11 +83,13 @@ def test_rerun_skips_everything(last_layer_run, program, caplog):
     assert (workdir / "0.7" / "0" / "aux_arrays.npz").stat().st_mtime_ns == before
 
 
-def test_features_of_another_dataset_are_refused(last_layer_run, digits):
+def test_features_of_another_dataset_are_refused(last_layer_run, digits, program):
     workdir = last_layer_run
     other = Dataset(name="shifted", num_classes=10, image_shape=digits.image_shape,
                     train_labels=(digits.train_labels + 1) % 10, test_labels=digits.test_labels,
                     default_crop_padding=0, default_flip=False, x_train=digits.x_train,
                     x_test=digits.x_test)
+    program.parse(define_flags, *ARGS, f"--workdir={workdir}")
+    config = train_flags.config_from_flags()  # the run's own config: only the dataset differs
     with pytest.raises(ValueError, match="differ"):
-        last_layer.ensure_representation(other, TrainConfig(), str(workdir / "representation"))
+        last_layer.ensure_representation(other, config, str(workdir / "representation"))

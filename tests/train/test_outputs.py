@@ -15,7 +15,7 @@ from tests.helpers import load_aux
 def test_trial_writes_every_key_with_right_shapes_and_dtypes(digits_trial):
     aux = load_aux(digits_trial["dir"])
     n, n_test = digits_trial["dataset"].num_train, digits_trial["dataset"].num_test
-    m = int(np.floor(0.7 * n + 0.5))
+    m = int(0.7 * n)  # data.subsets.subset_size: truncation, as the authors compute it
     assert sorted(aux) == sorted(AUX_KEYS)
     expected = {"subsample_idx": (m, np.int64), "index_train": (m, np.int64), "correctness_train": (m, np.bool_),
                 "index_removed": (n - m, np.int64), "correctness_removed": (n - m, np.bool_),

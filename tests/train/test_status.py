@@ -4,7 +4,6 @@ import socket
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from influence_mem.train import status
@@ -64,10 +63,10 @@ def test_status_lists_full_set_runs_that_the_aggregator_skips(tmp_path):
     from influence_mem.estimate.trials import ratio_dirs
     from influence_mem.train.status import report
 
-    for name in ("1.0", "0.7", "notes", "1.5"):
+    for name in ("1", "0.7", "notes", "1.5"):
         (tmp_path / name).mkdir()
-    (tmp_path / "1.0" / "0").mkdir()
-    (tmp_path / "1.0" / "0" / "aux_arrays.npz").write_bytes(b"complete")
+    (tmp_path / "1" / "0").mkdir()
+    (tmp_path / "1" / "0" / "aux_arrays.npz").write_bytes(b"complete")
     assert sorted(ratio_dirs(str(tmp_path))) == [0.7]  # the estimators need held-out examples
     assert sorted(ratio_dirs(str(tmp_path), include_full=True)) == [0.7, 1.0]
     assert "subset ratio 1: 1 done" in report(str(tmp_path))

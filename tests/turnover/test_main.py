@@ -10,9 +10,9 @@ def test_main_writes_released_files_and_sidecar(tmp_path, program, digits):
     program.run(turnover_main.define_flags, turnover_main.main, f"--flagfile={DIGITS_MLP}", "--mlp_hidden=32",
                 "--epochs=2", "--batch_size=64", "--corrupt_fraction=0.1", "--save_model=false",
                 "--mem_threshold=0.5", "--infl_threshold=0.2", f"--workdir={tmp_path}")
-    kind, matrix = released.load(tmp_path / "digits_infl_matrix.npz")
-    pairs_kind, pairs = released.load(tmp_path / "digits_high_infl_pairs_infl0.2_mem0.5.npz")
-    assert (kind, pairs_kind) == ("infl_matrix", "high_infl_pairs")
+    matrix = released.load(tmp_path / "digits_infl_matrix.npz")
+    pairs = released.load(tmp_path / "digits_high_infl_pairs_infl0.2_mem0.5.npz")
+    assert (matrix.kind, pairs.kind) == ("infl_matrix", "high_infl_pairs")
     stats = released.load_estimates_stats(tmp_path / "digits_estimates_stats.npz")
     assert str(stats["estimator"]) == "turnover" and len(stats["corrupted_idx"]) == round(0.1 * digits.num_train)
     np.testing.assert_array_equal(matrix.tt_labels, digits.test_labels)
