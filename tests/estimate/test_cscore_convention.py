@@ -15,7 +15,8 @@ def test_never_held_out_scores_zero_and_mem_keeps_one_half(tmp_path):
     correct_test = np.ones(n_test, bool)
     # ratio 0.5: example 0 is in every trial (never held out); the others alternate
     masks = {0.5: [np.array([1, 1, 0, 1, 0, 0], bool), np.array([1, 0, 1, 0, 1, 0], bool)],
-             0.7: [np.array([0, 1, 1, 0, 0, 1], bool), np.array([1, 0, 0, 1, 1, 0], bool)]}
+             0.7: [np.array([0, 1, 1, 0, 1, 1], bool), np.array([1, 0, 1, 1, 0, 1], bool),
+                   np.array([1, 1, 0, 1, 1, 0], bool)]}  # int(6 * 0.7) = 4 examples each
     for ratio, trials in masks.items():
         for k, mask in enumerate(trials):
             simulate.write_trial(work / trial_format.format_ratio(ratio), k, mask, correct_train, correct_test)
