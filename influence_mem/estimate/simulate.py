@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from influence_mem.data.subsets import subset_size
 from influence_mem.estimate import trial_format
 
 
@@ -50,7 +51,7 @@ class SimulatedLearner:
         """One trial: (in_mask [n], correct_train [n], correct_test [n_test]) bools."""
         n = self.n
         in_mask = np.zeros(n, bool)
-        in_mask[rng.permutation(n)[:int(round(subset_ratio * n))]] = True
+        in_mask[rng.permutation(n)[:subset_size(n, subset_ratio)]] = True
         correct_train = rng.random(n) < np.where(in_mask, self.p_in, self.p_out)
         q = self.q.copy()
         q[self.planted_tt] = np.where(in_mask[self.planted_tr], self.q_in, self.q_out)

@@ -22,6 +22,8 @@ from typing import Optional
 
 import numpy as np
 
+from influence_mem.data.subsets import subset_size
+
 AUX_FILE = "aux_arrays.npz"
 META_FILE = "dataset_meta.npz"
 METRICS_FILE = "metrics.json"
@@ -78,9 +80,8 @@ def experiment_record(config: dict) -> dict:
 
 def subset_sizes(n: int, ratio: float) -> set:
     """Subset sizes a trial of `ratio` may have: data.subsets.subset_size's int(n * ratio) and, for trials
-    written before it truncated, round(n * ratio) (both at least 1).  Kept here because the numpy-only
-    readers cannot import data/ (TensorFlow); tests check it agrees with data.subsets.subset_size."""
-    return {max(1, int(n * ratio)), max(1, int(round(n * ratio)))}
+    written before it truncated, round(n * ratio) (both at least 1)."""
+    return {subset_size(n, ratio), max(1, int(round(n * ratio)))}
 
 
 def format_ratio(ratio: float) -> str:
