@@ -18,6 +18,7 @@ import functools
 import logging
 import os
 import sys
+import textwrap
 
 from absl import app, flags
 
@@ -31,12 +32,75 @@ def run(main, *define_flags) -> None:
         define()
     for name in sorted(set(flags.FLAGS) - before):
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
+    own = sorted(set(flags.FLAGS) - before)
+    if any(arg in HELP_ARGS for arg in sys.argv[1:sys.argv.index("--") if "--" in sys.argv else None]):
+        print(help_text(program_name(sys.argv[0], main.__module__), own,
+                        getattr(sys.modules.get(main.__module__), "__doc__", None)))
+        raise SystemExit(0)
     if "config" in flags.FLAGS and flags.FLAGS["config"].help == CONFIG_HELP:
         try:
             sys.argv = expand_config(sys.argv)
         except configs.ConfigNotFoundError as e:
             raise SystemExit(f"{sys.argv[0].rsplit('/', 1)[-1]}: --config: {e}") from None
     app.run(functools.partial(_quiet_then, main))
+
+
+HELP_ARGS = ("--help", "-help", "-h", "-?", "--helpshort", "-helpshort")
+# Group titles by the module that defines the flags; the program's own flags come first.
+GROUPS = {"influence_mem.train.flags": "trainer flags",
+          "influence_mem.train.last_layer": "last-layer mode flags", "influence_mem.cli": "common flags"}
+
+
+def program_name(argv0: str, main_module: str) -> str:
+    """`im-train` for a console script; `python -m influence_mem.turnover` for a `python -m` entry."""
+    name = os.path.basename(argv0)
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    module = spec.name if spec is not None and spec.name else main_module
+    if name.endswith(".py") and module and module != "__main__":
+        parts = module.split(".")
+        return "python -m " + ".".join(parts[:-1] if parts[-1] in ("main", "__main__") else parts)
+    return name
+
+
+def help_text(program: str, names, doc: str = None, width: int = 100) -> str:
+    """--help: the first paragraph of the program's docstring, then its flags grouped by the module that
+    defines them (the program's own, the trainer's, the shared ones), one entry each with its default."""
+    name = program
+    lines = [f"usage: {name} [flags]"]
+    intro = (doc or "").strip().split("\n\n")[0].strip()
+    if intro:
+        lines.append("")
+        for line in intro.splitlines():
+            lines += textwrap.wrap(line, width=width, break_on_hyphens=False) or [""]
+    groups = {}
+    wanted = set(names)
+    for module, defined in flags.FLAGS.flags_by_module_dict().items():
+        for flag in defined:
+            if flag.name in wanted:
+                groups.setdefault(GROUPS.get(module, f"{name} flags"), {})[flag.name] = flag
+    order = sorted(groups, key=lambda title: (title != f"{name} flags", title == GROUPS["influence_mem.cli"], title))
+    for title in order:
+        lines += ["", f"{title}:"]
+        for flag_name in sorted(groups[title]):
+            flag = groups[title][flag_name]
+            spelled = f"--[no]{flag_name}" if flag.boolean else f"--{flag_name}"
+            default = "" if flag.default is None or flag.default_as_str in (None, "''") else \
+                f" (default: {flag.default_as_str})"
+            required = " (required)" if flag.name in _required() else ""
+            lines += textwrap.wrap(f"{spelled}: {flag.help}{default}{required}", width=width, initial_indent="  ",
+                                   subsequent_indent="      ", break_on_hyphens=False)
+    lines += ["", "--flagfile=PATH reads flags from a file; --helpfull lists absl's own flags too."]
+    return "\n".join(lines)
+
+
+def _required() -> set:
+    """Names of the flags marked required (absl keeps them as validators)."""
+    found = set()
+    for flag in flags.FLAGS._flags().values():
+        for validator in getattr(flag, "validators", []):
+            if "must have a value other than None" in str(getattr(validator, "message", "")):
+                found.add(flag.name)
+    return found
 
 
 # Python loggers whose INFO lines (SavedModel export, "Sharding callback duration" per checkpoint, ...) are

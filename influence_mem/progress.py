@@ -1,14 +1,15 @@
 """One progress line per pack or block: trials done/total, trials per minute, ETA.
 
-A tqdm bar where the output is a terminal or a notebook (tqdm.auto picks the
-notebook widget), one plain log line per update otherwise (log files, Ray and
+A tqdm bar where the output is a terminal or a notebook (the notebook widget
+when ipywidgets is installed), one plain log line per update otherwise (log files, Ray and
 Slurm task logs).  Used by train.run.run_trials and the launchers.
 """
 import sys
 import time
 
 from absl import logging
-from tqdm.auto import tqdm
+from tqdm import notebook as tqdm_notebook
+from tqdm import std as tqdm_std
 
 
 def interactive() -> bool:
@@ -19,6 +20,13 @@ def interactive() -> bool:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _bar_class():
+    """tqdm's notebook widget in a kernel with ipywidgets, else its text bar (also fine in a notebook)."""
+    if "ipykernel" in sys.modules and getattr(tqdm_notebook, "IProgress", None) is not None:
+        return tqdm_notebook.tqdm
+    return tqdm_std.tqdm
 
 
 def format_seconds(seconds: float) -> str:
@@ -38,7 +46,7 @@ class Progress:
         self.trained = self.skipped = 0
         self.bar = None
         if (interactive() if bar is None else bar) and self.total > 0:
-            self.bar = tqdm(total=self.total, unit="trial", dynamic_ncols=True, leave=True)
+            self.bar = _bar_class()(total=self.total, unit="trial", dynamic_ncols=True, leave=True)
 
     @property
     def finished(self) -> int:

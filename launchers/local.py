@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 
+import influence_mem  # noqa: F401  (before TensorFlow: it keeps TensorFlow's start-up quiet)
 import tensorflow as tf
 from absl import app, flags, logging
 

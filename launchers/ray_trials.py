@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 
+import influence_mem  # noqa: F401  (before TensorFlow: it keeps TensorFlow's start-up quiet)
 import ray
 import tensorflow as tf
 from absl import app, flags, logging

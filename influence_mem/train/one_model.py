@@ -39,8 +39,9 @@ class OneModel:
     def train_one(self, plan: TrialPlan, checkpoint_dir: str = None, still_ours=lambda: True) -> TrainedTrial:
         started = time.time()
         config, dataset, strategy = self.config, self.dataset, self.strategy
-        # Keras's global state (name uids, graph, kernel caches) grows with every model built: clear it
-        # between trials so RSS stays flat (bench/memory.py).  The seed and dtype policy are set again below.
+        # Keras's global state (name uids, graph, kernel caches) grows with every model built: clear it between
+        # trials (TensorFlow's function library still grows ~5 MB a trial: bench/memory.py, docs/reliability.md).
+        # The seed and dtype policy are set again below.
         keras.backend.clear_session(free_memory=False)
         model, schedule, optimizer = recipe.compiled_model(config, dataset, plan, strategy)
         checkpoint, initial_epoch = None, 0

@@ -22,10 +22,11 @@ def run_script(*argv, env_extra=None, timeout=300):
 
 def test_each_slot_runs_its_processes_with_its_devices(tmp_path):
     show = [sys.executable, "-c", "import os; print(os.environ['CUDA_VISIBLE_DEVICES'])"]
-    results = local.run_blocks([(f"b{k}", show) for k in range(6)], ["0", "1,2"], str(tmp_path))
-    assert sorted(name for name, _ in results) == [f"b{k}" for k in range(6)]
+    # A block's name is its --trials spec.
+    results = local.run_blocks([(str(k), show) for k in range(6)], ["0", "1,2"], str(tmp_path))
+    assert sorted(name for name, _ in results) == [str(k) for k in range(6)]
     assert all(code == 0 for _, code in results)
-    seen = {(tmp_path / f"trials-b{k}.log").read_text().strip() for k in range(6)}
+    seen = {(tmp_path / f"trials-{k}.log").read_text().strip() for k in range(6)}
     assert seen <= {"0", "1,2"} and len(seen) >= 1
 
 

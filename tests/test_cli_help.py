@@ -1,0 +1,49 @@
+"""--help of every program: its own flags first, then the trainer's and the shared ones, grouped, one entry each
+with its default, short enough to read; bad usage stays a couple of lines."""
+import importlib
+import sys
+
+import pytest
+
+from influence_mem import cli
+
+PROGRAMS = {  # module with run() -> (program name, groups in order, most lines)
+    "influence_mem.train.main": ("im-train", ["trainer flags", "common flags"], 90),
+    "influence_mem.analysis.report": ("im-report", ["im-report flags", "common flags"], 40),
+    "influence_mem.estimate.main": ("im-aggregate", ["im-aggregate flags", "common flags"], 40),
+    "influence_mem.train.status": ("im-status", ["im-status flags"], 30),
+    "influence_mem.analysis.describe": ("im-describe", ["common flags"], 30),
+    "influence_mem_launchers.local": ("im-launch-local", ["im-launch-local flags", "last-layer mode flags",
+                                                          "trainer flags", "common flags"], 120),
+}
+
+
+@pytest.mark.parametrize("module", sorted(PROGRAMS))
+def test_help_is_grouped_and_short(module, program, monkeypatch, capsys):
+    name, groups, most = PROGRAMS[module]
+    monkeypatch.setattr(sys, "argv", [f"/usr/bin/{name}", "--help"])
+    monkeypatch.setattr(cli.app, "run", lambda main: pytest.fail("--help must not start the program"))
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(module).run()
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == f"usage: {name} [flags]" and len(lines) <= most, out
+    titles = [line[:-1] for line in lines if line.endswith(" flags:") or line == "common flags:"]
+    assert titles == [g for g in groups if g in titles] and titles[0] == groups[0], titles
+    assert all(len(line) <= 100 for line in lines)
+
+
+def test_help_lists_defaults_and_required(program, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/im-train", "--help"])
+    with pytest.raises(SystemExit):
+        importlib.import_module("influence_mem.train.main").run()
+    out = capsys.readouterr().out
+    assert "  --epochs: Training epochs. (default: '30')" in out
+    assert "--config: A shipped flagfile by name" in out and "--[no]save_model:" in out
+
+
+def test_program_name_of_python_m_entries():
+    assert cli.program_name("/usr/bin/im-train", "influence_mem.train.main") == "im-train"
+    assert cli.program_name("/x/influence_mem/turnover/__main__.py", "influence_mem.turnover.main").startswith(
+        "python -m influence_mem.")
