@@ -43,7 +43,13 @@ def test_help_lists_defaults_and_required(program, monkeypatch, capsys):
     assert "--config: A shipped flagfile by name" in out and "--[no]save_model:" in out
 
 
-def test_program_name_of_python_m_entries():
+def test_program_name_of_python_m_entries(monkeypatch):
+    import types
     assert cli.program_name("/usr/bin/im-train", "influence_mem.train.main") == "im-train"
-    assert cli.program_name("/x/influence_mem/turnover/__main__.py", "influence_mem.turnover.main").startswith(
-        "python -m influence_mem.")
+    spec = types.SimpleNamespace(name="influence_mem.turnover.__main__")
+    monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__spec__=spec))
+    assert cli.program_name("/x/influence_mem/turnover/__main__.py", "influence_mem.turnover.main") == \
+        "python -m influence_mem.turnover"
+    spec.name = "influence_mem.aggregate"  # the alias names itself, not the module it hands on to
+    assert cli.program_name("/x/influence_mem/aggregate.py", "influence_mem.estimate.main") == \
+        "python -m influence_mem.aggregate"

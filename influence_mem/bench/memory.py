@@ -11,7 +11,6 @@ trial (the warm-up: TensorFlow, the dataset, the first traces), every
 --report_every trials, and at the end, with the growth after the warm-up.
 The target (docs/reliability.md): 400 trials grow RSS by under 200 MB.
 """
-import os
 import resource
 import tempfile
 import time
