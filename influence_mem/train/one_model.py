@@ -19,7 +19,7 @@ from influence_mem.train.strategy import check_batch_size
 
 
 class OneModel:
-    """Trains plans one at a time, each as its own Keras model."""
+    """Trains plans one at a time, each as its own Keras model (one compiled model, reset per trial)."""
     size = 1
 
     def __init__(self, dataset: Dataset, config: TrainConfig, strategy=None, checkpoint_every: int = 1):
@@ -27,6 +27,29 @@ class OneModel:
         self.strategy = strategy or tf.distribute.get_strategy()
         self.checkpoint_every = checkpoint_every
         check_batch_size(self.strategy, config.batch_size)
+        self._compiled = None  # (model, schedule, optimizer) reused by every trial: traced once
+
+    def _model(self, plan: TrialPlan):
+        """The compiled model holding `plan`'s initial weights and a fresh optimizer.
+
+        Every trial reuses one compiled model (its weights and optimizer state
+        reset), because each newly compiled model leaves its traced training
+        step in TensorFlow's function library for the life of the process
+        (~5 MB a trial: bench/memory.py).  Its initial weights are those of the
+        registry model built after set_random_seed(init seed), as a new model's
+        would be.  float16 rebuilds (its loss-scale state is not a zero reset).
+        """
+        config, dataset, strategy = self.config, self.dataset, self.strategy
+        if self._compiled is None or config.precision == "mixed_float16":
+            self._compiled = recipe.compiled_model(config, dataset, plan, strategy)
+            return self._compiled
+        model, _, optimizer = self._compiled
+        keras.utils.set_random_seed(plan.seeds["init"])
+        with strategy.scope():
+            model.set_weights(recipe.build_model(config, dataset).get_weights())
+            for variable in optimizer.variables:
+                variable.assign(tf.zeros_like(variable))
+        return self._compiled
 
     def train(self, plans, checkpoint_dirs=None, still_ours=None):
         """A TrainedTrial per plan, in order.  checkpoint_dirs[k] (None: no checkpoints) holds plan k's
@@ -39,11 +62,7 @@ class OneModel:
     def train_one(self, plan: TrialPlan, checkpoint_dir: str = None, still_ours=lambda: True) -> TrainedTrial:
         started = time.time()
         config, dataset, strategy = self.config, self.dataset, self.strategy
-        # Keras's global state (name uids, graph, kernel caches) grows with every model built: clear it between
-        # trials (TensorFlow's function library still grows ~5 MB a trial: bench/memory.py, docs/reliability.md).
-        # The seed and dtype policy are set again below.
-        keras.backend.clear_session(free_memory=False)
-        model, schedule, optimizer = recipe.compiled_model(config, dataset, plan, strategy)
+        model, schedule, optimizer = self._model(plan)
         checkpoint, initial_epoch = None, 0
         if checkpoint_dir and self.checkpoint_every > 0:
             with strategy.scope():
