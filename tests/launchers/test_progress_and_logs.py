@@ -10,6 +10,7 @@ from influence_mem_launchers import local
 
 def test_run_blocks_reports_progress_per_block(tmp_path, monkeypatch):
     logged = []
+    monkeypatch.setattr(progress, "interactive", lambda: False)  # log lines, not a bar (pytest may hold ipykernel)
     monkeypatch.setattr(progress.logging, "info", lambda fmt, *args: logged.append(fmt % args))
     commands = [("0-3", [sys.executable, "-c", "print('a')"]), ("4-5", [sys.executable, "-c", "print('b')"])]
     results = local.run_blocks(commands, ["", ""], str(tmp_path))
