@@ -20,9 +20,9 @@ $(STAMP): pyproject.toml setup.py
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
-# the in-process unit tests only
+# the quick in-process unit tests only (not the `slow` ones that train or export models, nor integration)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not integration" tests
+	$(BIN)/python -m pytest -q -m "not integration and not slow" tests
 
 # The main job on the embedded digits data: train subset trials (packed), aggregate them into the
 # released formats, write the report (about a minute on 2 CPU cores from a clean clone; 400 trials).

@@ -79,6 +79,7 @@ def test_config_parses_and_matches_the_paper(name, program):
 
 @pytest.mark.parametrize("name", [n if n in LIGHT else pytest.param(n, marks=pytest.mark.integration)
                                   for n in CONFIGS])
+@pytest.mark.slow
 def test_config_builds_its_model(name, program):
     values = parse(program, name)
     config = train_flags.config_from_flags()

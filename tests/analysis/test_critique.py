@@ -92,6 +92,7 @@ def test_reduced_sets_keep_the_corrupted_ids_renumbered():
     np.testing.assert_array_equal(out.train_labels, bad.train_labels[kept])
 
 
+@pytest.mark.slow
 def test_bucketed_removal_trains_each_reduced_set_with_and_without_weight_decay(tmp_path, digits):
     # One epoch, one run per reduced set: this is about which sets are trained, and how.
     config = TrainConfig(arch_options={"mlp_hidden": "16"}, epochs=1, batch_size=128, base_lr=0.1,

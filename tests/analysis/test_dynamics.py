@@ -64,6 +64,7 @@ def test_reference_batch_contribution_is_its_mean_gradient_norm():
     assert row["contribution"] == pytest.approx(np.linalg.norm(g), rel=1e-5)  # mean(v_i).g/|g| = |g|
 
 
+@pytest.mark.slow
 def test_run_dynamics_logs_every_epoch(digits):
     mem = np.linspace(0, 1, digits.num_train)
     config = TrainConfig(arch_options={"mlp_hidden": "16"}, epochs=2, batch_size=128, base_lr=0.1,
@@ -75,6 +76,7 @@ def test_run_dynamics_logs_every_epoch(digits):
     assert table["cosine"][0] != table["cosine"][3]  # the model changed between epochs
 
 
+@pytest.mark.slow
 def test_main_writes_the_table_and_plot(tmp_path, digits, program):
     mem = np.linspace(0, 1, digits.num_train)
     classes = range(10)

@@ -37,6 +37,7 @@ def test_select_high_influence_pairs_all_input_forms():
                                                ((8, 8, 1), np.float32, 1.0),
                                                ((8, 8, 3), np.uint8, 255),
                                                ((8, 8, 3), np.float32, -1.0)])  # [-1, 0] floats
+@pytest.mark.slow
 def test_plots_write_png(tmp_path, shape, dtype, scale):
     rng = np.random.default_rng(0)
     images = (rng.random((30, *shape)) * scale).astype(dtype)

@@ -1,5 +1,6 @@
 """Every plot_* function returns its matplotlib Figure (a notebook shows it) and writes a file only when
 given a path."""
+import pytest
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -30,6 +31,7 @@ def test_plot_functions_return_figures_without_writing(tmp_path, monkeypatch):
     assert isinstance(pair_stats.plot_influence_histogram(pairs, path), Figure) and path.is_file()
 
 
+@pytest.mark.slow
 def test_showing_digits_examples_needs_no_tensorflow():
     import subprocess
     import sys

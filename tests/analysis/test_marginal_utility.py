@@ -74,6 +74,7 @@ def test_read_ids_from_text_or_npy(tmp_path):
         mu.read_ids(str(tmp_path / "nope.txt"), 5)
 
 
+@pytest.mark.slow
 def test_reduced_dataset_drops_rows(digits_trial):
     ds = digits_trial["dataset"]
     small = mu.reduced(ds, [0, 5, 7])
@@ -85,6 +86,7 @@ def test_reduced_dataset_drops_rows(digits_trial):
         mu.reduced(ds, np.arange(ds.num_train))
 
 
+@pytest.mark.slow
 def test_training_without_a_whole_class_never_predicts_it(digits_trial, tmp_path):
     ds, config = digits_trial["dataset"], digits_trial["config"]
     config = type(config)(**{**config.__dict__, "epochs": 5, "save_model": False})
@@ -116,6 +118,7 @@ def define_flags():  # as marginal_utility.run() defines them
     mu.define_flags()
 
 
+@pytest.mark.slow
 def test_main_writes_tables_and_plot(tmp_path, program):
     est = tmp_path / "est"
     est.mkdir()

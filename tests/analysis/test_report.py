@@ -52,6 +52,7 @@ def test_report_pair_numbers_by_hand(tmp_path, pairs_file):
     assert all((out / link).exists() for link in links)
 
 
+@pytest.mark.slow
 def test_report_consistency_longtail_and_removal_results(tmp_path):
     est = _write(tmp_path / "est")
     other_blocks = {0: BLOCKS[0].copy(), 1: np.array([[0.1], [0.8]])}   # pair (3,2) drops to 0.1 in B
@@ -95,6 +96,7 @@ def test_missing_or_ambiguous_estimates_are_one_clear_error(tmp_path):
         report.build_report(str(_write(tmp_path / "one")), compare=[str(other)], with_longtail=False)
 
 
+@pytest.mark.slow
 def test_main_with_digits_images(tmp_path, program):
     from influence_mem.data import datasets
 

@@ -53,6 +53,7 @@ def test_label_noise_refuses_mixed_units_unless_asked(sets):
     assert set(label_noise.load_scores([f"a={sets['acc']}", f"b={sets['authors']}"])) == {"a", "b"}
 
 
+@pytest.mark.slow
 def test_report_refuses_mixed_units_and_labels_the_unit(sets, tmp_path):
     with pytest.raises(consistency.MixedUnitsError):
         report.build_report(sets["acc"], str(tmp_path / "r1"), compare=[sets["turnover"]], with_longtail=False)

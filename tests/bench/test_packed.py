@@ -13,6 +13,7 @@ def test_trial_gflop_counts_the_mlp_flops(digits):
     assert evaluation == pytest.approx(forward * 1797 / 1e9)
 
 
+@pytest.mark.slow
 def test_main_prints_every_figure(program, capsys):
     program.run(bench.define_flags, bench.main, "--epochs=1", "--mlp_hidden=16", "--single_trials=1",
                 "--pack_trials=2", "--packed_trials=2", "--peak_size=64", "--run_trials=10",

@@ -1,9 +1,11 @@
 """data.imagenet: TFDS imagenet2012 (under tfds.testing.mock_data) in the released order of an index file."""
+import pytest
 import numpy as np
 
 from influence_mem.data import imagenet
 
 
+@pytest.mark.slow
 def test_tfds_imagenet2012_index_from_file_names(tmp_path):
     import tensorflow_datasets as tfds
 

@@ -80,6 +80,7 @@ def _images(dataset, ids, augment, **kw):
     return {int(i): image for b in batches for i, image in zip(b["index"].numpy(), b["image"].numpy())}
 
 
+@pytest.mark.slow
 def test_the_pipeline_chooses_the_crop(built_tfrecords):
     dataset, _ = built_tfrecords
     ids = np.array([1, 4, 5, 9])

@@ -80,6 +80,7 @@ def test_streamed_order_is_reshuffled_per_epoch_and_a_resumed_run_reads_the_same
         np.testing.assert_array_equal(image, r_image)
 
 
+@pytest.mark.slow
 def test_the_trainer_runs_a_trial_on_tfrecords(built_tfrecords, tmp_path, monkeypatch):
     from influence_mem.data.npzio import read_npz
     from influence_mem.data.subsets import subset_indices

@@ -8,8 +8,8 @@ from influence_mem import models
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("arch,shape", [("resnet18_cifar", (8, 8, 3)), ("resnet50_cifar", (8, 8, 3)),
-                                        ("resnet50_v2", (32, 32, 3)), ("resnet50", (32, 32, 3)),
+# Full-size round trips of one model per family (tests/models/ round-trips shallow versions of every one).
+@pytest.mark.parametrize("arch,shape", [("resnet18_cifar", (8, 8, 3)), ("resnet50", (32, 32, 3)),
                                         ("inception_small", (28, 28, 1))])
 def test_saved_model_round_trip(arch, shape, tmp_path):
     keras.utils.set_random_seed(1)

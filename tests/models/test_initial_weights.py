@@ -17,6 +17,7 @@ def _built(arch, shape, options, seed):
                                                 ("inception_small", (28, 28, 1), {}),  # batch norm: constants
                                                 pytest.param("densenet100", (32, 32, 3), {},  # 100 random kernels
                                                              marks=pytest.mark.integration)])
+@pytest.mark.slow
 def test_replayed_weights_equal_the_model_built_under_each_seed(arch, shape, options):
     initial = InitialWeights(lambda: models.build(arch, shape, 10, options), seeds=(5, 6))
     assert initial.random  # it found the random variables

@@ -20,6 +20,7 @@ def _members(arch, shape, seeds, options=None):
                                                 ("small_cnn", {}, (8, 8, 1)),
                                                 pytest.param("inception_small", {}, (28, 28, 1),  # batch norm
                                                              marks=pytest.mark.integration)])
+@pytest.mark.slow
 def test_slice_k_computes_the_registry_model_with_slice_k_weights(arch, options, shape):
     members = _members(arch, shape, [1, 2], options)
     packed = PackedModel(members[0], stack_weights([weights_of(m) for m in members]))

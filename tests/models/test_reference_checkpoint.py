@@ -176,6 +176,7 @@ def check_same_logits(module, shape, arch, tmp_path, model=None):
 
 
 # ------------------------------------------------------------------ the tests
+@pytest.mark.slow
 def test_checkpoint_keys_are_sonnet_attribute_paths(tmp_path):
     module = ResNetV2Module(10, (2, 2, 2, 2), False, True, (64, 128, 256, 512))
     trained_like(module, (8, 8, 3), seed=0)
@@ -188,12 +189,14 @@ def test_checkpoint_keys_are_sonnet_attribute_paths(tmp_path):
     assert set(mapping) == {k for k in keys if k.startswith("model/") and "/_hidden/" not in k and "/_counter/" not in k}
 
 
+@pytest.mark.slow
 def test_cifar_resnet18(tmp_path):
     # Full width (their CifarResNet18), 8x8 input: the released structure, in about a second.
     check_same_logits(ResNetV2Module(10, (2, 2, 2, 2), False, True, (64, 128, 256, 512)), (8, 8, 3),
                       "resnet18_cifar", tmp_path)
 
 
+@pytest.mark.slow
 def test_cifar_resnet50_structure_at_small_width(tmp_path):
     widths = (8, 16, 32, 64)
     module = ResNetV2Module(7, (1, 2, 1, 1), True, True, widths)
@@ -202,6 +205,7 @@ def test_cifar_resnet50_structure_at_small_width(tmp_path):
     check_same_logits(module, (9, 9, 3), "resnet50_cifar", tmp_path, model=model)
 
 
+@pytest.mark.slow
 def test_imagenet_resnet50_v2_is_snt_nets_resnet_v2(tmp_path):
     widths = (16, 32, 64, 128)  # Sonnet counts the block output width (4x the bottleneck)
     module = snt.nets.ResNet([1, 1, 2, 1], num_classes=5, resnet_v2=True, channels_per_group_list=widths)
@@ -210,6 +214,7 @@ def test_imagenet_resnet50_v2_is_snt_nets_resnet_v2(tmp_path):
     check_same_logits(module, (30, 30, 3), "resnet50_v2", tmp_path, model=model)
 
 
+@pytest.mark.slow
 def test_imagenet_resnet50_is_snt_nets_resnet50_v1(tmp_path):
     # Their demo.py loads the ImageNet checkpoints into snt.nets.ResNet50 (resnet_v2=False): our `resnet50`.
     widths = (16, 32, 64, 128)
@@ -218,11 +223,13 @@ def test_imagenet_resnet50_is_snt_nets_resnet50_v1(tmp_path):
     check_same_logits(module, (30, 30, 3), "resnet50", tmp_path, model=model)
 
 
+@pytest.mark.slow
 def test_small_inception_full_size(tmp_path):
     loaded = check_same_logits(SmallInceptionModule(10), (12, 12, 3), "inception_small", tmp_path)
     assert loaded.input_shape == (None, None, None, 3)  # any image size, as their module
 
 
+@pytest.mark.slow
 def test_imagenet_archs_normalize_inputs_by_default(tmp_path):
     widths = (16, 32, 64, 128)
     module = snt.nets.ResNet([1, 1, 1, 1], num_classes=4, channels_per_group_list=widths)
@@ -238,6 +245,7 @@ def test_imagenet_archs_normalize_inputs_by_default(tmp_path):
     np.testing.assert_allclose(loaded(x).numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_wrong_arch_is_refused(tmp_path):
     module = SmallInceptionModule(10)
     trained_like(module, (8, 8, 3), seed=0)

@@ -41,6 +41,7 @@ def _case_id(case):
     return f"{arch}-{shape[0]}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch,shape,classes", STEP_CASES, ids=[_case_id(c) for c in STEP_CASES])
 def test_one_training_step(arch, shape, classes):
     keras.utils.set_random_seed(0)
@@ -74,6 +75,7 @@ ROUND_TRIP = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch,shape,classes", ROUND_TRIP, ids=[_case_id(c).split("-")[0] for c in ROUND_TRIP])
 def test_saved_model_round_trip(arch, shape, classes, tmp_path):
     keras.utils.set_random_seed(1)
@@ -99,6 +101,7 @@ def test_input_normalization_is_part_of_the_model():
 
 @pytest.mark.parametrize("arch", ["resnet18_v1", "inception_small", pytest.param("densenet100", marks=SLOW), "vgg11",
                                   "resnet18_cifar", pytest.param("resnet50", marks=SLOW)])
+@pytest.mark.slow
 def test_every_family_puts_the_normalization_first(arch):
     options = {"input_mean": MEAN, "input_std": STD}
     assert models.build(arch, (32, 32, 3), 10, options).layers[1].name == "normalize"

@@ -1,4 +1,5 @@
 """models.resnet: the ResNet v1.5 family's parameter counts against published figures, the CIFAR stem."""
+import pytest
 import keras
 import numpy as np
 
@@ -9,6 +10,7 @@ def trainable_count(model) -> int:
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
+@pytest.mark.slow
 def test_resnet50_imagenet_parameter_count():
     # He et al. 2016 / Keras applications docs: 25.6M; exactly 25,557,032 without convolution biases
     # (torchvision resnet50; Keras applications' 25,636,712 adds a bias to every convolution).

@@ -57,6 +57,7 @@ def resnet50_v2_groups():
     return group0 + group1 + group2 + group3 + bn(2048)                              # + final_batchnorm
 
 
+@pytest.mark.slow
 def test_resnet50_v2_parameter_count():
     # Their ResNet50 (lines 304-312): 7x7/2 stem (77-84), groups (3, 4, 6, 3), zero-init logits (105-106).
     expected = 7 * 7 * 3 * 64 + resnet50_v2_groups() + 2048 * 1000 + 1000
@@ -76,6 +77,7 @@ def bottleneck_v1(cin, c, projection):
     return (cin * 4 * c + bn(4 * c) if projection else 0) + cin * c + bn(c) + 9 * c * c + bn(c) + c * 4 * c + bn(4 * c)
 
 
+@pytest.mark.slow
 def test_resnet50_sonnet_v1_parameter_count():
     stem = 7 * 7 * 3 * 64 + bn(64)                                                     # initial conv + batchnorm
     group0 = bottleneck_v1(64, 64, True) + 2 * bottleneck_v1(256, 64, False)
@@ -130,6 +132,7 @@ def test_resnet50_sonnet_v1_block():
 @pytest.mark.parametrize("arch,shape,classes,features", [
     ("resnet18_cifar", (32, 32, 3), 100, 512), ("resnet50_cifar", (32, 32, 3), 100, 2048),
     ("resnet50_v2", (224, 224, 3), 1000, 2048), ("resnet50", (224, 224, 3), 1000, 2048)])
+@pytest.mark.slow
 def test_output_shapes(arch, shape, classes, features):
     model = models.build(arch, shape, classes)
     assert model.output.shape == (None, classes)
@@ -151,6 +154,7 @@ SHALLOW = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(SHALLOW))
 def test_saved_model_round_trip(kind, tmp_path):
     keras.utils.set_random_seed(1)

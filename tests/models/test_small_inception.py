@@ -68,6 +68,7 @@ def test_output_shapes_mnist():
     assert model.output.shape == (None, 10)
 
 
+@pytest.mark.slow
 def test_saved_model_round_trip(tmp_path):
     keras.utils.set_random_seed(1)
     model = models.build("inception_small", (12, 12, 3), 10)

@@ -49,6 +49,7 @@ def test_coupled_l2_enters_the_sgd_gradient(digits):
         np.testing.assert_allclose(regularized - plain, -0.1 * 0.5 * w, atol=2e-6)
 
 
+@pytest.mark.slow
 def test_packed_l2_steps_equal_the_one_model_steps(digits):
     config = _config(l2=0.05)
     plans = [plan_trial(digits.num_train, config, t) for t in (0, 1)]

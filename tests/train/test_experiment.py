@@ -46,6 +46,7 @@ def test_an_unreadable_record_is_one_error(tmp_path):
         outputs.check_experiment(str(tmp_path), TrainConfig())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pack", [1, 2])
 def test_a_truncated_checkpoint_is_moved_aside_and_its_trials_restart(tmp_path, digits, pack, caplog):
     from influence_mem.train.one_model import OneModel

@@ -30,6 +30,7 @@ def last_layer_run(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.slow
 def test_features_are_the_penultimate_layer_in_index_order(last_layer_run, digits):
     workdir = last_layer_run
     rep = workdir / "representation" / "1" / "0"

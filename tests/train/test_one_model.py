@@ -1,5 +1,6 @@
 """train.one_model: one compiled model serves a run, and a trial trained on it after another trial is
 bitwise the trial trained on a model of its own (initial weights and optimizer state reset)."""
+import pytest
 import numpy as np
 
 from influence_mem.train.config import TrainConfig
@@ -7,6 +8,7 @@ from influence_mem.train.one_model import OneModel
 from influence_mem.train.plan import plan_trial
 
 
+@pytest.mark.slow
 def test_a_reused_model_trains_each_trial_as_a_fresh_one(digits):
     config = TrainConfig(epochs=2, arch_options={"mlp_hidden": "32"}, save_model=False, log_every_epochs=10)
     plans = [plan_trial(digits.num_train, config, trial) for trial in (0, 1)]

@@ -31,6 +31,7 @@ def plans_of(digits, config, trials):
     return [plan_trial(digits.num_train, config, t) for t in trials]
 
 
+@pytest.mark.slow
 def test_packed_sgd_steps_equal_keras_sgd_steps_per_model(digits):
     """Loss, gradients, momentum and weight decay of a pack are those of Keras SGD on each model alone."""
     config = TrainConfig(arch="mlp", arch_options={"mlp_hidden": "32"}, epochs=2, weight_decay=1e-3)
@@ -73,6 +74,7 @@ def test_packed_augmentation_applies_the_papers_crop_flip_per_example(digits):
     assert not np.array_equal(out, images.numpy())  # it did crop/flip
 
 
+@pytest.mark.slow
 def test_one_model_batches_are_the_packed_trainers_batches_every_epoch_and_on_resume(digits):
     # A trial alone (the one-model pipeline) and in a pack (epoch_order + the packed trainer's augmentation)
     # must see the same ids in the same batches with bitwise the same augmented images.
@@ -122,6 +124,7 @@ def test_one_model_batches_are_the_packed_trainers_batches_every_epoch_and_on_re
     assert not np.array_equal(expected[0][0], expected[len(expected) // epochs][0])
 
 
+@pytest.mark.slow
 def test_a_trial_trains_the_same_model_alone_and_in_a_pack(digits, tmp_path):
     # Same subset, init, batches and augmentation seeds (data.pipeline.epoch_order): only float rounding
     # (batched vs single ops) separates the two runs.  Different data orders gave losses ~1e-2 apart.
@@ -140,6 +143,7 @@ def test_a_trial_trains_the_same_model_alone_and_in_a_pack(digits, tmp_path):
         assert (a[key] == p[key]).mean() >= 0.99, key
 
 
+@pytest.mark.slow
 def test_a_packed_trial_learns_what_the_one_model_trial_learned(digits_trial):
     # The session's one-model trial 0 (20 epochs) against trial 0 in a pack of two, same config.
     digits, config = digits_trial["dataset"], dataclasses.replace(digits_trial["config"], save_model=False)
@@ -151,6 +155,7 @@ def test_a_packed_trial_learns_what_the_one_model_trial_learned(digits_trial):
     assert packed[0].extra["final_loss"] == pytest.approx(alone["final_loss"], rel=1e-2)
 
 
+@pytest.mark.slow
 def test_a_killed_pack_resumes_from_its_trials_checkpoints_in_a_pack_or_alone(digits, tmp_path):
     config = TrainConfig(epochs=3, save_model=False)
     plans = plans_of(digits, config, [0, 1])
@@ -180,6 +185,7 @@ def test_a_killed_pack_resumes_from_its_trials_checkpoints_in_a_pack_or_alone(di
     assert metrics[1]["final_loss"] == pytest.approx(full[1].extra["final_loss"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_a_pack_saves_only_the_trials_it_still_owns_and_builds_models_when_init_cannot_be_replayed(
         digits, tmp_path, monkeypatch):
     from influence_mem.models import initial_weights

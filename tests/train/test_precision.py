@@ -55,6 +55,7 @@ def test_mixed_models_compute_low_and_keep_float32_variables_and_logits(digits, 
     assert chain[-1][1] is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_packed_low_precision_steps_are_keras_steps_of_each_model_up_to_rounding(digits, precision):
     config = TrainConfig(precision=precision, **SMALL)
@@ -102,6 +103,7 @@ def _run(digits, precision, seed, trials=range(24), epochs=4):
     return accuracy, estimate(masks, correct).mem
 
 
+@pytest.mark.slow
 def test_a_small_bfloat16_run_estimates_what_float32_estimates(digits):
     """Issue 16's check in small: bf16 vs float32 (same seed) is no further apart than float32 vs float32 with
     another seed, in mean test accuracy, J_mem(0.25) and D_mem(0.25)."""
@@ -114,6 +116,7 @@ def test_a_small_bfloat16_run_estimates_what_float32_estimates(digits):
     assert same.jaccard >= seeds.jaccard and same.mean_abs_diff <= seeds.mean_abs_diff, (same, seeds)
 
 
+@pytest.mark.slow
 def test_jit_compile_gives_the_one_model_trainers_results(digits):
     results = []
     for jit in (False, True):
@@ -127,6 +130,7 @@ def test_jit_compile_gives_the_one_model_trainers_results(digits):
     assert np.mean(plain.test_eval[1] == xla.test_eval[1]) >= 0.99
 
 
+@pytest.mark.slow
 def test_a_reused_float16_pack_starts_each_pack_with_a_fresh_loss_scale(digits):
     config = TrainConfig(precision="mixed_float16", epochs=2, **SMALL)
     pack = Pack(digits, config, 2)
@@ -140,6 +144,7 @@ def test_a_reused_float16_pack_starts_each_pack_with_a_fresh_loss_scale(digits):
         assert np.isfinite(a.extra["final_loss"]) and a.test_eval[1].mean() > 0.3  # chance: 0.1
 
 
+@pytest.mark.slow
 def test_turnover_trains_under_the_precision(digits):
     config = TrainConfig(precision="mixed_bfloat16", epochs=1, **SMALL)
     model = turnover_trainer.train(digits, config)
@@ -149,6 +154,7 @@ def test_turnover_trains_under_the_precision(digits):
     assert scores["mem"].dtype == np.float32 and np.isfinite(scores["mem"]).all()
 
 
+@pytest.mark.slow
 def test_a_bfloat16_pack_resumed_from_its_checkpoints_ends_where_it_ended(digits, tmp_path):
     config = TrainConfig(precision="mixed_bfloat16", epochs=2, **SMALL)
     plans = [plan_trial(digits.num_train, config, t) for t in (0, 1)]

@@ -46,6 +46,7 @@ def test_a_trial_at_chance_accuracy_is_not_committed(tmp_path, digits):
     assert not (tmp_path / "0.7" / "1").exists()
 
 
+@pytest.mark.slow
 def test_packed_trials_get_the_same_subsets_init_and_files_as_unpacked(digits, tmp_path, monkeypatch):
     # lr = 0 keeps every trial at its initial weights: the exported packed slice must then be the
     # unpacked trial's model exactly, and the aux arrays must match key by key.  Trials 0-2 in packs of 2:

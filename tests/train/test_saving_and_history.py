@@ -34,6 +34,7 @@ def test_paper_configs_save_only_ten_models(path, program):
     assert [t for t in range(4000) if config.saves_model(t)] == list(range(10)), path.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pack", [1, 2])
 def test_saved_trials_write_a_keras_file_history_and_tensorboard(pack, digits, tmp_path, monkeypatch):
     logged = []  # the progress lines (exporting a SavedModel may raise the absl logger's level meanwhile)

@@ -1,4 +1,5 @@
 """The turn-over program's main in-process (one device): the released estimate files and their sidecar."""
+import pytest
 import numpy as np
 
 from influence_mem import released
@@ -6,6 +7,7 @@ from influence_mem.turnover import main as turnover_main
 from tests.helpers import DIGITS_MLP
 
 
+@pytest.mark.slow
 def test_main_writes_released_files_and_sidecar(tmp_path, program, digits):
     program.run(turnover_main.define_flags, turnover_main.main, f"--flagfile={DIGITS_MLP}", "--mlp_hidden=32",
                 "--epochs=2", "--batch_size=64", "--corrupt_fraction=0.1", "--save_model=false",

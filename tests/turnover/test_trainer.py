@@ -15,6 +15,7 @@ def trained(digits):
     return digits, turnover.train(digits, config)
 
 
+@pytest.mark.slow
 def test_estimates_are_the_loss_differences_of_the_two_subnetworks(trained):
     digits, model = trained
     est = turnover.turnover_estimates(model, digits, batch_size=256)
