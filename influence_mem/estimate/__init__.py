@@ -9,8 +9,8 @@ main:         the im-aggregate program (flags defined only by its main).
 simulate:     a learner with known memorization/influence, written as trials (tests, benchmarks).
 """
 from influence_mem.estimate.estimators import (Accumulator, Estimates, conditional_accuracies,
-                                                difference_se, estimate, lemma_bound)
+                                                difference_se, estimate_from_arrays, lemma_bound)
 from influence_mem.estimate.pairs import high_influence_pairs
 
-__all__ = ["Accumulator", "Estimates", "conditional_accuracies", "difference_se", "estimate",
+__all__ = ["Accumulator", "Estimates", "conditional_accuracies", "difference_se", "estimate_from_arrays",
            "lemma_bound", "high_influence_pairs"]

@@ -207,7 +207,7 @@ class Accumulator:
         return est
 
 
-def estimate(in_mask, correct_train, correct_test=None, tr_labels=None, tt_labels=None,
+def estimate_from_arrays(in_mask, correct_train, correct_test=None, tr_labels=None, tt_labels=None,
              full_influence: bool = False) -> Estimates:
     """Alg. 1 on in-memory arrays: in_mask, correct_train [t, n], correct_test [t, n_test].
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from influence_mem import released
-from influence_mem.estimate import estimate, high_influence_pairs
+from influence_mem.estimate import estimate_from_arrays, high_influence_pairs
 from influence_mem.estimate.aggregator import AggregateError, aggregate_workdir
 from influence_mem.estimate.simulate import make_learner, write_dataset_meta, write_trial
 from influence_mem.estimate import main as aggregate_program
@@ -38,7 +38,7 @@ def test_streaming_aggregate_equals_in_memory(tmp_path, chunk_size):
     stacks, tr_labels, tt_labels = _workdir(tmp_path)
     result = aggregate_workdir(tmp_path, 0.7, output_dir=tmp_path / "out", chunk_size=chunk_size,
                        full_influence=True)
-    ref = estimate(*stacks[0.7], tr_labels, tt_labels, full_influence=True)
+    ref = estimate_from_arrays(*stacks[0.7], tr_labels, tt_labels, full_influence=True)
     assert result.num_trials == T and not result.skipped
 
     m = released.load_infl_matrix(tmp_path / "out" / "sim_infl_matrix.npz")
@@ -96,7 +96,7 @@ def test_bad_trials_are_skipped_with_reasons(tmp_path):
     assert reasons[102].startswith("different n")
     assert reasons[103] == "duplicate subset (same subsample_idx as trial 0)"
     assert result.trial_ids == list(range(T))
-    ref = estimate(*stacks[0.7], tr_labels, tt_labels)
+    ref = estimate_from_arrays(*stacks[0.7], tr_labels, tt_labels)
     np.testing.assert_allclose(released.memorization(tmp_path / "out" / "sim_infl_matrix.npz"),
                                ref.mem, atol=1e-6)
     stats = released.load_estimates_stats(tmp_path / "out" / "sim_estimates_stats.npz")
@@ -165,7 +165,7 @@ def test_cscores_over_several_ratios(tmp_path, im_aggregate):
     assert (tmp_path / "out" / "sim_high_infl_pairs_infl0.2_mem0.3.npz").is_file()
     cs = released.load_cscores(tmp_path / "out" / "sim-cscores-orig-order.npz")
     # an example never held out at a ratio scores 0 there (the authors' C-score convention), not mem's 1/2
-    held_out = [np.where(e.n_out > 0, e.mem_out, 0.0) for e in (estimate(*stacks[r][:2]) for r in (0.3, 0.7))]
+    held_out = [np.where(e.n_out > 0, e.mem_out, 0.0) for e in (estimate_from_arrays(*stacks[r][:2]) for r in (0.3, 0.7))]
     np.testing.assert_allclose(cs.scores, np.mean(held_out, axis=0))
     np.testing.assert_array_equal(cs.labels, tr_labels)
 

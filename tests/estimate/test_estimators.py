@@ -3,7 +3,7 @@ Lemma 2.1 bound on a simulated learner with known truth, planted pairs."""
 import numpy as np
 import pytest
 
-from influence_mem.estimate import Accumulator, estimate, high_influence_pairs, lemma_bound
+from influence_mem.estimate import Accumulator, estimate_from_arrays, high_influence_pairs, lemma_bound
 from influence_mem.estimate.simulate import make_learner
 
 
@@ -42,7 +42,7 @@ def _loop_estimates(in_mask, correct_train, correct_test):
 
 def test_vectorized_equals_per_example_loop():
     in_mask, c_tr, c_tt, tr_labels, tt_labels = _random_trials()
-    est = estimate(in_mask, c_tr, c_tt, tr_labels, tt_labels, full_influence=True)
+    est = estimate_from_arrays(in_mask, c_tr, c_tt, tr_labels, tt_labels, full_influence=True)
     mem, se, infl = _loop_estimates(in_mask, c_tr, c_tt)
     np.testing.assert_allclose(est.mem, mem, atol=1e-12)
     np.testing.assert_allclose(est.mem_se, se, atol=1e-12)
@@ -58,7 +58,7 @@ def test_vectorized_equals_per_example_loop():
 
 def test_lemma_convention_for_examples_never_in_or_out():
     in_mask, c_tr, c_tt, tr_labels, tt_labels = _random_trials()
-    est = estimate(in_mask, c_tr, c_tt, tr_labels, tt_labels)
+    est = estimate_from_arrays(in_mask, c_tr, c_tt, tr_labels, tt_labels)
     assert est.num_no_out == 1 and est.num_no_in == 1
     assert est.mem[0] == pytest.approx(c_tr[:, 0].mean() - 0.5)   # out-term is 1/2
     assert est.mem[1] == pytest.approx(0.5 - c_tr[:, 1].mean())   # in-term is 1/2
@@ -67,7 +67,7 @@ def test_lemma_convention_for_examples_never_in_or_out():
 @pytest.mark.parametrize("chunk", [1, 7, 30])
 def test_streaming_equals_in_memory(chunk):
     in_mask, c_tr, c_tt, tr_labels, tt_labels = _random_trials(seed=1)
-    ref = estimate(in_mask, c_tr, c_tt, tr_labels, tt_labels, full_influence=True)
+    ref = estimate_from_arrays(in_mask, c_tr, c_tt, tr_labels, tt_labels, full_influence=True)
     acc = Accumulator(in_mask.shape[1], c_tt.shape[1], tr_labels, tt_labels,
                       full=np.zeros((in_mask.shape[1], c_tt.shape[1]), np.float32))
     for k in range(0, len(in_mask), chunk):
@@ -92,7 +92,7 @@ def simulation():
     learner = make_learner(rng, tr_labels, tt_labels, pairs_per_class=3)
     t, ratio = 200, 0.7
     trials = learner.trials(rng, ratio, t)
-    est = estimate(*trials, tr_labels, tt_labels, full_influence=True)
+    est = estimate_from_arrays(*trials, tr_labels, tt_labels, full_influence=True)
     return learner, est, lemma_bound(ratio, t)
 
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from influence_mem.analysis.consistency import memorization_consistency
 from influence_mem.data.pipeline import in_memory_split
-from influence_mem.estimate.estimators import estimate
+from influence_mem.estimate.estimators import estimate_from_arrays
 from influence_mem.models.initial_weights import weights_of
 from influence_mem.models.packed_model import PackedModel, dense_chain, stack_weights
 from influence_mem.train.config import PRECISIONS, TrainConfig, config_from_dict
@@ -100,7 +100,7 @@ def _run(digits, precision, seed, trials=range(24), epochs=4):
         masks[k, t.plan.ids] = True
         correct[k, t.train_eval[0]] = t.train_eval[1]
     accuracy = np.mean([t.test_eval[1].mean() for t in trained])
-    return accuracy, estimate(masks, correct).mem
+    return accuracy, estimate_from_arrays(masks, correct).mem
 
 
 @pytest.mark.slow
