@@ -87,7 +87,8 @@ class Dataset:
 
     def meta(self) -> Dict[str, np.ndarray]:
         """What the aggregator needs and aux_arrays.npz lacks (dataset_meta.npz)."""
-        meta = {"tr_labels": self.train_labels, "tt_labels": self.test_labels, "dataset": np.array(self.name)}
+        meta = {"tr_labels": self.train_labels, "tt_labels": self.test_labels, "dataset": np.array(self.name),
+                "example_order": np.array(self.index_note)}
         if self.train_filenames is not None:
             meta["tr_filenames"] = self.train_filenames
         if self.corrupted_idx is not None:

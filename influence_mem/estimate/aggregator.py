@@ -109,10 +109,11 @@ def _load_experiment(workdir) -> Optional[dict]:
         raise AggregateError(f"{path}: unreadable experiment record ({type(e).__name__}: {e})") from None
 
 
-def check_configs(workdir, ratio_dirs: List[str]) -> None:
+def check_configs(workdir, ratio_dirs: List[str]) -> List[dict]:
     """AggregateError (listing the groups) unless every trial in `ratio_dirs` that records its config
     (metrics.json "config") was trained under the workdir's experiment record (without a record: under one
-    config).  Trials without a recorded config are counted in a warning."""
+    config).  Trials without a recorded config are counted in a warning.  Returns the distinct training
+    configs found."""
     recorded = _load_experiment(workdir)
     groups: Dict[str, List[int]] = {}
     unrecorded = 0
@@ -128,12 +129,13 @@ def check_configs(workdir, ratio_dirs: List[str]) -> None:
     if unrecorded:
         logging.warning("%d trials record no training config (no readable metrics.json 'config'): not checked "
                         "against the experiment", unrecorded)
+    configs = [json.loads(k) for k in groups]
     if recorded is not None:
         reference = training_fields(recorded)
-        if not any(config_differences(reference, json.loads(k)) for k in groups):
-            return
+        if not any(config_differences(reference, c) for c in configs):
+            return configs
     elif len(groups) <= 1:
-        return
+        return configs
     else:
         reference = json.loads(max(groups, key=lambda k: len(groups[k])))  # compare with the largest group
     lines = []
@@ -143,6 +145,13 @@ def check_configs(workdir, ratio_dirs: List[str]) -> None:
                      "the experiment's config" if recorded is not None else "the most common config"))
     raise AggregateError(f"trials of different training configs in {workdir} (averaging them would mix "
                          f"experiments; aggregate each in its own workdir): " + " | ".join(lines))
+
+
+def _precisions(configs: List[dict]) -> List[str]:
+    """The compute precisions of the trials' training configs (older trials: mixed_precision true ->
+    mixed_float16, else float32); ['unrecorded'] when no trial records its config."""
+    found = {c.get("precision") or ("mixed_float16" if c.get("mixed_precision") else "float32") for c in configs}
+    return sorted(found) or ["unrecorded"]
 
 
 def _parent(path) -> str:
@@ -198,6 +207,12 @@ def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem
     """
     workdir = str(workdir)
     meta = load_dataset_meta(labels_from or fileio.join(workdir, META_FILE))
+    if labels_from and fileio.is_file(fileio.join(workdir, META_FILE)):
+        trained = load_dataset_meta(fileio.join(workdir, META_FILE))
+        if (len(trained.tr_labels), len(trained.tt_labels)) != (len(meta.tr_labels), len(meta.tt_labels)):
+            raise AggregateError(f"--labels_from={labels_from}: {len(meta.tr_labels)} train / {len(meta.tt_labels)} "
+                                 f"test labels, but the trials of {workdir} have {len(trained.tr_labels)} / "
+                                 f"{len(trained.tt_labels)} examples ({trained.path})")
     if name:
         source = "--name"
     elif meta.dataset:
@@ -216,7 +231,7 @@ def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem
     ratios = ratio_dirs(workdir) if fileio.is_dir(workdir) else {}
     ratio_dir = _find_ratio(ratios, subset_ratio, workdir)
     want_cscores = len(ratios) > 1 if cscores is None else cscores
-    check_configs(workdir, list(ratios.values()) if want_cscores else [ratio_dir])
+    configs = check_configs(workdir, list(ratios.values()) if want_cscores else [ratio_dir])
 
     created_output_dir = not output_dir.exists()
     try:
@@ -254,7 +269,11 @@ def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem
             mem_out=est.mem_out, tt_correct=est.tt_correct,
             num_no_in=est.num_no_in, num_no_out=est.num_no_out,
             mem_threshold=mem_threshold, infl_threshold=infl_threshold,
-            pairs_infl_se=pairs["infl_se"].astype(np.float32))
+            pairs_infl_se=pairs["infl_se"].astype(np.float32),
+            # What the numbers are: accuracy differences of the subsampled estimator (paper 000, Algorithm 1),
+            # in the example order of the trials' index, trained at these precisions.
+            estimator="subsampled", unit="accuracy", example_order=meta.example_order,
+            precision=np.asarray(_precisions(configs), dtype=str))
 
         cscore_ratios, scores = [], None
         if want_cscores:

@@ -40,6 +40,7 @@ class DatasetMeta:
     tr_filenames: Optional[np.ndarray]
     dataset: Optional[str]
     path: str
+    example_order: str = "unrecorded"   # the example order of the index (data.base.Dataset.index_note)
 
 
 def load_dataset_meta(path) -> DatasetMeta:
@@ -74,7 +75,9 @@ def load_dataset_meta(path) -> DatasetMeta:
         dataset = value.item()
         if isinstance(dataset, bytes):
             dataset = dataset.decode("utf-8", "replace")
-    return DatasetMeta(tr.astype(np.int64), tt.astype(np.int64), names, dataset, path)
+    order = arrays.get("example_order")
+    order = str(order.item()) if order is not None and order.ndim == 0 and order.dtype.kind in "US" else "unrecorded"
+    return DatasetMeta(tr.astype(np.int64), tt.astype(np.int64), names, dataset, path, order)
 
 
 def ratio_dirs(workdir, include_full: bool = False) -> Dict[float, str]:

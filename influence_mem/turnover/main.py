@@ -32,7 +32,8 @@ def write_estimates(out_dir: str, name: str, dataset, est, mem_threshold: float,
     mem = est.self["mem"].astype(np.float32)
     pairs = high_influence_pairs(mem, est.tr_classidx, est.tt_classidx, est.blocks, mem_threshold, infl_threshold)
     n = dataset.num_train
-    stats = dict(estimator="turnover", unit="nats", num_trials=1, subset_ratio=1.0, n_in=np.ones(n, np.int64),
+    stats = dict(estimator="turnover", unit="nats", example_order=dataset.index_note,
+                 num_trials=1, subset_ratio=1.0, n_in=np.ones(n, np.int64),
                  n_out=np.zeros(n, np.int64), mem_se=np.full(n, np.nan, np.float32),
                  mem_threshold=mem_threshold, infl_threshold=infl_threshold,
                  corrupted_idx=np.asarray(dataset.corrupted_idx if dataset.corrupted_idx is not None else [], np.int64),
@@ -62,7 +63,8 @@ def main(argv):
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     written = write_estimates(FLAGS.workdir, name, dataset, est, FLAGS.mem_threshold, FLAGS.infl_threshold,
-                              extra={"train_seconds": trained, "estimate_seconds": time.time() - started - trained})
+                              extra={"train_seconds": trained, "estimate_seconds": time.time() - started - trained,
+                                     "precision": config.precision})
     if FLAGS.save_model:
         model.save(os.path.join(FLAGS.workdir, f"{name}_turnover.keras"))
     mem = est.self["mem"]

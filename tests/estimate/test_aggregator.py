@@ -198,3 +198,23 @@ def test_workdir_is_read_through_fsspec_urls(tmp_path):
     b = released.load_infl_matrix(tmp_path / "from_path" / "sim_infl_matrix.npz")
     np.testing.assert_array_equal(a.tr_mem, b.tr_mem)
     memory.rm("/im_test", recursive=True)
+
+
+def test_the_sidecar_says_what_the_numbers_are_and_labels_from_must_fit(tmp_path, digits_trial):
+    """estimator, unit, example order and precision are recorded; a labels file of another size is refused."""
+    import pytest
+
+    from influence_mem import released
+    from influence_mem.estimate.aggregator import AggregateError, aggregate_workdir
+
+    workdir = digits_trial["workdir"]
+    result = aggregate_workdir(workdir, 0.7, output_dir=tmp_path / "est", name="digits")
+    stats = released.load_estimates_stats(result.outputs["digits_estimates_stats.npz"])
+    assert (str(stats["estimator"]), str(stats["unit"])) == ("subsampled", "accuracy")
+    assert str(stats["example_order"]) == digits_trial["dataset"].index_note  # the dataset's own index
+    assert list(stats["precision"]) == ["float32"]
+    other = tmp_path / "labels.npz"
+    np.savez(other, tr_labels=np.zeros(5, np.int64), tt_labels=np.zeros(3, np.int64), dataset=np.array("x"))
+    with pytest.raises(AggregateError, match="labels_from.*5 train / 3 test labels"):
+        aggregate_workdir(workdir, 0.7, output_dir=tmp_path / "est2", name="digits", labels_from=str(other))
+    assert not (tmp_path / "est2").exists()
