@@ -9,8 +9,7 @@ from influence_mem import models
 
 @pytest.mark.integration
 # Full-size round trips of one model per family (tests/models/ round-trips shallow versions of every one).
-@pytest.mark.parametrize("arch,shape", [("resnet18_cifar", (8, 8, 3)), ("resnet50", (32, 32, 3)),
-                                        ("inception_small", (28, 28, 1))])
+@pytest.mark.parametrize("arch,shape", [("resnet18_cifar", (8, 8, 3)), ("inception_small", (28, 28, 1))])
 def test_saved_model_round_trip(arch, shape, tmp_path):
     keras.utils.set_random_seed(1)
     model = models.build(arch, shape, 5)
