@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml setup.py
 
 # everything (tests/integration too: subprocesses, kill/resume, launchers, Ray, the wheel)
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal tests
 
 # the quick in-process unit tests only (not the `slow` ones that train or export models, nor integration)
 test-fast: $(STAMP)

@@ -21,8 +21,8 @@ def _built(arch, shape, options, seed):
 def test_replayed_weights_equal_the_model_built_under_each_seed(arch, shape, options):
     initial = InitialWeights(lambda: models.build(arch, shape, 10, options), seeds=(5, 6))
     assert initial.random  # it found the random variables
-    built_under = {seed: _built(arch, shape, options, seed) for seed in (0, 17, 123456789)}
-    for seed in (0, 17, 123456789):
+    built_under = {seed: _built(arch, shape, options, seed) for seed in (0, 123456789)}
+    for seed in (0, 123456789):
         replayed, built = initial(seed), built_under[seed]
         for part in (0, 1):
             assert len(replayed[part]) == len(built[part])
@@ -30,8 +30,8 @@ def test_replayed_weights_equal_the_model_built_under_each_seed(arch, shape, opt
                 assert got.dtype == expected.dtype
                 np.testing.assert_array_equal(got, expected)
     assert not np.array_equal(initial(1)[0][0], initial(2)[0][0])  # seeds do change the weights
-    stacked = initial.stacked([17, 0, 17])  # a pack's: [K, ...] per variable, in one call
-    for k, seed in enumerate([17, 0, 17]):
+    stacked = initial.stacked([123456789, 0, 123456789])  # a pack's: [K, ...] per variable, in one call
+    for k, seed in enumerate([123456789, 0, 123456789]):
         built = built_under[seed]
         for part in (0, 1):
             for got, expected in zip(stacked[part], built[part]):
