@@ -5,7 +5,6 @@ the number of pairs, of unique training and test examples, how many test
 examples are influenced by 1, 2, 3, ... training examples, and the histogram
 of the influence values.  numpy/pandas/matplotlib only.
 """
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -18,9 +18,12 @@ so digits and npz datasets load, and their images can be shown, without it.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Optional
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: TensorFlow is imported when a pipeline is made
+    import tensorflow as tf
 
 
 class DatasetError(ValueError):

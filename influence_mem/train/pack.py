@@ -22,7 +22,6 @@ per epoch.  Outputs are written per trial by train.outputs.write_trial, as for o
 import dataclasses
 import itertools
 import json
-import math
 import time
 
 import keras
