@@ -5,6 +5,7 @@ the training-dynamics analysis and the benchmarks all train through these
 functions, so a change of recipe (loss, optimizer, dtype policy) reaches
 every one of them.
 """
+import functools
 import time
 import weakref
 
@@ -152,13 +153,21 @@ def train_batches(dataset: Dataset, config: TrainConfig, plan: TrialPlan, initia
                                    imagenet_augment=config.imagenet_augment)
 
 
+@functools.lru_cache(maxsize=8)
+def _lr_at_epoch_ends(name, base_lr, steps_per_epoch, epochs, warmup_fraction, warmup_epochs, decay_epochs) -> tuple:
+    """The lr at the end of each epoch 1..epochs, computed once per schedule (every trial of a run, and
+    each of a pack's K trials, shares it; each value is an eager Keras call of about a millisecond)."""
+    schedule = schedules.build(name, base_lr, steps_per_epoch, epochs, warmup_fraction, warmup_epochs, decay_epochs)
+    return tuple(schedules.value(schedule, e * steps_per_epoch) for e in range(1, epochs + 1))
+
+
 def history_record(config: TrainConfig, steps_per_epoch: int, epochs, **per_epoch) -> dict:
     """metrics.json's "history": the 1-based `epochs` run in this process, each's lr at its end, and
     the per-epoch values given (loss, accuracy, ...), as plain floats."""
-    schedule = schedules.build(config.lr_schedule, config.base_lr, steps_per_epoch, config.epochs,
-                               config.warmup_fraction, config.warmup_epochs, config.decay_epochs)
+    lr_at_end = _lr_at_epoch_ends(config.lr_schedule, config.base_lr, steps_per_epoch, config.epochs,
+                                  config.warmup_fraction, config.warmup_epochs, tuple(config.decay_epochs))
     epochs = [int(e) for e in epochs]
-    record = {"epoch": epochs, "lr": [schedules.value(schedule, e * steps_per_epoch) for e in epochs]}
+    record = {"epoch": epochs, "lr": [lr_at_end[e - 1] for e in epochs]}
     record.update({k: [float(v) for v in values] for k, values in per_epoch.items()})
     return record
 
