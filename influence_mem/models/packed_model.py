@@ -170,6 +170,8 @@ class PackedModel:
 
     def _infer_all(self, images):
         tiled = tf.broadcast_to(images[None], tf.concat([[self.size], tf.shape(images)], 0))
+        if self.chain:  # a Dense chain under a mixed policy: the low-precision copies, as in training
+            return self.forward_weights(tiled, self.train_weights())[0]
         return self.forward(tiled, training=False)[0]
 
     def set_state(self, state) -> None:
