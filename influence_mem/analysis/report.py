@@ -118,21 +118,29 @@ def pair_section(rep: Report, pairs, source: str, num_test: int):
     rep.csv(pair_stats.influence_histogram(pairs), "influence_histogram.csv", "histogram (CSV)", show=False)
 
 
-def consistency_section(rep: Report, matrix, compare_dirs, mem_threshold, unit=consistency.UNIT_ACCURACY):
-    """J/D against every comparison estimate set; one table per comparison, one plot per estimate kind
-    (θ and D in `unit`, the report's estimates' unit)."""
-    rep.text("## Consistency (appendix C, eq. 4; Figs. C.2 / C.3)",
-             f"Influence pairs need mem >= {mem_threshold} in the run that selects them."
-             if mem_threshold is not None else "Influence pairs without the memorization condition (Fig. C.3).")
-    mem_tables, infl_tables = {}, {}
+def load_comparisons(matrix, compare_dirs) -> list:
+    """[(name, directory, InflMatrix)] of every --compare set; EstimateSetError if one is for other
+    training/test examples (the report checks this before writing anything)."""
+    comparisons = []
     for other_dir in compare_dirs:
         other_files = find_estimate_set(other_dir)
         other = released.load_infl_matrix(other_files["infl_matrix"])
         if not (np.array_equal(other.tr_labels, matrix.tr_labels)
                 and np.array_equal(other.tt_labels, matrix.tt_labels)):
             raise EstimateSetError(f"{other_files['infl_matrix']}: --compare estimates are for other training/test "
-                              f"examples (labels differ from the report's estimates)")
-        label = other_files["name"]
+                                   f"examples (labels differ from the report's estimates)")
+        comparisons.append((other_files["name"], other_dir, other))
+    return comparisons
+
+
+def consistency_section(rep: Report, matrix, comparisons, mem_threshold, unit=consistency.UNIT_ACCURACY):
+    """J/D against every comparison estimate set (load_comparisons); one table per comparison, one plot
+    per estimate kind (θ and D in `unit`, the report's estimates' unit)."""
+    rep.text("## Consistency (appendix C, eq. 4; Figs. C.2 / C.3)",
+             f"Influence pairs need mem >= {mem_threshold} in the run that selects them."
+             if mem_threshold is not None else "Influence pairs without the memorization condition (Fig. C.3).")
+    mem_tables, infl_tables = {}, {}
+    for label, other_dir, other in comparisons:
         if label in mem_tables:  # two comparison sets with the same name
             label = f"{label}_{len(mem_tables)}"
         mem_tables[label] = consistency.memorization_consistency(matrix.tr_mem, other.tr_mem)
@@ -146,16 +154,23 @@ def consistency_section(rep: Report, matrix, compare_dirs, mem_threshold, unit=c
         rep.png(path, f"consistency of {what}")
 
 
-def example_section(rep: Report, files, matrix, pairs, dataset_name, data_dir, classes, unit=None):
-    """Fig. 1 / D.4 and Fig. 3 / D.5 with the images of a dataset the package loads in memory."""
+def load_example_dataset(files, matrix, dataset_name, data_dir):
+    """The --dataset whose images the example figures show; EstimateSetError if its training labels are not
+    the estimates' (the report checks this before writing anything)."""
     dataset = examples.in_memory_dataset(dataset_name, data_dir)
+    if dataset.x_train is not None and (len(matrix.tr_labels) != dataset.num_train
+                                        or not np.array_equal(matrix.tr_labels, dataset.train_labels)):
+        raise EstimateSetError(f"{files['infl_matrix']}: labels do not match dataset {dataset_name}")
+    return dataset
+
+
+def example_section(rep: Report, matrix, pairs, dataset, dataset_name, classes, unit=None):
+    """Fig. 1 / D.4 and Fig. 3 / D.5 with the images of `dataset` (load_example_dataset)."""
     if dataset.x_train is None:  # ImageNet: the rest of the report is still useful
         rep.text("## Examples", f"Skipped: --dataset={dataset_name} streams its images; the example figures need "
                                 f"a dataset held in memory.")
         print(f"  note: example figures skipped, --dataset={dataset_name} streams its images", file=sys.stderr)
         return
-    if len(matrix.tr_labels) != dataset.num_train or not np.array_equal(matrix.tr_labels, dataset.train_labels):
-        raise EstimateSetError(f"{files['infl_matrix']}: labels do not match dataset {dataset_name}")
     classes = classes if classes else matrix.classes[:10]
     rep.text("## Examples (no cherry-picking)",
              "Memorization estimates closest to 0, 0.5 and 1 per class (Fig. 1 / D.4):")
@@ -237,6 +252,8 @@ def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_d
     output_dir = output_dir or os.path.join(estimates_dir, "report")
     released.check_output_dir(output_dir)
     matrix = released.load_infl_matrix(files["infl_matrix"])
+    comparisons = load_comparisons(matrix, compare)
+    example_dataset = load_example_dataset(files, matrix, dataset, data_dir) if dataset else None
     rep = Report(output_dir, files["name"])
     summary = summarize(files)
     rep.text(f"# Report: {files['name']}", f"Estimates: `{os.path.abspath(estimates_dir)}`", "```",
@@ -249,10 +266,10 @@ def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_d
     rep.csv(mem_counts, "memorization_counts.csv", "counts (CSV)")
     pairs, source = _pairs(files, matrix)
     pair_section(rep, pairs, source, len(matrix.tt_labels))
-    if compare:
-        consistency_section(rep, matrix, compare, compare_mem_threshold, unit)
-    if dataset:
-        example_section(rep, files, matrix, pairs, dataset, data_dir, classes, consistency.unit_label(unit))
+    if comparisons:
+        consistency_section(rep, matrix, comparisons, compare_mem_threshold, unit)
+    if example_dataset is not None:
+        example_section(rep, matrix, pairs, example_dataset, dataset, classes, consistency.unit_label(unit))
     marginal_utility_section(rep, [rep.dir, estimates_dir])
     if with_longtail:
         longtail_section(rep)

@@ -92,8 +92,12 @@ def test_missing_or_ambiguous_estimates_are_one_clear_error(tmp_path):
     other.mkdir()
     released.write_infl_matrix(other / "x_infl_matrix.npz", TR_LABELS[::-1], TT_LABELS, MEM, {0: np.array([2, 3, 4]),
                                1: np.array([0, 1])}, TT_IDX, BLOCKS)
+    one = _write(tmp_path / "one")
     with pytest.raises(EstimateSetError, match="x_infl_matrix.npz: --compare estimates are for other"):
-        report.build_report(str(_write(tmp_path / "one")), compare=[str(other)], with_longtail=False)
+        report.build_report(str(one), compare=[str(other)], with_longtail=False)
+    with pytest.raises(EstimateSetError, match="labels do not match dataset digits"):
+        report.build_report(str(one), dataset="digits", with_longtail=False)
+    assert not (one / "report").exists()  # refused before anything was written
 
 
 @pytest.mark.slow
