@@ -123,6 +123,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.pack_trials < 2:
         raise app.UsageError("--pack_trials must be >= 2 for the packed mode")
+    threads = ("one thread per op, one sub-pack per core (--pack_cpu_threads; the K=1 mode runs so too)"
+               if train_flags.configure_threads() else "TensorFlow's thread settings")
     dataset = train_flags.dataset_from_flags()
     base = train_flags.config_from_flags()
     base.log_every_epochs = base.epochs
@@ -133,7 +135,7 @@ def main(argv):
     print(f"config: {FLAGS.dataset}, {base.arch} {FLAGS.mlp_hidden if dense else ''}, r={base.subset_ratio}, "
           f"{base.epochs} epochs, batch {base.batch_size}, lr {base.base_lr}, momentum {base.momentum}, "
           f"save_model={base.save_model}; precisions {', '.join(precisions)}; load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {threads}")
     peaks = {p: [matmul_peak(FLAGS.peak_size, dtype=COMPUTE_DTYPES[p])] for p in precisions}
     for p in precisions:
         print(f"matmul peak ({FLAGS.peak_size}x{FLAGS.peak_size} {COMPUTE_DTYPES[p]}, best of 10): "

@@ -68,7 +68,11 @@ def define_flags() -> None:
                        "host whose heartbeat is older than this is taken over.")
     flags.DEFINE_integer("pack_trials", 1, "Train this many trials at once as one packed model (batched matmuls; "
                          "docs/performance.md). 1 = one Keras model per trial. Packed trials are checkpointed like "
-                         "K=1 ones (--checkpoint_every).")
+                         "K=1 ones (--checkpoint_every). On a host without GPUs a pack steps one sub-pack per core "
+                         "at once (train.pack.SubPacks).")
+    flags.DEFINE_boolean("pack_cpu_threads", True, "With --pack_trials > 1 on a host without GPUs (default "
+                         "strategy): one thread per TensorFlow op and as many ops at once as cores, so each core "
+                         "steps its own sub-pack (faster; docs/performance.md). False keeps TensorFlow's settings.")
     flags.DEFINE_float("corrupt_fraction", 0.0, "Replace this fraction of the training labels by a random other "
                        "class (seeded by --corrupt_seed; ids in each trial's corrupted_idx.npy and dataset_meta.npz).")
     flags.DEFINE_integer("corrupt_seed", 0, "Seed of --corrupt_fraction: which examples and which new labels.")
@@ -187,3 +191,9 @@ def strategy_from_flags():
 def flag_values() -> dict:
     """The trainer flags' values, for metrics.json."""
     return {f.name: f.value for f in FLAGS.get_flags_for_module(__name__)}
+
+
+def configure_threads() -> bool:
+    """strategy.configure_cpu_packs for the flags (--pack_cpu_threads, --pack_trials, --strategy); programs
+    call it before anything starts TensorFlow's runtime."""
+    return FLAGS.pack_cpu_threads and strategy_lib.configure_cpu_packs(FLAGS.pack_trials, FLAGS.strategy)

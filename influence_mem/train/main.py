@@ -15,6 +15,7 @@ from influence_mem.estimate.trial_format import parse_trials
 from influence_mem.train import flags as train_flags
 from influence_mem.train import outputs
 from influence_mem.train.run import TrialsFailed, run_trials
+from influence_mem.train.strategy import cpu_cores
 
 FLAGS = flags.FLAGS
 
@@ -22,6 +23,8 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if train_flags.configure_threads():
+        logging.info("packs on %d CPU cores: one thread per op, one sub-pack per core", cpu_cores())
     try:
         outputs.check_workdir(FLAGS.workdir)
     except ValueError as e:

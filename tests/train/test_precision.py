@@ -135,9 +135,9 @@ def test_a_reused_float16_pack_starts_each_pack_with_a_fresh_loss_scale(digits):
     config = TrainConfig(precision="mixed_float16", epochs=2, **SMALL)
     pack = Pack(digits, config, 2)
     first = list(pack.train([plan_trial(digits.num_train, config, t) for t in (0, 1)]))
-    trainer = next(v[2] for v in pack_module._CACHE["trainer"].values() if v[2].packed.size == 2
-                   and v[2].loss_scaled)
-    assert int(trainer.optimizer.iterations.numpy()) > 0
+    trainers = next(v[2] for v in pack_module._CACHE["trainer"].values() if v[2].size == 2
+                    and v[2].trainers[0].loss_scaled).trainers
+    assert all(int(trainer.optimizer.iterations.numpy()) > 0 for trainer in trainers)
     again = list(pack.train([plan_trial(digits.num_train, config, t) for t in (0, 1)]))
     for a, b in zip(first, again):  # the same trials from a reset optimizer: the same results
         assert b.extra["final_loss"] == pytest.approx(a.extra["final_loss"], rel=1e-6)
