@@ -15,8 +15,12 @@ without per-epoch checkpoints (as in configs/digits_mlp.cfg).  Achieved GFLOP/s 
 matmul FLOPs of training (3 x forward: forward, input and weight gradients)
 plus evaluation of the full train and test sets, against the matmul peak of
 the precision's compute dtype (float32, bfloat16 or float16): the best of 10
-large tf.matmuls of that dtype, timed at the start and again after each packed
-run (the host may be shared), and the highest of these is used.  Each
+rounds of large tf.matmuls of that dtype, one per core at once, timed at the
+start and again after each packed run (the host may be shared), and the
+highest of these is used.  Like im-train, it gives each op one thread and
+steps one sub-pack per core on a host without GPUs (--pack_cpu_threads,
+train.pack.SubPacks); the K=1 mode then runs with one thread per op too
+(--nopack_cpu_threads for TensorFlow's defaults).  Each
 precision in --bench_precisions (--precision adds itself next to float32) is
 timed in the same process, their repeats interleaved so that both see the
 same load.  The packed mode's first pack is timed apart (it builds and traces
@@ -39,6 +43,7 @@ from influence_mem.train import flags as train_flags
 from influence_mem.train.config import TrainConfig
 from influence_mem.train.recipe import build_model
 from influence_mem.train.run import run_trials
+from influence_mem.train.strategy import cpu_cores
 
 PUBLIC_RECIPE_SECONDS = 1.2  # the authors' MNIST example recipe on this machine (docs/performance.md)
 TARGET_SECONDS = 0.15
@@ -70,12 +75,14 @@ def define_flags() -> None:
 
 
 def matmul_peak(size: int, runs: int = 10, dtype: str = "float32") -> float:
-    """GFLOP/s of the best of `runs` timed size x size matmuls of `dtype`."""
-    a, b = (tf.cast(tf.random.normal([size, size]), dtype) for _ in range(2))
-    matmul = tf.function(tf.matmul)
-    matmul(a, b).numpy()
-    best = min(_timed(lambda: matmul(a, b).numpy()) for _ in range(runs))
-    return 2 * size ** 3 / best / 1e9
+    """GFLOP/s of the best of `runs` timed rounds of size x size matmuls of `dtype`, one per core at once
+    in one graph call: the machine's peak whether an op has every core (TensorFlow's default) or one
+    (--pack_cpu_threads)."""
+    pairs = [[tf.cast(tf.random.normal([size, size]), dtype) for _ in range(2)] for _ in range(cpu_cores())]
+    matmuls = tf.function(lambda: [tf.reduce_sum(tf.matmul(a, b)[:1, :1]) for a, b in pairs])
+    matmuls()
+    best = min(_timed(lambda: [m.numpy() for m in matmuls()]) for _ in range(runs))
+    return len(pairs) * 2 * size ** 3 / best / 1e9
 
 
 def _timed(fn) -> float:
@@ -138,7 +145,7 @@ def main(argv):
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {threads}")
     peaks = {p: [matmul_peak(FLAGS.peak_size, dtype=COMPUTE_DTYPES[p])] for p in precisions}
     for p in precisions:
-        print(f"matmul peak ({FLAGS.peak_size}x{FLAGS.peak_size} {COMPUTE_DTYPES[p]}, best of 10): "
+        print(f"matmul peak ({cpu_cores()} x {FLAGS.peak_size}x{FLAGS.peak_size} {COMPUTE_DTYPES[p]} at once, best of 10): "
               f"{peaks[p][0]:.1f} GFLOP/s")
     train, evaluation = trial_gflop(base, dataset)
     work = train + evaluation

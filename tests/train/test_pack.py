@@ -264,3 +264,47 @@ def test_the_fused_sgd_update_leaves_what_it_does_not_do_to_keras(digits, change
     optimizer.build(packed.trainable)
     assert pack_module.fused_sgd(optimizer, packed) is None
     assert pack_module.fused_sgd(keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True), packed) is None
+
+
+def test_part_sizes_split_a_pack_evenly_and_default_parts_follow_the_host():
+    assert pack_module.part_sizes(32, 2) == [16, 16]
+    assert pack_module.part_sizes(5, 2) == [3, 2]
+    assert pack_module.part_sizes(2, 4) == [1, 1]  # never an empty sub-pack
+    assert pack_module.part_sizes(7, 1) == [7]
+    # This test host has no GPU: one sub-pack per core under the default strategy.
+    assert pack_module.default_parts(tf.distribute.get_strategy()) == pack_module.cpu_cores()
+    with pytest.raises(ValueError, match="at least one part"):
+        Pack(pack_module.Dataset.__new__(pack_module.Dataset), TrainConfig(), 4, parts=0)
+
+
+@pytest.mark.slow
+def test_a_trials_results_do_not_depend_on_how_its_pack_is_split(digits, tmp_path):
+    """Sub-packs (SubPacks) only regroup per-model ops: 4 trials as one part, as 2 parts of 2 (saving
+    their checkpoints) and resumed from those as 3 parts (2 + 1 + 1) train the same models."""
+    config = TrainConfig(epochs=2, crop_padding=1, flip=True, save_model=False, arch_options={"mlp_hidden": "64"})
+    plans = plans_of(digits, config, [0, 1, 2, 3])
+    ckpts = [str(tmp_path / str(t)) for t in range(4)]
+    whole = list(Pack(digits, config, 4, checkpoint_every=0, parts=1).train(plans))
+    halves = list(Pack(digits, config, 4, checkpoint_every=1, parts=2).train(plans, ckpts))
+    assert [latest_epoch(c) for c in ckpts] == [1] * 4
+    thirds = list(Pack(digits, config, 4, checkpoint_every=1, parts=3).train(plans, ckpts))
+    assert [t.extra["resumed_from_epoch"] for t in thirds] == [1] * 4
+    for split in (halves, thirds):
+        for one, other in zip(whole, split):
+            assert other.plan.trial == one.plan.trial
+            assert other.extra["final_loss"] == pytest.approx(one.extra["final_loss"], rel=1e-5)
+            assert (other.test_eval[1] == one.test_eval[1]).mean() >= 0.99
+    assert len({round(t.extra["final_loss"], 4) for t in whole}) == 4  # four different trials
+
+
+@pytest.mark.slow
+def test_sub_packs_restored_at_different_epochs_start_the_pack_over(digits, tmp_path):
+    config = TrainConfig(epochs=3, save_model=False, arch_options={"mlp_hidden": "64"})
+    plans = plans_of(digits, config, [0, 1, 2, 3])
+    ckpts = [str(tmp_path / str(t)) for t in range(4)]
+    list(Pack(digits, config, 2, checkpoint_every=1, parts=1).train(plans[:2], ckpts[:2]))  # trials 0, 1 at epoch 2
+    fresh = list(Pack(digits, config, 4, checkpoint_every=0, parts=2).train(plans))
+    mixed = list(Pack(digits, config, 4, checkpoint_every=1, parts=2).train(plans, ckpts))  # 2, 3 have none
+    assert [t.extra["resumed_from_epoch"] for t in mixed] == [0] * 4
+    for a, b in zip(fresh, mixed):  # the restored sub-pack was reloaded with its initial weights
+        assert b.extra["final_loss"] == pytest.approx(a.extra["final_loss"], rel=1e-5)
