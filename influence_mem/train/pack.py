@@ -219,6 +219,9 @@ class SubPacks:
         self.size = sum(self.sizes)
         self._steps = tf.function(lambda ids, seeds: [t._steps(i, s) for t, i, s in zip(self.trainers, ids, seeds)])
         self._step = tf.function(lambda ids, seeds: [t._step(i, s) for t, i, s in zip(self.trainers, ids, seeds)])
+        # An epoch's full batches and its short last one in one call: no round trip to Python between them.
+        self._epoch = tf.function(lambda ids, seeds, last_ids, last_seeds: [
+            (t._steps(i, s), t._step(li, ls)) for t, i, s, li, ls in zip(self.trainers, ids, seeds, last_ids, last_seeds)])
 
     def _split(self, array: np.ndarray, axis: int) -> list:
         """One tensor per sub-pack of `array`'s model axis `axis`."""
@@ -248,15 +251,25 @@ class SubPacks:
         aug_seeds = (np.stack([s for _, s in drawn]) if augment is not None
                      else np.zeros(order.shape + (2,), np.int64))
         size, full = order.shape[1], order.shape[1] // batch_size * batch_size
+
+        def batches(a):  # the epoch's full batches as [S, K, B]
+            return self._split(np.moveaxis(a[:, :full].reshape((len(a), -1, batch_size) + a.shape[2:]), 1, 0), 1)
+
+        def last(a):  # the short last batch, as fit() takes it
+            return self._split(a[:, full:], 0)
+
+        if full and full < size:
+            losses = self._epoch(batches(order), batches(aug_seeds), last(order), last(aug_seeds))
+            full_losses, last_losses = [l for l, _ in losses], [l for _, l in losses]
+        elif full:
+            full_losses, last_losses = self._steps(batches(order), batches(aug_seeds)), None
+        else:
+            full_losses, last_losses = None, self._step(last(order), last(aug_seeds))
         total = np.zeros(self.size)
-        if full:  # the epoch's full batches as [S, K, B]
-            def batches(a):
-                return np.moveaxis(a[:, :full].reshape((len(a), -1, batch_size) + a.shape[2:]), 1, 0)
-            losses = self._steps(self._split(batches(order), 1), self._split(batches(aug_seeds), 1))
-            total += np.concatenate([l.numpy() for l in losses]) * batch_size
-        if full < size:  # the short last batch, as fit() takes it
-            losses = self._step(self._split(order[:, full:], 0), self._split(aug_seeds[:, full:], 0))
-            total += np.concatenate([l.numpy() for l in losses]) * (size - full)
+        if full_losses is not None:
+            total += np.concatenate([l.numpy() for l in full_losses]) * batch_size
+        if last_losses is not None:
+            total += np.concatenate([l.numpy() for l in last_losses]) * (size - full)
         return total / size
 
     def __call__(self, images, training: bool = False):
