@@ -181,10 +181,9 @@ class PackedTrainer:
 
     def _steps(self, ids, seeds):
         """Steps over ids [S, K, b] (seeds [S, K, b, 2]); the sum of each model's step losses [K]."""
-        total = tf.zeros([self.packed.size])
-        for i in tf.range(tf.shape(ids)[0]):
-            total += self._step(ids[i], seeds[i])
-        return total
+        def body(i, total):
+            return i + 1, total + self._step(ids[i], seeds[i])
+        return tf.while_loop(lambda i, _: i < tf.shape(ids)[0], body, (0, tf.zeros([self.packed.size])))[1]
 
 
 def part_sizes(size: int, parts: int) -> list:
@@ -217,11 +216,14 @@ class SubPacks:
         self.trainers = list(trainers)
         self.sizes = [t.packed.size for t in self.trainers]
         self.size = sum(self.sizes)
-        self._steps = tf.function(lambda ids, seeds: [t._steps(i, s) for t, i, s in zip(self.trainers, ids, seeds)])
-        self._step = tf.function(lambda ids, seeds: [t._step(i, s) for t, i, s in zip(self.trainers, ids, seeds)])
+        self._steps = tf.function(lambda ids, seeds: [t._steps(i, s) for t, i, s in zip(self.trainers, ids, seeds)],
+                                  autograph=False)
+        self._step = tf.function(lambda ids, seeds: [t._step(i, s) for t, i, s in zip(self.trainers, ids, seeds)],
+                                 autograph=False)
         # An epoch's full batches and its short last one in one call: no round trip to Python between them.
         self._epoch = tf.function(lambda ids, seeds, last_ids, last_seeds: [
-            (t._steps(i, s), t._step(li, ls)) for t, i, s, li, ls in zip(self.trainers, ids, seeds, last_ids, last_seeds)])
+            (t._steps(i, s), t._step(li, ls)) for t, i, s, li, ls in zip(self.trainers, ids, seeds, last_ids, last_seeds)],
+            autograph=False)
 
     def _split(self, array: np.ndarray, axis: int) -> list:
         """One tensor per sub-pack of `array`'s model axis `axis`."""
