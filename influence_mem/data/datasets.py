@@ -1,14 +1,15 @@
-"""Dataset registry: a dataset by name ('digits', 'cifar100', 'npz:/path/x.npz', 'tfrecord:DIR', 'tfds:NAME', ...).
+"""Dataset registry: a dataset by name ('digits', 'cifar100', 'npz:/path/x.npz', 'tfrecord:DIR', 'tfds:NAME',
+'idx:DIR', ...).
 
 The top of data/: it imports every provider module (digits, tfds_source,
-npz_source, imagenet, tfrecord) and maps names to their loaders; the
+npz_source, idx_source, imagenet, tfrecord) and maps names to their loaders; the
 providers import only the leaves (data.base, data.imagenet_ops), never this
 module.  Every dataset yields {image, label, index} in a fixed order
 (data.base.Dataset).
 """
 from typing import Callable, Dict, Optional
 
-from influence_mem.data import digits, imagenet, npz_source, tfds_source, tfrecord
+from influence_mem.data import digits, idx_source, imagenet, npz_source, tfds_source, tfrecord
 from influence_mem.data.base import Dataset, DatasetError
 
 _LOADERS: Dict[str, Callable[..., Dataset]] = {}
@@ -30,11 +31,11 @@ register("imagenet2012")(imagenet.load)  # streams from TFDS; index and preproce
 
 
 def names() -> list:
-    return sorted(_LOADERS) + ["npz:PATH", "tfrecord:DIR", "tfds:NAME[/CONFIG][:VERSION]"]
+    return sorted(_LOADERS) + ["npz:PATH", "tfrecord:DIR", "tfds:NAME[/CONFIG][:VERSION]", "idx:DIR[:SPLIT]"]
 
 
 def check_name(name: str) -> None:
-    """Raise DatasetError unless `name` is a registered dataset, npz:PATH or tfrecord:DIR."""
+    """Raise DatasetError unless `name` is a registered dataset, npz:PATH, tfrecord:DIR, tfds:NAME or idx:DIR."""
     if name.startswith("npz:"):
         if not name[4:]:
             raise DatasetError("dataset 'npz:' needs a path, e.g. npz:/data/mine.npz")
@@ -46,6 +47,9 @@ def check_name(name: str) -> None:
     if name.startswith("tfds:"):
         if not name[5:]:
             raise DatasetError("dataset 'tfds:' needs a TFDS name, e.g. tfds:fashion_mnist or tfds:svhn_cropped")
+        return
+    if name.startswith("idx:"):
+        idx_source.parse_spec(name[4:])
         return
     if name not in _LOADERS:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(names())}")
@@ -60,6 +64,8 @@ def load(name: str, data_dir: Optional[str] = None) -> Dataset:
         return tfrecord.load(name[9:])
     if name.startswith("tfds:"):
         return tfds_source.load_any(name[5:], data_dir)
+    if name.startswith("idx:"):
+        return idx_source.load_idx(name[4:])
     return _LOADERS[name](data_dir=data_dir)
 
 
