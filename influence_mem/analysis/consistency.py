@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from influence_mem import released
-from influence_mem.estimate.pairs import pairs_from_matrix
+from influence_mem.estimate.pairs import overlap, pair_keys, pairs_from_matrix
 
 MEM_THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)
 INFL_THRESHOLDS = np.round(np.arange(0.05, 0.75, 0.05), 2)
@@ -67,10 +67,9 @@ def check_units(units: dict, allow_mixed: bool = False) -> None:
 
 
 def _row(theta, a_keys, b_keys, union_diff):
-    inter, union = np.intersect1d(a_keys, b_keys), np.union1d(a_keys, b_keys)
+    inter, union, jaccard = overlap(a_keys, b_keys)
     diff = union_diff(union)
-    return [float(theta), len(a_keys), len(b_keys), len(inter), len(union),
-            len(inter) / len(union) if len(union) else np.nan,
+    return [float(theta), len(a_keys), len(b_keys), len(inter), len(union), jaccard,
             float(np.mean(diff)) if len(union) else np.nan]
 
 
@@ -96,7 +95,7 @@ def influence_consistency(matrix_a, matrix_b, thetas=INFL_THRESHOLDS, mem_thresh
 
     def keys(matrix, theta):
         pairs = pairs_from_matrix(matrix, mem_threshold=mem_threshold, infl_threshold=theta)
-        return pairs.tr_idx.to_numpy(np.int64) * n_test + pairs.tt_idx.to_numpy(np.int64)
+        return pair_keys(pairs.tr_idx.to_numpy(), pairs.tt_idx.to_numpy(), n_test)
 
     def union_diff(union):
         i, j = union // n_test, union % n_test

@@ -67,11 +67,34 @@ def difference_se(p_in, n_in, p_out, n_out):
     return np.sqrt(var_in + var_out)
 
 
+def subset_accuracy(mem_in, n_in) -> float:
+    """Accuracy over every (trial, example in its subset): sum of correct-while-in / sum of n_in (NaN
+    without trials)."""
+    n_in = np.asarray(n_in)
+    total = n_in.sum()
+    return float(np.sum(np.asarray(mem_in) * n_in) / total) if total else float("nan")
+
+
 def lemma_bound(subset_ratio: float, num_trials: int) -> float:
     """Lemma 2.1 bound on the expected squared error of one estimate."""
     p = min(subset_ratio, 1 - subset_ratio)
     t = num_trials
     return 1 / (p * t) + 1 / ((1 - p) * t) + np.exp(-p * t / 16) / 2
+
+
+def memorization_from_counts(tr_correct_in, tr_correct, n_in, n_out):
+    """(mem, mem_se, mem_in, mem_out) of Alg. 1 line 5 from per-example counts: correct while in, correct
+    over all trials, trials in, trials out."""
+    mem_in, mem_out = conditional_accuracies(tr_correct_in, n_in, tr_correct, n_out)
+    return mem_in - mem_out, difference_se(mem_in, n_in, mem_out, n_out), mem_in, mem_out
+
+
+def influence_from_counts(s_in, n_in, tt_correct, n_out):
+    """(infl, infl_se) float32 of one block (Alg. 1 line 7): s_in [rows, cols] = trials with train example
+    `row` in and test example `col` correct; n_in / n_out [rows] per training row, tt_correct [cols]."""
+    n_in, n_out = np.asarray(n_in)[:, None], np.asarray(n_out)[:, None]
+    p_in, p_out = conditional_accuracies(s_in, n_in, np.asarray(tt_correct)[None, :], n_out)
+    return (p_in - p_out).astype(np.float32), difference_se(p_in, n_in, p_out, n_out).astype(np.float32)
 
 
 @dataclasses.dataclass
@@ -106,6 +129,12 @@ class Estimates:
     @property
     def num_no_out(self) -> int:
         return int(np.sum(self.n_out == 0))
+
+    @property
+    def train_accuracy(self) -> float:
+        """Mean accuracy of the trials on their own training subsets (how well they fit them): P[correct on
+        i | i in] weighted by n_in."""
+        return subset_accuracy(self.mem_in, self.n_in)
 
 
 class Accumulator:
@@ -183,19 +212,15 @@ class Accumulator:
         self._finalized = True
         n_in = self.n_in.copy()
         n_out = self.num_trials - n_in
-        mem_in, mem_out = conditional_accuracies(self.tr_correct_in, n_in, self.tr_correct, n_out)
+        mem, mem_se, mem_in, mem_out = memorization_from_counts(self.tr_correct_in, self.tr_correct, n_in, n_out)
         est = Estimates(
-            num_trials=self.num_trials, n_in=n_in, n_out=n_out, mem=mem_in - mem_out,
-            mem_se=difference_se(mem_in, n_in, mem_out, n_out), mem_in=mem_in, mem_out=mem_out,
-            tt_correct=self.tt_correct.copy(), classes=sorted(self.s_in_blocks),
+            num_trials=self.num_trials, n_in=n_in, n_out=n_out, mem=mem, mem_se=mem_se, mem_in=mem_in,
+            mem_out=mem_out, tt_correct=self.tt_correct.copy(), classes=sorted(self.s_in_blocks),
             tr_classidx=self.tr_classidx, tt_classidx=self.tt_classidx)
         for c, s_in in self.s_in_blocks.items():
             tr, tt = self.tr_classidx[c], self.tt_classidx[c]
-            p_in, p_out = conditional_accuracies(
-                s_in, n_in[tr, None], self.tt_correct[None, tt], n_out[tr, None])
-            est.infl_blocks[c] = (p_in - p_out).astype(np.float32)
-            est.infl_se_blocks[c] = difference_se(
-                p_in, n_in[tr, None], p_out, n_out[tr, None]).astype(np.float32)
+            est.infl_blocks[c], est.infl_se_blocks[c] = influence_from_counts(
+                s_in, n_in[tr], self.tt_correct[tt], n_out[tr])
         if self.full is not None:
             for r0 in range(0, self.n, _FULL_ROWS):
                 r1 = min(r0 + _FULL_ROWS, self.n)
