@@ -8,7 +8,7 @@ TensorFlow's start-up chatter is off by default in every program and notebook
 that imports this package before TensorFlow: TF_CPP_MIN_LOG_LEVEL=2 (unless you
 set it), and the C++ notices TensorFlow prints while it loads (the oneDNN
 notice, CPU instruction hints) are dropped; every other line it prints then is
-kept.  INFLUENCE_MEM_VERBOSE=1 brings all of it back (and cli.run keeps
+kept.  INFLUENCE_MEM_VERBOSE=1 brings all of it back (and programs.start.run keeps
 TensorFlow's Python log lines too).
 """
 import contextlib

@@ -27,9 +27,9 @@ import influence_mem  # noqa: F401  (before TensorFlow: it keeps TensorFlow's st
 import tensorflow as tf
 from absl import app, flags, logging
 
-from influence_mem import cli
 from influence_mem.data import datasets
 from influence_mem.estimate.trial_format import format_ratio, format_trials, parse_trials
+from influence_mem.programs import start
 from influence_mem.progress import Progress
 from influence_mem.train import claims, last_layer, status
 
@@ -208,7 +208,7 @@ def main(argv):
 
 def run():
     """Console-script entry point (pyproject.toml)."""
-    cli.run(main, define_flags, lambda: flags.mark_flag_as_required("workdir"))
+    start.run(main, define_flags, lambda: flags.mark_flag_as_required("workdir"))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import ray
 import tensorflow as tf
 from absl import app, flags, logging
 
-from influence_mem import cli
+from influence_mem.programs import start
 from influence_mem.progress import Progress
 
 # the launchers share blocks, flag forwarding and the summary
@@ -118,7 +118,7 @@ def main(argv):
 
 def run():
     """Console-script entry point (pyproject.toml)."""
-    cli.run(main, define_flags, lambda: flags.mark_flag_as_required("workdir"))
+    start.run(main, define_flags, lambda: flags.mark_flag_as_required("workdir"))
 
 
 if __name__ == "__main__":

@@ -12,16 +12,16 @@ PACKAGE = REPO / "influence_mem"
 # Bottom to top (docs/architecture.md).  A module may import its own layer or lower ones.
 LAYERS = [
     ("formats, data, models", ["influence_mem.released", "influence_mem.released_files", "influence_mem.data",
-                               "influence_mem.models", "influence_mem.cli", "influence_mem.configs",
+                               "influence_mem.models",
                                "influence_mem.progress"]),
     ("train, estimate", ["influence_mem.train", "influence_mem.estimate"]),
     ("turnover, analysis", ["influence_mem.turnover", "influence_mem.analysis"]),
-    ("programs", ["influence_mem.bench", "influence_mem.aggregate"]),
+    ("programs", ["influence_mem.programs", "influence_mem.bench", "influence_mem.aggregate"]),
 ]
-PROGRAMS = LAYERS.index(LAYERS[-1])  # also every `main` / `__main__` module: a CLI sits above its package
+PROGRAMS = LAYERS.index(LAYERS[-1])  # also every CLI module (is_a_program): a CLI sits above its package
 # Modules that must run without TensorFlow (aggregation and analysis machines).
 NO_TENSORFLOW = ["influence_mem.released", "influence_mem.released_files", "influence_mem.estimate",
-                 "influence_mem.cli", "influence_mem.configs", "influence_mem.progress"]
+                 "influence_mem.programs", "influence_mem.progress"]
 
 
 def module_name(path: Path, package: Path = PACKAGE) -> str:
@@ -50,8 +50,18 @@ def imports_of(path: Path, modules: dict, top_level_only: bool = False) -> set:
     return found
 
 
+def is_a_program(path: Path) -> bool:
+    """A CLI besides `main` / `__main__`: a module with a top-level run() (its entry) or absl flag definitions."""
+    tree = ast.parse(path.read_text(), str(path))
+    return any(isinstance(node, ast.FunctionDef) and node.name == "run" for node in tree.body) or any(
+        isinstance(node, ast.Attribute) and node.attr.startswith("DEFINE_") for node in ast.walk(tree))
+
+
+CLIS = {name for name, path in all_modules().items() if is_a_program(path)}
+
+
 def layer_of(module: str) -> int:
-    if module.rsplit(".", 1)[-1] in ("main", "__main__"):
+    if module.rsplit(".", 1)[-1] in ("main", "__main__") or module in CLIS:
         return PROGRAMS
     for index, (_, prefixes) in enumerate(LAYERS):
         if any(module == p or module.startswith(p + ".") for p in prefixes):
@@ -118,6 +128,14 @@ def test_estimate_and_data_do_not_import_train():
            if (a.startswith("influence_mem.data") or a.startswith("influence_mem.estimate"))
            and b.startswith("influence_mem.train")]
     assert not bad, bad
+
+
+def test_clis_sit_in_the_programs_layer():
+    """Modules with a run() entry or flag definitions are CLIs (nothing below may import them); libraries are not."""
+    assert {"influence_mem.train.flags", "influence_mem.analysis.report", "influence_mem.programs.shared_flags",
+            "influence_mem.data.build_tfrecords"} <= CLIS
+    assert not {"influence_mem.train.claims", "influence_mem.analysis.figures", "influence_mem.programs.configs"} & CLIS
+    assert layer_of("influence_mem.analysis.report") == PROGRAMS > layer_of("influence_mem.analysis.figures")
 
 
 def test_the_checker_sees_a_back_edge_and_a_hidden_cycle(tmp_path):

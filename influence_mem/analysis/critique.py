@@ -48,9 +48,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
 
-from influence_mem import cli, released
+from influence_mem import released
 from influence_mem.analysis.marginal_utility import reduced, train_runs
 from influence_mem.estimate.pairs import pairs_from_matrix
+from influence_mem.programs import shared_flags, start
 from influence_mem.released import EstimateSetError
 
 FLAGS = flags.FLAGS
@@ -282,16 +283,16 @@ def define_flags():
 
     train_flags.define_flags()
     flags.mark_flag_as_required("workdir")
-    cli.define_estimates("Directory with <name>_infl_matrix.npz.")
-    cli.define_name()
-    cli.define_thresholds("High-influence pairs (S_h, subpopulations): mem >= this; with "
+    shared_flags.define_estimates("Directory with <name>_infl_matrix.npz.")
+    shared_flags.define_name()
+    shared_flags.define_thresholds("High-influence pairs (S_h, subpopulations): mem >= this; with "
                           "--memorized_set=mem_threshold also the memorized set (paper 000's 0.25).",
                           "High-influence pairs (S_h, subpopulations): infl >= this (paper 000's 0.15).")
     flags.DEFINE_enum("memorized_set", "pairs", list(MEMORIZED_SETS),
                       "What is removed as memorized: pairs = S_h, the unique training examples of the "
                       "high-influence pairs (paper 003 Table 2, the default); mem_threshold = every example "
                       "with mem >= --mem_threshold (paper 000 Fig. 2).")
-    cli.define_output_dir("Where the CSV tables go; default: --workdir.")
+    shared_flags.define_output_dir("Where the CSV tables go; default: --workdir.")
     flags.DEFINE_float("pixel_threshold", 0.02, "Near duplicate: RMS pixel difference <= this ([0, 1] images).")
     flags.DEFINE_float("feature_threshold", 0.01, "Near duplicate: cosine distance of features <= this.")
     flags.DEFINE_enum("duplicates_of", "memorized", ["memorized", "all"],
@@ -311,7 +312,7 @@ def define_flags():
 def run():
     from influence_mem.train import flags as train_flags  # TensorFlow, which defines flags of its own on import
 
-    cli.run(main, train_flags.define_flags, define_flags)
+    start.run(main, train_flags.define_flags, define_flags)
 
 
 if __name__ == "__main__":

@@ -10,15 +10,16 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from influence_mem import cli, released
+from influence_mem import released
 from influence_mem.estimate.pairs import pairs_from_matrix
+from influence_mem.programs import shared_flags, start
 
 FLAGS = flags.FLAGS
 
 
 def define_flags():
     """Defined only when run, so importing describe() adds no global flags."""
-    cli.define_thresholds("Memorization threshold for counting pairs.",
+    shared_flags.define_thresholds("Memorization threshold for counting pairs.",
                                      "Influence threshold for counting pairs.")
 
 
@@ -100,7 +101,7 @@ def main(argv):
 
 
 def run():
-    cli.run(main, define_flags)
+    start.run(main, define_flags)
 
 
 if __name__ == "__main__":

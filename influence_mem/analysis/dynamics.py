@@ -27,7 +27,8 @@ from absl import flags, logging
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from influence_mem import cli, released
+from influence_mem import released
+from influence_mem.programs import shared_flags, start
 from influence_mem.train import flags as train_flags
 from influence_mem.train import recipe
 from influence_mem.train.plan import plan_full_run
@@ -172,13 +173,13 @@ def main(argv):
 
 def run():
     """Entry point: the trainer's flags (--flagfile, --dataset, --epochs, --corrupt_fraction, ...) plus ours."""
-    cli.run(main, train_flags.define_flags, _define_flags)
+    start.run(main, train_flags.define_flags, _define_flags)
 
 
 def _define_flags() -> None:
     flags.mark_flag_as_required("workdir")
-    cli.define_estimates("Directory with <name>_infl_matrix.npz (its tr_mem picks the subsets).")
-    cli.define_name()
+    shared_flags.define_estimates("Directory with <name>_infl_matrix.npz (its tr_mem picks the subsets).")
+    shared_flags.define_name()
     flags.DEFINE_integer("examples", 32, "Examples per group (easy, difficult, all).")
     flags.register_validator("examples", lambda v: v >= 2, "--examples must be >= 2")
 

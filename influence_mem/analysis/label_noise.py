@@ -26,8 +26,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
 
-from influence_mem import cli, released
+from influence_mem import released
 from influence_mem.analysis.consistency import check_units, estimate_unit
+from influence_mem.programs import shared_flags, start
 
 FLAGS = flags.FLAGS
 
@@ -128,8 +129,8 @@ def main(argv):
 
 def define_flags():
     """The study's flags."""
-    cli.define_estimates_list("NAME=DIR entries, e.g. subsampled=/a,turnover=/b,last_layer=/c.")
-    cli.define_output_dir("Where label_noise_auroc.csv and label_noise_hist.png go.", required=True)
+    shared_flags.define_estimates_list("NAME=DIR entries, e.g. subsampled=/a,turnover=/b,last_layer=/c.")
+    shared_flags.define_output_dir("Where label_noise_auroc.csv and label_noise_hist.png go.", required=True)
     flags.DEFINE_string("corrupted", None, "dataset_meta.npz, corrupted_idx.npy or estimates_stats.npz with the "
                                            "corrupted ids.")
     flags.mark_flag_as_required("corrupted")
@@ -138,7 +139,7 @@ def define_flags():
 
 
 def run():
-    cli.run(main, define_flags)
+    start.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ from absl import flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from influence_mem import cli, released
+from influence_mem import released
 from influence_mem.estimate import trial_format
+from influence_mem.programs import shared_flags, start
 from influence_mem.released import EstimateSetError
 
 FLAGS = flags.FLAGS
@@ -279,9 +280,9 @@ def define_flags():
 
     train_flags.define_flags()
     flags.mark_flag_as_required("workdir")
-    cli.define_estimates("Directory with <name>_infl_matrix.npz (and the pairs file).")
-    cli.define_name()
-    cli.define_output_dir("Where CSV/PNG go; default: --workdir.")
+    shared_flags.define_estimates("Directory with <name>_infl_matrix.npz (and the pairs file).")
+    shared_flags.define_name()
+    shared_flags.define_output_dir("Where CSV/PNG go; default: --workdir.")
     flags.DEFINE_integer("runs", 5, "Models trained per condition (paper: 100 CIFAR-100/MNIST, 5 ImageNet).")
     flags.DEFINE_list("thresholds", [f"{t:g}" for t in THRESHOLDS], "Memorization thresholds θ of Fig. 2.")
     flags.DEFINE_list("experiments", ["memorized", "pairs"],
@@ -298,7 +299,7 @@ def define_flags():
 def run():
     from influence_mem.train import flags as train_flags  # TensorFlow, which defines flags of its own on import
 
-    cli.run(main, train_flags.define_flags, define_flags)
+    start.run(main, train_flags.define_flags, define_flags)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 from absl import flags
 
-from influence_mem import cli, released
+from influence_mem import released
 from influence_mem.analysis import consistency, examples, figures, longtail, pair_stats
 from influence_mem.estimate.pairs import pairs_from_matrix
+from influence_mem.programs import shared_flags, start
 from influence_mem.released import EstimateSetError, find_estimate_set
 
 FLAGS = flags.FLAGS
@@ -279,9 +280,9 @@ def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_d
 
 def define_flags():
     """im-report's flags."""
-    cli.define_estimates()
-    cli.define_name()
-    cli.define_output_dir("Report folder; default: <estimates>/report.")
+    shared_flags.define_estimates()
+    shared_flags.define_name()
+    shared_flags.define_output_dir("Report folder; default: <estimates>/report.")
     flags.DEFINE_string("dataset", None, "Dataset of the estimates (registry name), for the example figures.")
     flags.DEFINE_string("data_dir", None, "TFDS data directory.")
     flags.DEFINE_list("compare", [], "Other estimate directories (same data) for the consistency section.")
@@ -317,7 +318,7 @@ def main(argv):
 
 
 def run():
-    cli.run(main, define_flags)
+    start.run(main, define_flags)
 
 
 if __name__ == "__main__":

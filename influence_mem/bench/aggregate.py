@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 from absl import flags
 
-from influence_mem import cli, released
+from influence_mem import released
 from influence_mem.estimate import lemma_bound
 from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.estimate.simulate import make_learner, write_dataset_meta, write_trial
+from influence_mem.programs import start
 
 FLAGS = flags.FLAGS
 
@@ -108,7 +109,7 @@ def main(argv):
 
 
 def run():
-    cli.run(main, define_flags)
+    start.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import time
 
 from absl import app, flags
 
-from influence_mem import cli
+from influence_mem.programs import start
 from influence_mem.train import flags as train_flags
 from influence_mem.train.run import run_trials
 
@@ -77,7 +77,7 @@ def main(argv):
 
 
 def run():
-    cli.run(main, define_flags)
+    start.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from influence_mem import cli
 from influence_mem.data.subsets import subset_size
+from influence_mem.programs import start
 from influence_mem.train import flags as train_flags
 from influence_mem.train.config import TrainConfig
 from influence_mem.train.recipe import build_model
@@ -206,7 +206,7 @@ def main(argv):
 
 
 def run():
-    cli.run(main, define_flags)
+    start.run(main, define_flags)
 
 
 if __name__ == "__main__":

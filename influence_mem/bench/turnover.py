@@ -15,8 +15,8 @@ import time
 import numpy as np
 from absl import app, flags
 
-from influence_mem import cli
 from influence_mem.data import datasets
+from influence_mem.programs import start
 from influence_mem.train import recipe
 from influence_mem.train.config import TrainConfig
 from influence_mem.train.plan import TrialPlan
@@ -99,7 +99,7 @@ def define_flags() -> None:
 
 
 def run():
-    cli.run(main, define_flags)
+    start.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,11 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
-from influence_mem import cli
 from influence_mem.data.base import DatasetError
 from influence_mem.data.imagenet_ops import released_order
 from influence_mem.data.npzio import write_npz
 from influence_mem.data.tfrecord import META_FILE, encode_example, shard_name
+from influence_mem.programs import start
 
 TEST_DIR_NAMES = ("val", "validation", "test")
 
@@ -148,7 +148,7 @@ def main(argv):
 
 def run():
     """`python -m influence_mem.data.build_tfrecords`: define the flags (--help lists them), parse them, build."""
-    cli.run(main, define_flags)
+    start.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 from absl import flags
 
-from influence_mem import cli
+from influence_mem.programs import start
 
 FLAGS = flags.FLAGS
 
@@ -74,7 +74,7 @@ def define_flags() -> None:
 
 
 def run():
-    cli.run(main, define_flags)
+    start.run(main, define_flags)
 
 
 if __name__ == "__main__":

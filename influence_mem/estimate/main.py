@@ -11,9 +11,10 @@ import sys
 
 from absl import app, flags
 
-from influence_mem import cli, released
+from influence_mem import released
 from influence_mem.estimate.aggregator import AggregateError, aggregate_workdir
 from influence_mem.estimate.trials import MetaError
+from influence_mem.programs import shared_flags, start
 
 FLAGS = flags.FLAGS
 
@@ -25,9 +26,9 @@ def define_flags():
         flags.mark_flag_as_required("workdir")
     if "subset_ratio" not in FLAGS:
         flags.DEFINE_float("subset_ratio", 0.7, "Subset ratio whose trials give the estimates.")
-    cli.define_name("Output file prefix (default: 'dataset' in dataset_meta).")
-    cli.define_output_dir("Where to write the outputs (default: --workdir).")
-    cli.define_thresholds("High-influence pairs: minimum memorization.",
+    shared_flags.define_name("Output file prefix (default: 'dataset' in dataset_meta).")
+    shared_flags.define_output_dir("Where to write the outputs (default: --workdir).")
+    shared_flags.define_thresholds("High-influence pairs: minimum memorization.",
                                      "High-influence pairs: minimum influence.")
     if "full_influence" not in FLAGS:
         flags.DEFINE_boolean("full_influence", False,
@@ -63,7 +64,7 @@ def main(argv):
 
 
 def run():
-    cli.run(main, define_flags)
+    start.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ import math
 
 from absl import flags
 
-from influence_mem import cli, models
+from influence_mem import models
 from influence_mem.data import corrupt, datasets
 from influence_mem.estimate.trial_format import parse_trials
+from influence_mem.programs import config_flag, shared_flags
 from influence_mem.train import claims, schedules
 from influence_mem.train import strategy as strategy_lib
 from influence_mem.train.config import IMAGENET_AUGMENTATIONS, PRECISIONS, TrainConfig
@@ -23,7 +24,7 @@ def define_flags() -> None:
     if "pack_trials" in FLAGS:
         return
     defaults = TrainConfig()
-    cli.define_config()
+    config_flag.define_config()
     flags.DEFINE_string("dataset", "digits", "Dataset name: " + ", ".join(datasets.names()) + ".")
     flags.DEFINE_string("data_dir", None, "TFDS data directory (where prepared datasets live).")
     flags.DEFINE_string("arch", defaults.arch, "Architecture name from the model registry.")
@@ -83,12 +84,12 @@ def define_flags() -> None:
     flags.DEFINE_boolean("jit_compile", None, "XLA-compile the one-model trainer's steps (model.compile("
                          "jit_compile=...)); unset: Keras's choice (on GPUs yes, on CPU no).")
 
-    flags.register_validator("dataset", lambda v: cli.valid(datasets.check_name, v), "see the message above")
-    flags.register_validator("arch", lambda v: cli.valid(models.check_name, v), "see the message above")
-    flags.register_validator("save_model_trials", lambda v: cli.valid(_check_save_model_trials, v),
+    flags.register_validator("dataset", lambda v: shared_flags.valid(datasets.check_name, v), "see the message above")
+    flags.register_validator("arch", lambda v: shared_flags.valid(models.check_name, v), "see the message above")
+    flags.register_validator("save_model_trials", lambda v: shared_flags.valid(_check_save_model_trials, v),
                              "see the message above")
     flags.register_validator("subset_ratio", lambda v: 0.0 < v <= 1.0, "--subset_ratio must be in (0, 1]")
-    flags.register_validator("trials", lambda v: cli.valid(parse_trials, v), "see the message above")
+    flags.register_validator("trials", lambda v: shared_flags.valid(parse_trials, v), "see the message above")
     flags.register_validator("epochs", lambda v: v >= 1, "--epochs must be >= 1")
     flags.register_validator("batch_size", lambda v: v >= 1, "--batch_size must be >= 1")
     flags.register_validator("crop_padding", lambda v: v >= -1, "--crop_padding must be >= 0 (or -1 for the default)")
@@ -113,8 +114,8 @@ def define_flags() -> None:
     flags.register_validator("seed", lambda v: v >= 0, "--seed must be >= 0")
     flags.register_validator("corrupt_seed", lambda v: v >= 0, "--corrupt_seed must be >= 0")
     flags.register_validator("log_every_epochs", lambda v: v >= 1, "--log_every_epochs must be >= 1")
-    flags.register_validator("mlp_hidden", lambda v: cli.valid(_check_widths, v), "see the message above")
-    flags.register_validator("decay_epochs", lambda v: cli.valid(_check_epochs, v), "see the message above")
+    flags.register_validator("mlp_hidden", lambda v: shared_flags.valid(_check_widths, v), "see the message above")
+    flags.register_validator("decay_epochs", lambda v: shared_flags.valid(_check_epochs, v), "see the message above")
 
 
 def _finite(value) -> bool:

@@ -22,12 +22,12 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
-from influence_mem import cli
 from influence_mem.data import pipeline
 from influence_mem.data.base import Dataset
 from influence_mem.data.npzio import read_npz, write_npz
 from influence_mem.estimate.trial_format import parse_trials
 from influence_mem.estimate.trial_format import trial_dir
+from influence_mem.programs import start
 from influence_mem.train import claims, outputs
 from influence_mem.train import flags as train_flags
 from influence_mem.train.config import TrainConfig
@@ -165,7 +165,7 @@ def main(argv):
 
 
 def run():
-    cli.run(main, define_flags, lambda: flags.mark_flag_as_required("workdir"))
+    start.run(main, define_flags, lambda: flags.mark_flag_as_required("workdir"))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ import time
 
 from absl import app, flags, logging
 
-from influence_mem import cli
 from influence_mem.estimate.trial_format import parse_trials
+from influence_mem.programs import start
 from influence_mem.train import flags as train_flags
 from influence_mem.train import outputs
 from influence_mem.train.run import TrialsFailed, run_trials
@@ -60,7 +60,7 @@ def define_flags() -> None:
 
 
 def run():
-    cli.run(main, define_flags)
+    start.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,10 @@ import os
 import tensorflow as tf
 from absl import app, flags
 
-from influence_mem import cli
 from influence_mem.estimate.trial_format import (AUX_FILE, FAILED_FILE, MAX_TRIAL_ID, format_trials, parse_trials,
                                                  trial_id, work_dir_trial)
 from influence_mem.estimate.trials import ratio_dirs
+from influence_mem.programs import shared_flags, start
 from influence_mem.train import checkpoints, claims
 
 FLAGS = flags.FLAGS
@@ -28,7 +28,8 @@ def define_flags():
                         "largest trial id seen, per ratio).")
     flags.DEFINE_float("claim_timeout_minutes", claims.STALE_SECONDS / 60,
                        "A claim from another host with an older heartbeat counts as failed (its worker is gone).")
-    flags.register_validator("trials", lambda v: v is None or cli.valid(parse_trials, v), "see the message above")
+    flags.register_validator("trials", lambda v: v is None or shared_flags.valid(parse_trials, v),
+                             "see the message above")
     flags.mark_flag_as_required("workdir")
 
 
@@ -118,7 +119,7 @@ def main(argv):
 
 
 def run():
-    cli.run(main, define_flags)
+    start.run(main, define_flags)
 
 
 if __name__ == "__main__":

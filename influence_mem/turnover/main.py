@@ -18,8 +18,9 @@ import time
 import numpy as np
 from absl import app, flags, logging
 
-from influence_mem import cli, released
+from influence_mem import released
 from influence_mem.estimate.pairs import high_influence_pairs
+from influence_mem.programs import shared_flags, start
 from influence_mem.train import flags as train_flags
 from influence_mem.turnover import trainer
 
@@ -78,13 +79,13 @@ def define_flags():
     """The trainer's flags plus the estimate-set ones."""
     train_flags.define_flags()
     flags.mark_flag_as_required("workdir")
-    cli.define_name("File-name prefix of the estimate files (default: the dataset name).")
-    cli.define_thresholds("High-influence pairs: mem >= this (nats for turn-over dropout).",
+    shared_flags.define_name("File-name prefix of the estimate files (default: the dataset name).")
+    shared_flags.define_thresholds("High-influence pairs: mem >= this (nats for turn-over dropout).",
                                      "High-influence pairs: infl >= this (nats for turn-over dropout).")
 
 
 def run():
-    cli.run(main, define_flags)
+    start.run(main, define_flags)
 
 
 if __name__ == "__main__":

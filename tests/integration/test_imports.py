@@ -34,7 +34,8 @@ def test_no_module_defines_flags_when_imported():
 
 
 def test_config_files_need_no_tensorflow():
-    code = ("import sys; from influence_mem import configs as config_files; config_files.resolve('digits_mlp'); "
+    code = ("import sys; from influence_mem.programs import configs as config_files; "
+            "config_files.resolve('digits_mlp'); "
             "assert 'tensorflow' not in sys.modules and 'absl.flags' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=60)
 

@@ -122,7 +122,7 @@ def test_wheel_dependencies_contents_and_installed_configs(tmp_path):
     # installed from the wheel: configs resolve by name to the installed copies, launchers import
     target = tmp_path / "site"
     _run(sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", target, wheel, cwd=tmp_path)
-    code = ("from influence_mem import configs as c; import influence_mem_launchers as l; "
+    code = ("from influence_mem.programs import configs as c; import influence_mem_launchers as l; "
             "print(c.resolve('cifar100_resnet50')); print(len(c.names())); print(l.__file__)")
     out = _run(sys.executable, "-c", code, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(target))).split()
     assert out[0] == str(target / "influence_mem_configs" / "cifar100_resnet50.cfg")
@@ -140,7 +140,7 @@ def test_editable_install_resolves_configs_from_the_source_tree(tmp_path):
          tmp_path / "dist" / wheel_name, cwd=tmp_path)
     (src / "configs" / "added_later.cfg").write_text("--epochs=1\n")  # edits show without reinstalling
     # -S: only the editable install's .pth (not this environment's own install of the package)
-    code = (f"import site; site.addsitedir({str(target)!r}); from influence_mem import configs as c; "
+    code = (f"import site; site.addsitedir({str(target)!r}); from influence_mem.programs import configs as c; "
             "import influence_mem_launchers as l; print(c.resolve('added_later')); print(l.__file__)")
     out = _run(sys.executable, "-S", "-c", code, cwd=tmp_path).split()
     assert out == [str(src / "configs" / "added_later.cfg"), str(src / "launchers" / "__init__.py")]

@@ -1,4 +1,4 @@
-"""influence_mem.cli.run: a program defines its flags when it starts (never at import) and they are the key
+"""programs.start.run: a program defines its flags when it starts (never at import) and they are the key
 flags of sys.argv[0], so `--help` of every console script and `python -m` entry lists them."""
 import importlib
 import sys
@@ -6,7 +6,7 @@ import sys
 import pytest
 from absl import flags
 
-from influence_mem import cli
+from influence_mem.programs import start
 
 PROGRAMS = {  # module with run() -> flags its --help must list
     "influence_mem.train.main": ["workdir", "trials", "epochs", "pack_trials"],
@@ -23,7 +23,7 @@ PROGRAMS = {  # module with run() -> flags its --help must list
 @pytest.mark.parametrize("module", sorted(PROGRAMS))
 def test_run_defines_the_programs_flags_as_key_flags_of_argv0(module, program, monkeypatch):
     started = []
-    monkeypatch.setattr(cli.app, "run", started.append)
+    monkeypatch.setattr(start.absl_app, "run", started.append)
     monkeypatch.setattr(sys, "argv", [f"/bin/{module}-test"])
     importlib.import_module(module).run()
     assert len(started) == 1  # app.run(main) was reached

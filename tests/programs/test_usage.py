@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from influence_mem import cli
+from influence_mem.programs import start, usage
 
 PROGRAMS = {  # module with run() -> (program name, groups in order, most lines)
     "influence_mem.train.main": ("im-train", ["trainer flags", "common flags"], 90),
@@ -22,7 +22,7 @@ PROGRAMS = {  # module with run() -> (program name, groups in order, most lines)
 def test_help_is_grouped_and_short(module, program, monkeypatch, capsys):
     name, groups, most = PROGRAMS[module]
     monkeypatch.setattr(sys, "argv", [f"/usr/bin/{name}", "--help"])
-    monkeypatch.setattr(cli.app, "run", lambda main: pytest.fail("--help must not start the program"))
+    monkeypatch.setattr(start.absl_app, "run", lambda main: pytest.fail("--help must not start the program"))
     with pytest.raises(SystemExit) as e:
         importlib.import_module(module).run()
     assert e.value.code == 0
@@ -45,11 +45,11 @@ def test_help_lists_defaults_and_required(program, monkeypatch, capsys):
 
 def test_program_name_of_python_m_entries(monkeypatch):
     import types
-    assert cli.program_name("/usr/bin/im-train", "influence_mem.train.main") == "im-train"
+    assert usage.program_name("/usr/bin/im-train", "influence_mem.train.main") == "im-train"
     spec = types.SimpleNamespace(name="influence_mem.turnover.__main__")
     monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__spec__=spec))
-    assert cli.program_name("/x/influence_mem/turnover/__main__.py", "influence_mem.turnover.main") == \
+    assert usage.program_name("/x/influence_mem/turnover/__main__.py", "influence_mem.turnover.main") == \
         "python -m influence_mem.turnover"
     spec.name = "influence_mem.aggregate"  # the alias names itself, not the module it hands on to
-    assert cli.program_name("/x/influence_mem/aggregate.py", "influence_mem.estimate.main") == \
+    assert usage.program_name("/x/influence_mem/aggregate.py", "influence_mem.estimate.main") == \
         "python -m influence_mem.aggregate"

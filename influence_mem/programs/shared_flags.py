@@ -1,0 +1,61 @@
+"""The flags of the programs that read or write estimate sets, each defined once, and the flag check they share.
+
+--estimates, --name, --output_dir, --mem_threshold and --infl_threshold mean the same in im-report,
+im-describe, im-aggregate, the turn-over run and the analysis programs; only the help text (and whether a
+flag is required) differs.  Each program's define_flags() calls the define_* functions it needs (they are
+idempotent); nothing is defined at import.
+"""
+from absl import flags
+
+
+def valid(check, value) -> bool:
+    """For flags.register_validator: run `check(value)`, which raises ValueError with a message naming the
+    flag; absl then prints that one line instead of a traceback or a generic message."""
+    try:
+        check(value)
+    except ValueError as e:
+        raise flags.ValidationError(str(e)) from None
+    return True
+
+
+def _defined(name: str) -> bool:
+    return name in flags.FLAGS
+
+
+def define_estimates(help="Directory holding <name>_infl_matrix.npz etc.", required=True):
+    """--estimates: one directory of estimate files (released.find_estimate_set)."""
+    if not _defined("estimates"):
+        flags.DEFINE_string("estimates", None, help)
+        if required:
+            flags.mark_flag_as_required("estimates")
+
+
+def define_estimates_list(help="NAME=DIR entries, each DIR holding one <name>_infl_matrix.npz.", required=True):
+    """--estimates as a list of NAME=DIR (programs comparing several estimate sets)."""
+    if not _defined("estimates"):
+        flags.DEFINE_list("estimates", None, help)
+        if required:
+            flags.mark_flag_as_required("estimates")
+
+
+def define_name(help="Estimate name prefix; default: the only one in --estimates."):
+    """--name: the <name> prefix of the estimate files."""
+    if not _defined("name"):
+        flags.DEFINE_string("name", None, help)
+
+
+def define_output_dir(help, required=False):
+    """--output_dir: where the program writes (each program says its default in `help`)."""
+    if not _defined("output_dir"):
+        flags.DEFINE_string("output_dir", None, help)
+        if required:
+            flags.mark_flag_as_required("output_dir")
+
+
+def define_thresholds(mem_help="High-influence pairs: mem >= this.",
+                      infl_help="High-influence pairs: infl >= this."):
+    """--mem_threshold (0.25) and --infl_threshold (0.15): the paper's pair selection."""
+    if not _defined("mem_threshold"):
+        flags.DEFINE_float("mem_threshold", 0.25, mem_help)
+    if not _defined("infl_threshold"):
+        flags.DEFINE_float("infl_threshold", 0.15, infl_help)
