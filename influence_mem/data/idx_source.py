@@ -87,7 +87,7 @@ def read_idx(path: str, magic: int) -> np.ndarray:
                                    f"(an IDX file of uint8 {kind})")
             dims_bytes = _read_exactly(f, 4 * ndim)
             if len(dims_bytes) < 4 * ndim:
-                raise DatasetError(f"{path}: truncated inside its header ({ndim} dimensions expected)")
+                raise DatasetError(f"{path}: truncated: the header ends before its {ndim} dimension size(s)")
             shape = tuple(int(d) for d in np.frombuffer(dims_bytes, ">u4"))
             count = int(np.prod(shape, dtype=object))
             data = _read_exactly(f, count)
