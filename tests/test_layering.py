@@ -11,16 +11,18 @@ PACKAGE = REPO / "influence_mem"
 
 # Bottom to top (docs/architecture.md).  A module may import its own layer or lower ones.
 LAYERS = [
-    ("formats, data, models", ["influence_mem.released", "influence_mem.released_files", "influence_mem.data",
-                               "influence_mem.models",
-                               "influence_mem.progress"]),
+    ("formats", ["influence_mem.formats"]),
+    ("data, models", ["influence_mem.data", "influence_mem.models",
+                      "influence_mem.progress"]),
     ("train, estimate", ["influence_mem.train", "influence_mem.estimate"]),
     ("turnover, analysis", ["influence_mem.turnover", "influence_mem.analysis"]),
-    ("programs", ["influence_mem.programs", "influence_mem.bench", "influence_mem.aggregate"]),
+    ("programs", ["influence_mem.programs", "influence_mem.bench", "influence_mem.aggregate",
+                  "influence_mem.released", "influence_mem.released_files"]),  # the public face, old paths
 ]
 PROGRAMS = LAYERS.index(LAYERS[-1])  # also every CLI module (is_a_program): a CLI sits above its package
 # Modules that must run without TensorFlow (aggregation and analysis machines).
-NO_TENSORFLOW = ["influence_mem.released", "influence_mem.released_files", "influence_mem.estimate",
+NO_TENSORFLOW = ["influence_mem.formats", "influence_mem.released", "influence_mem.released_files",
+                 "influence_mem.estimate",
                  "influence_mem.programs", "influence_mem.progress"]
 
 
@@ -138,6 +140,14 @@ def test_clis_sit_in_the_programs_layer():
     assert layer_of("influence_mem.analysis.report") == PROGRAMS > layer_of("influence_mem.analysis.figures")
 
 
+def test_formats_imports_nothing_else_of_the_package():
+    """formats/ is the bottom layer alone: it may import only itself (and numpy, pandas, fsspec, ...)."""
+    outside = [(a, b) for a, targets in graph().items() if a.startswith("influence_mem.formats")
+               for b in targets if not b.startswith("influence_mem.formats")]
+    assert not outside, outside
+    assert layer_of("influence_mem.formats.npz") < layer_of("influence_mem.data.base")
+
+
 def test_the_checker_sees_a_back_edge_and_a_hidden_cycle(tmp_path):
     """The checker itself: data importing train (inside a function, too) is a back edge and a cycle."""
     fake = tmp_path / "influence_mem"
@@ -148,6 +158,6 @@ def test_the_checker_sees_a_back_edge_and_a_hidden_cycle(tmp_path):
     (fake / "data" / "x.py").write_text("def f():\n    from influence_mem.train import y\n")
     (fake / "train" / "y.py").write_text("import influence_mem.data.x\n")
     edges = graph(fake)
-    assert ("influence_mem.data.x (layer formats, data, models) imports influence_mem.train.y (layer train, estimate)"
+    assert ("influence_mem.data.x (layer data, models) imports influence_mem.train.y (layer train, estimate)"
             in back_edges(edges))
     assert cycles_of(edges) == [["influence_mem.data.x", "influence_mem.train.y", "influence_mem.data.x"]]

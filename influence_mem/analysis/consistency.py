@@ -24,7 +24,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from influence_mem import released
+from influence_mem.formats import released
 from influence_mem.estimate.pairs import overlap, pair_keys, pairs_from_matrix
 
 MEM_THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)

@@ -48,11 +48,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
 
-from influence_mem import released
+from influence_mem.formats import npz, released
 from influence_mem.analysis.marginal_utility import reduced, train_runs
 from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.programs import shared_flags, start
-from influence_mem.released import EstimateSetError
+from influence_mem.formats.released import EstimateSetError
 
 FLAGS = flags.FLAGS
 
@@ -230,11 +230,11 @@ def main(argv):
             raise EstimateSetError(f"--dataset={FLAGS.dataset} streams its images; the critique needs an in-memory one")
         features = None
         if FLAGS.features:
-            with np.load(FLAGS.features) as z:
-                if not {"train_features", "test_features"} <= set(z.files):
-                    raise EstimateSetError(f"--features={FLAGS.features}: needs train_features and test_features")
-                features = z["train_features"], z["test_features"]
-    except (EstimateSetError, released.ReleasedFormatError, OSError) as e:
+            z = npz.read(FLAGS.features, max_bytes=None)  # our own features file (im-train's last layer)
+            if not {"train_features", "test_features"} <= set(z):
+                raise EstimateSetError(f"--features={FLAGS.features}: needs train_features and test_features")
+            features = z["train_features"], z["test_features"]
+    except (EstimateSetError, released.ReleasedFormatError, npz.NpzError, OSError) as e:
         sys.exit(f"error: {e}")
     pairs_file = os.path.join(FLAGS.estimates, released.high_infl_pairs_filename(
         files["name"], FLAGS.infl_threshold, FLAGS.mem_threshold))

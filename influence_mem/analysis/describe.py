@@ -10,7 +10,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from influence_mem import released
+from influence_mem.formats import released
 from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.programs import shared_flags, start
 

@@ -27,7 +27,7 @@ from absl import flags, logging
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from influence_mem import released
+from influence_mem.formats import released
 from influence_mem.programs import shared_flags, start
 from influence_mem.train import flags as train_flags
 from influence_mem.train import recipe

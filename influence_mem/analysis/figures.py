@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from influence_mem.released import PAIR_KEYS
+from influence_mem.formats.released import PAIR_KEYS
 
 PAIR_COLUMNS = list(PAIR_KEYS)
 

@@ -18,6 +18,7 @@ mixed set is refused unless --allow_mixed_units.
 """
 import os
 import sys
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
 
-from influence_mem import released
+from influence_mem.formats import npz, released
 from influence_mem.analysis.consistency import check_units, estimate_unit
 from influence_mem.programs import shared_flags, start
 
@@ -81,16 +82,19 @@ def plot_histograms(scores: dict, corrupted_idx, path=None, bins: int = 40) -> F
 
 def load_corrupted_idx(path) -> np.ndarray:
     """Corrupted ids from a dataset_meta.npz / estimates_stats.npz (key corrupted_idx) or a .npy file."""
+    if zipfile.is_zipfile(path):  # an .npz (any name): through the size-checked reader
+        try:
+            arrays = npz.read(path)
+        except npz.NpzError as e:
+            raise ValueError(f"{path}: not a .npy/.npz file with corrupted ids ({e.detail})") from None
+        if "corrupted_idx" not in arrays:
+            raise ValueError(f"{path}: no 'corrupted_idx' key (was the run trained with --corrupt_fraction?)")
+        return arrays["corrupted_idx"].astype(np.int64)
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, EOFError, ValueError) as e:
         raise ValueError(f"{path}: not a .npy/.npz file with corrupted ids ({e})") from None
-    if isinstance(loaded, np.ndarray):
-        return loaded.astype(np.int64)
-    with loaded:
-        if "corrupted_idx" not in loaded.files:
-            raise ValueError(f"{path}: no 'corrupted_idx' key (was the run trained with --corrupt_fraction?)")
-        return loaded["corrupted_idx"].astype(np.int64)
+    return loaded.astype(np.int64)
 
 
 def load_scores(spec: list, allow_mixed_units: bool = False) -> dict:

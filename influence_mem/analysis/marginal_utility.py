@@ -29,10 +29,10 @@ from absl import flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from influence_mem import released
-from influence_mem.estimate import trial_format
+from influence_mem.formats import released
+from influence_mem.formats import trial as trial_format
 from influence_mem.programs import shared_flags, start
-from influence_mem.released import EstimateSetError
+from influence_mem.formats.released import EstimateSetError
 
 FLAGS = flags.FLAGS
 

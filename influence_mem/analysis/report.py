@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 from absl import flags
 
-from influence_mem import released
+from influence_mem.formats import released
 from influence_mem.analysis import consistency, examples, figures, longtail, pair_stats
 from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.programs import shared_flags, start
-from influence_mem.released import EstimateSetError, find_estimate_set
+from influence_mem.formats.released import EstimateSetError, find_estimate_set
 
 FLAGS = flags.FLAGS
 SUMMARY_FILE = "summary.md"

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from absl import flags
 
-from influence_mem import released
+from influence_mem.formats import released
 from influence_mem.estimate import lemma_bound
 from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.estimate.simulate import make_learner, write_dataset_meta, write_trial

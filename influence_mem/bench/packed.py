@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from influence_mem.data.subsets import subset_size
+from influence_mem.formats.trial import subset_size
 from influence_mem.programs import start
 from influence_mem.train import flags as train_flags
 from influence_mem.train.config import TrainConfig

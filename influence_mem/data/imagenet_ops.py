@@ -40,6 +40,8 @@ import numpy as np
 import tensorflow as tf
 
 from influence_mem.data.base import DatasetError
+from influence_mem.data.npzio import read_npz
+from influence_mem.formats.npz import NpzError
 
 IMAGE_SIZE = 224
 CROP_PADDING = 32            # their CROP_PADDING: the centre crop is size / (size + 32) of the shorter side
@@ -180,10 +182,9 @@ def released_order(filenames, index_file: Optional[str], labels: Optional[np.nda
     released = None
     if index_file is not None:
         try:
-            with tf.io.gfile.GFile(index_file, "rb") as f:
-                released = dict(np.load(f, allow_pickle=False))
-        except Exception as e:
-            raise DatasetError(f"{index_file}: not a readable .npz index file ({e})") from None
+            released = read_npz(index_file)
+        except NpzError as e:
+            raise DatasetError(f"{index_file}: not a readable .npz index file ({e.detail})") from None
         if split == "tr" and "tr_filenames" not in released:
             raise DatasetError(f"{index_file}: has no 'tr_filenames' (keys: {sorted(released)})")
     key = f"{split}_filenames"

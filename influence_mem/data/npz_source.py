@@ -1,43 +1,27 @@
 """A user's own arrays in one .npz file (`--dataset=npz:PATH`), held in memory.
 
-One provider per source, importing only the data/ leaves.
+One provider per source, importing only the data/ leaves.  The file is read through formats.npz (no
+TensorFlow needed): a local path or an fsspec URL (gs:// with `pip install influence_mem[gcs]`).
 """
 import numpy as np
 
-from influence_mem import released
 from influence_mem.data.base import Dataset, DatasetError, validate_arrays, with_channel
+from influence_mem.formats import npz
 
 MAX_BYTES = 64 * 1024 ** 3  # arrays held in memory; an npz declaring more is refused before it is read
-
-
-def _open(path: str):
-    """A local file with open() (no TensorFlow needed), a URL (gs://...) through tf.io.gfile."""
-    if "://" not in path:
-        return open(path, "rb")
-    import tensorflow as tf
-
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(path)
-    return tf.io.gfile.GFile(path, "rb")
 
 
 def load_npz(path: str) -> Dataset:
     """A user's own arrays: x_train, y_train, x_test, y_test (+ optional filenames_train), validated
     (base.validate_arrays: uint8 or [0, 1] float images, integer labels, both splits non-empty)."""
     try:
-        with _open(path) as f:
-            try:
-                released.check_npz_size(f, max_bytes=MAX_BYTES)  # reads only the headers
-            except ValueError as e:
-                raise DatasetError(f"{path}: refused: {e}") from None
-            f.seek(0)
-            arrays = dict(np.load(f, allow_pickle=False))
-    except DatasetError:
-        raise
-    except FileNotFoundError:
+        arrays = npz.read(path, max_bytes=MAX_BYTES)
+    except npz.NpzNotFound:
         raise DatasetError(f"{path}: file not found") from None
-    except Exception as e:  # zipfile.BadZipFile, ValueError, OSError ...
-        raise DatasetError(f"{path}: not a readable .npz file ({e})") from None
+    except npz.NpzTooLarge as e:
+        raise DatasetError(f"{path}: refused: {e.detail}") from None
+    except npz.NpzError as e:
+        raise DatasetError(f"{path}: not a readable .npz file ({e.detail})") from None
     missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
     if missing:
         raise DatasetError(f"{path}: missing keys {missing}; has {sorted(arrays)}")

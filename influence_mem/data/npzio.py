@@ -1,13 +1,16 @@
-"""write_npz / read_npz: whole .npz files through tf.io.gfile (local paths, gs://).
+"""write_npz / read_npz: whole .npz files through tf.io.gfile (local paths, gs://), as all trainer I/O.
 
-A leaf of data/ so that data/ (build_tfrecords' meta.npz) and the layers above
-it (trial outputs, last-layer features) share one npz writer and reader
-without data/ importing train/.
+A leaf of data/ so that data/ (build_tfrecords' meta.npz, the ImageNet index) and the layers above it
+(trial outputs, last-layer features) share one npz writer and reader without data/ importing train/.
+Reading fetches the bytes through tf.io.gfile and parses them with formats.npz, the one size-checked reader.
 """
 import io
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
+
+from influence_mem.formats import npz
 
 
 def write_npz(path: str, arrays: dict) -> None:
@@ -17,7 +20,10 @@ def write_npz(path: str, arrays: dict) -> None:
         f.write(buffer.getvalue())
 
 
-def read_npz(path: str) -> dict:
+def read_npz(path: str, max_bytes: Optional[int] = npz.MAX_BYTES) -> dict:
+    """{key: array} of the .npz at `path`; npz.NpzError (NpzNotFound, NpzTooLarge), one line naming it."""
+    if not tf.io.gfile.exists(path):
+        raise npz.NpzNotFound(path, "no such file")
     with tf.io.gfile.GFile(path, "rb") as f:
-        with np.load(io.BytesIO(f.read()), allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+        data = f.read()
+    return npz.read(io.BytesIO(data), max_bytes=max_bytes, name=path)

@@ -13,20 +13,13 @@ released estimates depend on it.
 """
 import numpy as np
 
+from influence_mem.formats.trial import subset_size  # how many examples: the per-trial format says
+
 
 def _seed_sequence(seed: int, ratio: float, trial: int) -> np.random.SeedSequence:
     # The ratio enters as an integer number of parts per million so that 0.7
     # and 0.70000001 (flag parsing noise) give the same stream.
     return np.random.SeedSequence([int(seed), int(round(ratio * 1_000_000)), int(trial)])
-
-
-def subset_size(n: int, ratio: float) -> int:
-    """m = int(n * ratio) (truncation, as the authors' example code computes it), at least 1.
-
-    Rounding (used before) gave one more example whenever the fractional part
-    of n * ratio was >= 1/2, e.g. 1,006 instead of 1,005 of the 1,437 digits.
-    """
-    return max(1, int(n * ratio))
 
 
 def subset_indices(n: int, ratio: float, seed: int, trial: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 from absl import logging
 
 from influence_mem.data.base import Dataset, DatasetError, validate_arrays, with_channel
-from influence_mem.released import tfds_order
+from influence_mem.formats.released import tfds_order
 
 
 def original_index_from_id(tfds_ids) -> np.ndarray:

@@ -23,6 +23,8 @@ import tensorflow as tf
 
 from influence_mem.data.base import Dataset, DatasetError, validate_arrays
 from influence_mem.data.imagenet_ops import IMAGE_SIZE, MEAN, STD, EncodedImages
+from influence_mem.data.npzio import read_npz
+from influence_mem.formats.npz import NpzError
 
 META_FILE = "meta.npz"
 SPLITS = ("train", "test")
@@ -63,8 +65,10 @@ def load(directory: str) -> Dataset:
     if not tf.io.gfile.exists(meta_path):
         raise DatasetError(f"{meta_path}: not found; build the directory with "
                            f"python -m influence_mem.data.build_tfrecords")
-    with tf.io.gfile.GFile(meta_path, "rb") as f:
-        meta = dict(np.load(f, allow_pickle=False))
+    try:
+        meta = read_npz(meta_path)
+    except NpzError as e:
+        raise DatasetError(str(e)) from None
     missing = [k for k in ("tr_labels", "tt_labels", "tr_filenames", "class_names", "image_size") if k not in meta]
     if missing:
         raise DatasetError(f"{meta_path}: missing keys {missing}")

@@ -34,12 +34,12 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from absl import logging
 
-from influence_mem import released
+from influence_mem.formats import released
 from influence_mem.estimate.estimators import Accumulator, Estimates
 from influence_mem.estimate.pairs import high_influence_pairs
 from influence_mem.estimate import fileio
-from influence_mem.estimate.trial_format import (EXPERIMENT_FILE, META_FILE, METRICS_FILE, config_differences,
-                                                 format_trials, training_fields)
+from influence_mem.formats.trial import (EXPERIMENT_FILE, META_FILE, METRICS_FILE, config_differences,
+                                         format_trials, training_fields)
 from influence_mem.estimate.trials import TrialReader, list_trials, load_dataset_meta, ratio_dirs
 
 

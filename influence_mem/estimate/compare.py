@@ -14,6 +14,7 @@ import sys
 import numpy as np
 from absl import flags
 
+from influence_mem.formats import npz
 from influence_mem.programs import start
 
 FLAGS = flags.FLAGS
@@ -22,8 +23,7 @@ FLAGS = flags.FLAGS
 def _arrays(path: str) -> dict:
     if path.endswith(".npy"):
         return {"": np.load(path, allow_pickle=False)}
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+    return npz.read(path)
 
 
 def _same(x: np.ndarray, y: np.ndarray) -> bool:

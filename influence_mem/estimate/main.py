@@ -11,7 +11,7 @@ import sys
 
 from absl import app, flags
 
-from influence_mem import released
+from influence_mem.formats import released
 from influence_mem.estimate.aggregator import AggregateError, aggregate_workdir
 from influence_mem.estimate.trials import MetaError
 from influence_mem.programs import shared_flags, start

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from influence_mem.released import PAIR_KEYS
+from influence_mem.formats.released import PAIR_KEYS
 from influence_mem.estimate.estimators import difference_se
 
 

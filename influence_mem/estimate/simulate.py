@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from influence_mem.data.subsets import subset_size
-from influence_mem.estimate import trial_format
+from influence_mem.formats.trial import subset_size
+from influence_mem.formats import trial as trial_format
 
 
 @dataclasses.dataclass

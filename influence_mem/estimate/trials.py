@@ -16,11 +16,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from influence_mem.estimate import fileio
-from influence_mem import released
-from influence_mem.estimate.trial_format import (AUX_FILE, AUX_KEYS, format_ratio, is_unfinished_name,
-                                                 subset_sizes, trial_id)
-
-_TRAIN_KEYS = tuple(k for k in AUX_KEYS if not k.endswith("_test"))  # enough for C-scores
+from influence_mem.formats import npz
+from influence_mem.formats.trial import (AUX_FILE, AUX_KEYS, format_ratio, is_unfinished_name,
+                                         subset_sizes, trial_id)
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +48,11 @@ def load_dataset_meta(path) -> DatasetMeta:
         raise MetaError(f"{path}: dataset metadata file not found (the trainer writes it; "
                         f"or pass --labels_from)")
     try:
-        with fileio.load_npz(path, max_bytes=released.MAX_RELEASED_BYTES) as z:
-            arrays = {k: z[k] for k in z.files}
-    except fileio.TooLarge as e:
-        raise MetaError(f"{path}: refused: {e}") from None
-    except Exception as e:  # zipfile / numpy raise many types for a corrupt file
-        raise MetaError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+        arrays = npz.read(path)
+    except npz.NpzTooLarge as e:
+        raise MetaError(f"{path}: refused: {e.detail}") from None
+    except npz.NpzError as e:
+        raise MetaError(f"{path}: not a readable .npz file ({e.detail})") from None
     missing = [k for k in ("tr_labels", "tt_labels") if k not in arrays]
     if missing:
         raise MetaError(f"{path}: missing keys {missing} (has {sorted(arrays)})")
@@ -163,18 +160,14 @@ def read_trial(path, n: int, n_test: Optional[int], subset_ratio: Optional[float
     if max_elements is None:
         max_elements = n + (n_test or 0)
     try:
-        with fileio.load_npz(path, max_elements=max_elements) as z:
-            missing = [k for k in AUX_KEYS if k not in z.files]
-            if missing:
-                raise SkipTrial(f"missing keys {missing}")
-            keys = AUX_KEYS if n_test is not None else _TRAIN_KEYS
-            a = {k: z[k] for k in keys}
-    except SkipTrial:
-        raise
-    except fileio.TooLarge as e:
-        raise SkipTrial(f"refused: {e}") from None
-    except Exception as e:  # zipfile / numpy raise many types for a corrupt file
-        raise SkipTrial(f"corrupt npz ({type(e).__name__}: {e})") from None
+        a = npz.read(path, max_bytes=None, max_elements=max_elements)
+    except npz.NpzTooLarge as e:
+        raise SkipTrial(f"refused: {e.detail}") from None
+    except npz.NpzError as e:
+        raise SkipTrial(f"corrupt npz ({e.detail})") from None
+    missing = [k for k in AUX_KEYS if k not in a]
+    if missing:
+        raise SkipTrial(f"missing keys {missing}")
     i_tr, i_rm = a["index_train"], a["index_removed"]
     if len(i_tr) + len(i_rm) != n:
         raise SkipTrial(f"different n: index_train + index_removed cover {len(i_tr) + len(i_rm)} "

@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from influence_mem.estimate.trial_format import NOT_TRAINING  # a checkpoint stays valid when only these differ
+from influence_mem.formats.trial import NOT_TRAINING  # a checkpoint stays valid when only these differ
 from influence_mem.train.config import TrainConfig
 
 CONFIG_FILE = "config.json"

@@ -13,7 +13,7 @@ import uuid
 
 import tensorflow as tf
 
-from influence_mem.estimate.trial_format import CLAIM_FILE, FAILED_FILE, work_dir
+from influence_mem.formats.trial import CLAIM_FILE, FAILED_FILE, work_dir
 from influence_mem.train.outputs import write_json
 
 # --- Work in progress: one stable, claimed directory per trial --------------------------------------

@@ -4,7 +4,7 @@ A plain dataclass so libraries, tests and notebooks build one without flags."""
 import dataclasses
 from typing import Optional
 
-from influence_mem.estimate.trial_format import parse_trials
+from influence_mem.formats.trial import parse_trials
 
 # --precision: the Keras dtype policy every trainer builds its models under.  Variables, the loss and
 # the logits stay float32 in all three; mixed_float16 adds loss scaling (train.recipe.make_optimizer).

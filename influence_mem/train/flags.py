@@ -10,7 +10,7 @@ from absl import flags
 
 from influence_mem import models
 from influence_mem.data import corrupt, datasets
-from influence_mem.estimate.trial_format import parse_trials
+from influence_mem.formats.trial import parse_trials
 from influence_mem.programs import config_flag, shared_flags
 from influence_mem.train import claims, schedules
 from influence_mem.train import strategy as strategy_lib

@@ -25,8 +25,8 @@ from absl import app, flags, logging
 from influence_mem.data import pipeline
 from influence_mem.data.base import Dataset
 from influence_mem.data.npzio import read_npz, write_npz
-from influence_mem.estimate.trial_format import parse_trials
-from influence_mem.estimate.trial_format import trial_dir
+from influence_mem.formats.trial import parse_trials
+from influence_mem.formats.trial import trial_dir
 from influence_mem.programs import start
 from influence_mem.train import claims, outputs
 from influence_mem.train import flags as train_flags
@@ -109,7 +109,7 @@ def ensure_representation(dataset: Dataset, config: TrainConfig, representation_
     if not tf.io.gfile.exists(path):
         raise ValueError(f"{path}: missing (the representation trial is complete but has no features; "
                          f"was it trained by im-train? remove {os.path.dirname(path)} to retrain it)")
-    features = read_npz(path)
+    features = read_npz(path, max_bytes=None)  # our own output, as large as the dataset (ImageNet: ~10 GB)
     if not (np.array_equal(features["train_labels"], dataset.train_labels)
             and np.array_equal(features["test_labels"], dataset.test_labels)):
         raise ValueError(f"{path}: labels differ from dataset {dataset.name}; it belongs to another dataset")

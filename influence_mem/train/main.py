@@ -10,7 +10,7 @@ import time
 
 from absl import app, flags, logging
 
-from influence_mem.estimate.trial_format import parse_trials
+from influence_mem.formats.trial import parse_trials
 from influence_mem.programs import start
 from influence_mem.train import flags as train_flags
 from influence_mem.train import outputs

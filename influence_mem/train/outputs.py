@@ -16,9 +16,9 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from influence_mem.data.npzio import read_npz, write_npz
-from influence_mem.estimate.trial_format import (AUX_FILE, EXPERIMENT_FILE, META_FILE, aux_arrays,
-                                                 config_differences, experiment_record, training_fields,
-                                                 trial_dir)
+from influence_mem.formats.trial import (AUX_FILE, EXPERIMENT_FILE, META_FILE, aux_arrays,
+                                         config_differences, experiment_record, training_fields,
+                                         trial_dir)
 from influence_mem.train.recipe import augmentation
 
 

@@ -12,13 +12,13 @@ import tensorflow as tf
 from absl import logging
 
 from influence_mem.data import corrupt
-from influence_mem.progress import Progress
-from influence_mem.estimate.trial_format import FAILED_FILE, METRICS_FILE, trial_dir
+from influence_mem.formats.trial import FAILED_FILE, METRICS_FILE, trial_dir
 from influence_mem.train import checkpoints, claims, outputs
 from influence_mem.train.config import TrainConfig
 from influence_mem.train.one_model import OneModel
-from influence_mem.train.pack import Pack
+from influence_mem.train.pack import Pack, PackCache
 from influence_mem.train.plan import plan_trial
+from influence_mem.train.progress import TrialsProgress
 
 
 class TrialsFailed(Exception):
@@ -28,60 +28,6 @@ class TrialsFailed(Exception):
         super().__init__(f"trials {','.join(map(str, failed))} failed (error in <ratio>/.<trial>.inprogress/"
                          f"{FAILED_FILE}; rerun resumes them from their checkpoints)")
         self.summary, self.failed = summary, failed
-
-
-class _Claimed:
-    """A trial this worker holds: its plan, claim and the empty temporary output directory."""
-
-    def __init__(self, plan, position, claim, temp):
-        self.plan, self.position, self.claim, self.temp = plan, position, claim, temp
-        self.checkpoint_dir = os.path.join(claim.work, "ckpt")
-
-
-def _claim(workdir, config, trial, stale_seconds, summary, log=logging.info):
-    """(claim, empty temp output dir) for `trial`, or None (recorded as skipped) if complete or held elsewhere."""
-    final = trial_dir(workdir, config.subset_ratio, trial)
-    if outputs.is_complete(workdir, config.subset_ratio, trial):
-        logging.info("trial %d: already complete in %s, skipping", trial, final)
-        summary["skipped"].append(trial)
-        return None
-    claim = claims.claim_trial(workdir, config.subset_ratio, trial, stale_seconds)
-    if claim is None:
-        logging.info("trial %d: claimed by another live worker, skipping", trial)
-        summary["skipped"].append(trial)
-        return None
-    if outputs.is_complete(workdir, config.subset_ratio, trial):  # finished while we claimed
-        claim.release(remove_work=True)
-        summary["skipped"].append(trial)
-        return None
-    log("trial %d: claimed by %s pid %d", trial, claim.owner["host"], claim.owner["pid"])
-    temp = os.path.join(claim.work, "out")
-    if tf.io.gfile.exists(temp):  # partial outputs of a killed worker
-        tf.io.gfile.rmtree(temp)
-    tf.io.gfile.makedirs(temp)
-    return claim, temp
-
-
-def _commit(workdir, config, held: _Claimed, metrics, flag_record, summary, progress, corrupted_idx=None):
-    """Write metrics.json (and corrupted_idx.npy), rename the trial into place and release its claim."""
-    trial, claim, temp = held.plan.trial, held.claim, held.temp
-    final = trial_dir(workdir, config.subset_ratio, trial)
-    if corrupted_idx is not None:
-        corrupt.write_corrupted_idx(temp, corrupted_idx)
-        metrics["num_corrupted"] = int(len(corrupted_idx))
-    metrics["flags"] = flag_record or {}
-    metrics["worker"] = {k: claim.owner[k] for k in ("host", "pid")}
-    outputs.write_json(os.path.join(temp, METRICS_FILE), metrics)
-    committed = outputs.commit_trial(temp, final)
-    claim.release(remove_work=True)
-    if committed:
-        summary["done"].append(trial)
-        summary["test_accuracy"].append(metrics["test_accuracy"])
-        logging.debug("trial %d done (%s): test accuracy %.4f, %.1fs -> %s", trial, progress,
-                      metrics["test_accuracy"], metrics["wall_seconds"], final)
-    else:
-        logging.info("trial %d: completed meanwhile by another worker, discarded this copy", trial)
-        summary["skipped"].append(trial)
 
 
 class GarbageTrial(ValueError):
@@ -99,49 +45,134 @@ def check_trained(metrics: dict, num_classes: int) -> None:
                            f"not committed")
 
 
-def _fail(held, error, failed):
-    logging.error("trial %d failed: %s", held.plan.trial, error)
-    held.claim.release(failure=error)
-    failed.append(held.plan.trial)
+class _Claimed:
+    """A trial this worker holds: its plan, its position in the run, its claim and empty temporary output dir."""
+
+    def __init__(self, plan, position, claim, temp):
+        self.plan, self.position, self.claim, self.temp = plan, position, claim, temp
+        self.checkpoint_dir = os.path.join(claim.work, "ckpt")
 
 
-def _train_group(backend, dataset, config, group, workdir, flag_record, summary, failed, on_trained, progress):
-    """Train the claimed trials `group` on `backend`, check, write and commit each; a raising backend fails
-    the trials it has not yielded yet."""
-    checkpoint_dirs = [held.checkpoint_dir for held in group] if backend.checkpoint_every > 0 else None
-    finished = set()
-    try:
-        trained_trials = backend.train([held.plan for held in group], checkpoint_dirs,
-                                       [held.claim.held for held in group])
-        for held, trained in zip(group, trained_trials):
-            finished.add(held.plan.trial)
+class _Run:
+    """What every trial of one run_trials call shares: where it goes, what is written with it, the progress."""
+
+    def __init__(self, dataset, config: TrainConfig, workdir: str, flag_record, on_trained, progress: TrialsProgress):
+        self.dataset, self.config, self.workdir = dataset, config, workdir
+        self.flag_record, self.on_trained, self.progress = flag_record or {}, on_trained, progress
+
+    def claim(self, position: int, trial: int, stale_seconds: float, log=logging.info):
+        """`trial` claimed, planned and given an empty temp output dir, or None (recorded as skipped) if it
+        is complete or held elsewhere."""
+        workdir, ratio = self.workdir, self.config.subset_ratio
+        if outputs.is_complete(workdir, ratio, trial):
+            logging.info("trial %d: already complete in %s, skipping", trial, trial_dir(workdir, ratio, trial))
+            self.progress.skip(trial)
+            return None
+        claim = claims.claim_trial(workdir, ratio, trial, stale_seconds)
+        if claim is None:
+            logging.info("trial %d: claimed by another live worker, skipping", trial)
+            self.progress.skip(trial)
+            return None
+        if outputs.is_complete(workdir, ratio, trial):  # finished while we claimed
+            claim.release(remove_work=True)
+            self.progress.skip(trial)
+            return None
+        log("trial %d: claimed by %s pid %d", trial, claim.owner["host"], claim.owner["pid"])
+        temp = os.path.join(claim.work, "out")
+        if tf.io.gfile.exists(temp):  # partial outputs of a killed worker
+            tf.io.gfile.rmtree(temp)
+        tf.io.gfile.makedirs(temp)
+        return _Claimed(plan_trial(self.dataset.num_train, self.config, trial), position, claim, temp)
+
+    def commit_or_fail(self, held: _Claimed, trained, group_size: int) -> None:
+        """Write, check and commit `trained` (a TrainedTrial), or mark the trial failed (`trained` is the
+        error that stopped it, or writing or checking it raised); a trial another worker took over is left
+        to that worker."""
+        trial = held.plan.trial
+        if isinstance(trained, Exception):
+            self._fail(held, f"{type(trained).__name__}: {trained}")
+            return
+        try:
             if not held.claim.held():
-                logging.warning("trial %d: claim taken over by another worker; leaving it to that worker",
-                                held.plan.trial)
+                logging.warning("trial %d: claim taken over by another worker; leaving it to that worker", trial)
                 held.claim.release()
-                summary["skipped"].append(held.plan.trial)
-                continue
-            try:
-                metrics = outputs.write_trial(dataset, config, trained, held.temp, on_trained)
-                check_trained(metrics, dataset.num_classes)
-                _commit(workdir, config, held, metrics, flag_record, summary, progress(held, len(group)),
-                        dataset.corrupted_idx)
-            except GarbageTrial as e:
-                _fail(held, str(e), failed)
-            except Exception as e:  # one trial's writer failed; its error is kept on disk
-                logging.exception("trial %d failed", held.plan.trial)
-                _fail(held, f"{type(e).__name__}: {e}", failed)
+                self.progress.skip(trial)
+                return
+            metrics = outputs.write_trial(self.dataset, self.config, trained, held.temp, self.on_trained)
+            check_trained(metrics, self.dataset.num_classes)
+            where = f"{held.position + 1}/{self.progress.total}" if group_size == 1 else f"pack of {group_size}"
+            self._commit(held, metrics, where)
+        except GarbageTrial as e:
+            self._fail(held, str(e))
+        except Exception as e:  # one trial's writer failed; its error is kept on disk
+            logging.exception("trial %d failed", trial)
+            self._fail(held, f"{type(e).__name__}: {e}")
+
+    def _commit(self, held: _Claimed, metrics: dict, where: str) -> None:
+        """Write metrics.json (and corrupted_idx.npy), rename the trial into place and release its claim."""
+        trial, claim, temp = held.plan.trial, held.claim, held.temp
+        final = trial_dir(self.workdir, self.config.subset_ratio, trial)
+        corrupted_idx = self.dataset.corrupted_idx
+        if corrupted_idx is not None:
+            corrupt.write_corrupted_idx(temp, corrupted_idx)
+            metrics["num_corrupted"] = int(len(corrupted_idx))
+        metrics["flags"] = self.flag_record
+        metrics["worker"] = {k: claim.owner[k] for k in ("host", "pid")}
+        outputs.write_json(os.path.join(temp, METRICS_FILE), metrics)
+        committed = outputs.commit_trial(temp, final)
+        claim.release(remove_work=True)
+        if committed:
+            self.progress.done(trial, metrics["test_accuracy"])
+            logging.debug("trial %d done (%s): test accuracy %.4f, %.1fs -> %s", trial, where,
+                          metrics["test_accuracy"], metrics["wall_seconds"], final)
+        else:
+            logging.info("trial %d: completed meanwhile by another worker, discarded this copy", trial)
+            self.progress.skip(trial)
+
+    def _fail(self, held: _Claimed, error: str) -> None:
+        logging.error("trial %d failed: %s", held.plan.trial, error)
+        held.claim.release(failure=error)
+        self.progress.fail(held.plan.trial)
+
+
+def _groups(claimed, size: int, by_resume_epoch: bool):
+    """The claimed trials (None: not claimed) in groups of `size`, each yielded once full, then those left.
+
+    With `by_resume_epoch`, a group holds trials whose checkpoints resume from the same epoch: a pack
+    steps all its trials together.
+    """
+    waiting = {}  # resume epoch -> claimed trials waiting for a group
+    for held in claimed:
+        if held is None:
+            continue
+        epoch = checkpoints.latest_epoch(held.checkpoint_dir) if by_resume_epoch else 0
+        waiting.setdefault(epoch, []).append(held)
+        if len(waiting[epoch]) == size:
+            group, waiting[epoch] = waiting[epoch], []
+            yield group
+    yield from (group for group in waiting.values() if group)
+
+
+def _trained(backend, group):
+    """(held, its TrainedTrial) for each trial of `group`, in order, as `backend` trains them; if the
+    backend raises, (held, the error) for each trial it had not yielded."""
+    checkpoint_dirs = [held.checkpoint_dir for held in group] if backend.checkpoint_every > 0 else None
+    trained_trials = backend.train([held.plan for held in group], checkpoint_dirs, [held.claim.held for held in group])
+    finished = 0
+    try:
+        for held, trained in zip(group, trained_trials):
+            finished += 1
+            yield held, trained
     except Exception as e:  # the backend failed: the trials it had not yielded failed, each keeps the error
-        logging.exception("trials %s failed", ",".join(str(h.plan.trial) for h in group
-                                                       if h.plan.trial not in finished))
-        for held in group:
-            if held.plan.trial not in finished:
-                _fail(held, f"{type(e).__name__}: {e}", failed)
+        left = group[finished:]
+        logging.exception("trials %s failed", ",".join(str(held.plan.trial) for held in left))
+        for held in left:
+            yield held, e
 
 
 def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: dict = None, strategy=None,
                checkpoint_every: int = 1, stale_seconds: float = claims.STALE_SECONDS, pack_trials: int = 1,
-               on_trained=None, progress_bar: bool = None) -> dict:
+               on_trained=None, progress_bar: bool = None, pack_cache: PackCache = None) -> dict:
     """Train every trial in `trials` that is neither complete nor held by another live worker.
 
     Returns {'done': [...], 'skipped': [...] (complete or claimed elsewhere),
@@ -151,61 +182,29 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
     the rest still run, and TrialsFailed is raised at the end.  With
     `pack_trials` K > 1, claimed trials are trained K at a time as one packed
     model (train.pack), each checkpointed and written as if trained alone;
-    trials are packed with others that resume from the same epoch.
+    trials are packed with others that resume from the same epoch; `pack_cache`
+    (train.pack.PackCache) shares what earlier runs of this dataset and config built.
     `on_trained(model, out_dir)` runs on each trained model before it is written.
     After each pack (or trial) one progress line gives trials done/total, trials per minute and the ETA
-    (progress.Progress: a tqdm bar in a terminal or notebook, else a log line; `progress_bar` forces either).
+    (progress.TrialsProgress: a tqdm bar in a terminal or notebook, else a log line; `progress_bar` forces either).
     """
     outputs.check_experiment(workdir, config)  # before anything is written
     outputs.ensure_dataset_meta(workdir, dataset.meta())
     outputs.ensure_experiment(workdir, config)
     if pack_trials > 1:
-        backend = Pack(dataset, config, pack_trials, strategy, checkpoint_every, keep_models=on_trained is not None)
+        backend = Pack(dataset, config, pack_trials, strategy, checkpoint_every, keep_models=on_trained is not None,
+                       cache=pack_cache)
     else:
         backend = OneModel(dataset, config, strategy, checkpoint_every)
-    summary, failed = {"done": [], "skipped": [], "test_accuracy": []}, []
-    total = len(trials)
-    bar = Progress(total, "trials", bar=progress_bar)
+    progress = TrialsProgress(len(trials), bar=progress_bar)
+    run = _Run(dataset, config, workdir, flag_record, on_trained, progress)
     claim_log = logging.info if backend.size == 1 else logging.debug  # a pack: its progress line says it all
-
-    def report(group):
-        done = [h.plan.trial for h in group if h.plan.trial in set(summary["done"])]
-        accuracy = summary["test_accuracy"][-len(done):] if done else []
-        counted = len(summary["done"]) + len(summary["skipped"]) + len(failed)
-        note = ""
-        if len(group) == 1 and done:
-            note = f"trial {done[0]}: test accuracy {accuracy[0]:.4f}"
-        elif done:
-            note = (f"trials {group[0].plan.trial}..{group[-1].plan.trial}: mean test accuracy "
-                    f"{sum(accuracy) / len(accuracy):.4f}")
-        failed_here = [h.plan.trial for h in group if h.plan.trial in failed]
-        if failed_here:
-            note += (", " if note else "") + f"failed {','.join(map(str, failed_here))}"
-        bar.update(trained=len(done), skipped=counted - bar.finished - len(done), note=note)
-
-    def progress(held, group_size):
-        return f"{held.position + 1}/{total}" if group_size == 1 else f"pack of {group_size}"
-
-    groups = {}  # resume epoch -> claimed trials waiting for a group: a pack steps all its trials together
-    for position, trial in enumerate(trials):
-        claimed = _claim(workdir, config, trial, stale_seconds, summary, claim_log)
-        if claimed is None:
-            continue
-        held = _Claimed(plan_trial(dataset.num_train, config, trial), position, *claimed)
-        resume = checkpoints.latest_epoch(held.checkpoint_dir) if backend.size > 1 and checkpoint_every > 0 else 0
-        group = groups.setdefault(resume, [])
-        group.append(held)
-        if len(group) == backend.size:
-            _train_group(backend, dataset, config, group, workdir, flag_record, summary, failed, on_trained, progress)
-            report(group)
-            groups[resume] = []
-    for group in groups.values():
-        if group:
-            _train_group(backend, dataset, config, group, workdir, flag_record, summary, failed, on_trained, progress)
-            report(group)
-    if bar.finished < len(summary["done"]) + len(summary["skipped"]) + len(failed):
-        report([])
-    bar.close()
-    if failed:
-        raise TrialsFailed(summary, failed)
-    return summary
+    claimed = (run.claim(position, trial, stale_seconds, claim_log) for position, trial in enumerate(trials))
+    for group in _groups(claimed, backend.size, by_resume_epoch=backend.size > 1 and checkpoint_every > 0):
+        for held, trained in _trained(backend, group):
+            run.commit_or_fail(held, trained, len(group))
+        progress.report([held.plan.trial for held in group])
+    progress.close()
+    if progress.failed:
+        raise TrialsFailed(progress.summary, progress.failed)
+    return progress.summary

@@ -12,8 +12,8 @@ import os
 import tensorflow as tf
 from absl import app, flags
 
-from influence_mem.estimate.trial_format import (AUX_FILE, FAILED_FILE, MAX_TRIAL_ID, format_trials, parse_trials,
-                                                 trial_id, work_dir_trial)
+from influence_mem.formats.trial import (AUX_FILE, FAILED_FILE, MAX_TRIAL_ID, format_trials, parse_trials,
+                                         trial_id, work_dir_trial)
 from influence_mem.estimate.trials import ratio_dirs
 from influence_mem.programs import shared_flags, start
 from influence_mem.train import checkpoints, claims
