@@ -91,10 +91,9 @@ def load_corrupted_idx(path) -> np.ndarray:
             raise ValueError(f"{path}: no 'corrupted_idx' key (was the run trained with --corrupt_fraction?)")
         return arrays["corrupted_idx"].astype(np.int64)
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, EOFError, ValueError) as e:
-        raise ValueError(f"{path}: not a .npy/.npz file with corrupted ids ({e})") from None
-    return loaded.astype(np.int64)
+        return npz.read_npy(path).astype(np.int64)
+    except npz.NpzError as e:
+        raise ValueError(f"{path}: not a .npy/.npz file with corrupted ids ({e.detail})") from None
 
 
 def load_scores(spec: list, allow_mixed_units: bool = False) -> dict:

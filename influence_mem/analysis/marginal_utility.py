@@ -29,7 +29,7 @@ from absl import flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from influence_mem.formats import released
+from influence_mem.formats import npz, released
 from influence_mem.formats import trial as trial_format
 from influence_mem.programs import shared_flags, start
 from influence_mem.formats.released import EstimateSetError
@@ -210,8 +210,8 @@ def run_id_removal(dataset, config, remove_ids, label, runs, workdir, pack_trial
 def read_ids(path: str, num_train: int) -> np.ndarray:
     """Training ids from a .npy array or a text file (one id per line); ValueError naming the file."""
     try:
-        ids = np.load(path) if path.endswith(".npy") else np.loadtxt(path, dtype=np.int64, ndmin=1)
-    except (OSError, ValueError) as e:
+        ids = npz.read_npy(path) if path.endswith(".npy") else np.loadtxt(path, dtype=np.int64, ndmin=1)
+    except (OSError, ValueError) as e:  # npz.NpzError is a ValueError
         raise ValueError(f"--remove_ids={path}: not a readable .npy or one-id-per-line text file ({e})") from None
     ids = np.asarray(ids).ravel()
     if not np.issubdtype(ids.dtype, np.integer) or (len(ids) and (ids.min() < 0 or ids.max() >= num_train)):
@@ -222,7 +222,7 @@ def read_ids(path: str, num_train: int) -> np.ndarray:
 # ---------------------------------------------------------------- command line
 
 def main(argv):
-    from influence_mem.data import datasets  # TensorFlow
+    from influence_mem.data import balanced, datasets  # TensorFlow
     from influence_mem.train import flags as train_flags
 
     if len(argv) > 1:
@@ -234,7 +234,8 @@ def main(argv):
     try:  # every input is checked before anything trains
         files = released.find_estimate_set(FLAGS.estimates, FLAGS.name)
         matrix = released.load_infl_matrix(files["infl_matrix"])
-        dataset = datasets.load(FLAGS.dataset, FLAGS.data_dir)
+        dataset = balanced.first_per_class(datasets.load(FLAGS.dataset, FLAGS.data_dir), FLAGS.train_per_class,
+                                           FLAGS.test_per_class)
         if not np.array_equal(matrix.tr_labels, dataset.train_labels):
             raise EstimateSetError(f"{files['infl_matrix']}: training labels do not match --dataset={FLAGS.dataset}")
         pairs = None

@@ -22,7 +22,7 @@ FLAGS = flags.FLAGS
 
 def _arrays(path: str) -> dict:
     if path.endswith(".npy"):
-        return {"": np.load(path, allow_pickle=False)}
+        return {"": npz.read_npy(path, max_bytes=None)}  # the dense influence: as large as n x n_test
     return npz.read(path)
 
 

@@ -1,4 +1,5 @@
-"""The one .npz reader: every .npz the package reads goes through `read`, size-checked first.
+"""The one .npz reader: every .npz the package reads goes through `read` (and every .npy through
+`read_npy`), size-checked first.
 
 A crafted or corrupt archive can declare gigabytes in a few kilobytes (a zip bomb); `read` checks what
 each member declares (the zip directory and each .npy header only) before any array is read, and
@@ -131,3 +132,25 @@ def read(source, max_bytes: Optional[int] = MAX_BYTES, max_elements: Optional[in
             return {k: z[k] for k in z.files}
     except Exception as e:  # zipfile / numpy raise many types for a corrupt file
         raise NpzError(path, f"unreadable .npz ({type(e).__name__}: {e})", f"{type(e).__name__}: {e}") from None
+
+
+def read_npy(path, max_bytes: Optional[int] = MAX_BYTES) -> np.ndarray:
+    """The array of a local .npy file (no pickles), refused before it is read when its header declares more
+    than `max_bytes` (None: no bound).  Raises NpzNotFound, NpzTooLarge or NpzError naming the file."""
+    if not os.path.isfile(path):
+        raise NpzNotFound(path, "no such file")
+    try:
+        with open(path, "rb") as f:
+            header = npy_header(f)
+        if header is None:
+            raise ValueError("not an .npy array (no .npy magic)")
+        size = int(np.prod(header[0], dtype=object)) * header[1].itemsize
+        if max_bytes is not None and size > max_bytes:
+            raise NpzTooLarge(path, f"refused: declares an array {header[0]} of {header[1]}, more than "
+                                    f"{max_bytes:,} bytes (corrupt or crafted)")
+        return np.load(path, allow_pickle=False)
+    except NpzError:
+        raise
+    except Exception as e:  # a truncated or malformed file
+        raise NpzError(path, f"not a readable .npy file ({type(e).__name__}: {e})",
+                       f"{type(e).__name__}: {e}") from None

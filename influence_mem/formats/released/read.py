@@ -286,19 +286,10 @@ def load_cscores(path) -> CScores:
     path = Path(path)
     if path.suffix != ".npy":
         return _check_cscores(_read_npz(path), path)
-    if not path.is_file():
-        raise ReleasedFormatError(path, "no such file")
     try:
-        with open(path, "rb") as f:
-            header = npz.npy_header(f)
-        if header and int(np.prod(header[0], dtype=object)) * header[1].itemsize > MAX_RELEASED_BYTES:
-            raise ReleasedFormatError(path, f"refused: declares an array {header[0]} of {header[1]}, more than "
-                                            f"{MAX_RELEASED_BYTES:,} bytes (corrupt or crafted)")
-        scores = np.load(path, allow_pickle=False)
-    except ReleasedFormatError:
-        raise
-    except Exception as e:
-        raise ReleasedFormatError(path, f"not a readable .npy file ({type(e).__name__}: {e})") from None
+        scores = npz.read_npy(path, max_bytes=MAX_RELEASED_BYTES)
+    except npz.NpzError as e:
+        raise ReleasedFormatError(e.path, e.problem) from None
     scores_key = CSCORE_KEYS[1]
     return CScores(_vector({scores_key: scores}, scores_key, path))
 

@@ -1,4 +1,4 @@
-"""released_files.fetch against a local HTTP server on 127.0.0.1 (the `serve` fixture): the real C-score files,
+"""formats.released.fetch against a local HTTP server on 127.0.0.1 (the `serve` fixture): the real C-score files,
 a corrupted copy, an unknown name, HTTP 404, a truncated body, and the list/fetch/check commands in-process."""
 import hashlib
 import os
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from influence_mem import released, released_files
-from influence_mem.released_files import FILES, FetchError, fetch
+from influence_mem.formats import released
+from influence_mem.formats.released.fetch import FILES, FetchError, check, fetch
 from tests.helpers import released_dir
 
 CSCORES = ["cifar10-cscores-orig-order.npz", "cifar100-cscores-orig-order.npz", "mnist-cscores.npy"]
@@ -29,7 +29,7 @@ def test_table_sha256_matches_the_real_files(real_files):
     for name in CSCORES:
         assert hashlib.sha256((real_files / name).read_bytes()).hexdigest() == FILES[name].sha256
         assert (real_files / name).stat().st_size == FILES[name].size
-        assert released_files.check(real_files / name) == FILES[name].sha256
+        assert check(real_files / name) == FILES[name].sha256
 
 
 def test_fetch_real_cscores_into_the_cache_once(real_files, serve, tmp_path):
@@ -97,27 +97,6 @@ def test_file_without_checksum_is_checked_by_size(serve, tmp_path):
     with pytest.raises(FetchError, match="download failed|size mismatch"):
         fetch("imagenet_index", tmp_path / "cache2", base_url=url)
     assert os.listdir(tmp_path / "cache2") == []
-
-
-def test_cli_list_fetch_check(serve, tmp_path, capsys):
-    served = tmp_path / "served"
-    served.mkdir()
-    (served / "imagenet_index.npz").write_bytes(b"x" * 100)
-    url, _ = serve(served)
-    assert released_files.main(["list"]) == 0
-    listing = capsys.readouterr().out
-    assert all(entry.url in listing for entry in FILES.values())
-    cache = tmp_path / "cache"
-    assert released_files.main(["fetch", "imagenet_index", f"--cache_dir={cache}", f"--base_url={url}"]) == 0
-    assert capsys.readouterr().out.strip() == str(cache / "imagenet_index.npz")
-    assert released_files.main(["check", str(cache / "imagenet_index.npz")]) == 0
-    assert "no known checksum" in capsys.readouterr().out
-    bad = tmp_path / "mnist-cscores.npy"
-    bad.write_bytes(b"nope")
-    assert released_files.main(["check", str(bad)]) == 1
-    assert capsys.readouterr().err.startswith("error: ")
-    assert released_files.main(["fetch", "nope", f"--cache_dir={cache}"]) == 1
-    assert "unknown released file 'nope'" in capsys.readouterr().err
 
 
 def test_released_reexports_fetch():

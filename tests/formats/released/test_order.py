@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from influence_mem import released
-from influence_mem.released import ReleasedFormatError
+from influence_mem.formats import released
+from influence_mem.formats.released import ReleasedFormatError
 from tests.helpers import released_dir
 
 

@@ -1,8 +1,8 @@
-"""estimate.trial_format: --trials parsing and formatting, trial directory names."""
+"""formats.trial: --trials parsing and formatting, trial directory names."""
 import numpy as np
 import pytest
 
-from influence_mem.estimate.trial_format import MAX_TRIAL_ID, format_trials, parse_trials, trial_id
+from influence_mem.formats.trial import MAX_TRIAL_ID, format_trials, parse_trials, trial_id
 
 
 def test_parse_trials():

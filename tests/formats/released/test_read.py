@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from influence_mem import released
+from influence_mem.formats import released
 from influence_mem.estimate.pairs import pairs_from_matrix
-from influence_mem.released import ReleasedFormatError
+from influence_mem.formats.released import ReleasedFormatError
 from tests.helpers import released_dir
 
 CSCORES = ["cifar10-cscores-orig-order.npz", "cifar100-cscores-orig-order.npz", "mnist-cscores.npy"]
