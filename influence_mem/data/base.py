@@ -52,6 +52,9 @@ class Dataset:
     corrupted_idx: Optional[np.ndarray] = None
     # How `index` was assigned, recorded in dataset_meta.npz when set (tfds:NAME: "tfds_id" or "tfds_position").
     index_source: Optional[str] = None
+    # A part of a larger dataset (data.balanced): each example's id in the whole one, in dataset_meta.npz.
+    train_original_idx: Optional[np.ndarray] = None
+    test_original_idx: Optional[np.ndarray] = None
 
     @property
     def num_train(self) -> int:
@@ -98,6 +101,10 @@ class Dataset:
             meta["corrupted_idx"] = self.corrupted_idx
         if self.index_source is not None:
             meta["index_source"] = np.array(self.index_source)
+        if self.train_original_idx is not None:
+            meta["tr_original_idx"] = self.train_original_idx
+        if self.test_original_idx is not None:
+            meta["tt_original_idx"] = self.test_original_idx
         return meta
 
 

@@ -9,7 +9,7 @@ import math
 from absl import flags
 
 from influence_mem import models
-from influence_mem.data import corrupt, datasets
+from influence_mem.data import balanced, corrupt, datasets
 from influence_mem.formats.trial import parse_trials
 from influence_mem.programs import config_flag, shared_flags
 from influence_mem.train import claims, schedules
@@ -77,6 +77,11 @@ def define_flags() -> None:
     flags.DEFINE_float("corrupt_fraction", 0.0, "Replace this fraction of the training labels by a random other "
                        "class (seeded by --corrupt_seed; ids in each trial's corrupted_idx.npy and dataset_meta.npz).")
     flags.DEFINE_integer("corrupt_seed", 0, "Seed of --corrupt_fraction: which examples and which new labels.")
+    flags.DEFINE_integer("train_per_class", 0, "Train on a class-balanced part of --dataset: the first N training "
+                         "examples of each class, in the original order (0 = all). index = position in the part; "
+                         "dataset_meta.npz tr_original_idx maps it back (data.balanced).")
+    flags.DEFINE_integer("test_per_class", 0, "Evaluate on the first N test examples of each class (0 = all); "
+                         "dataset_meta.npz tt_original_idx maps them back.")
     flags.DEFINE_enum("precision", defaults.precision, PRECISIONS, "Compute precision (Keras dtype policy); "
                       "variables, loss and logits stay float32. mixed_bfloat16: CPUs with AMX/AVX512-BF16, "
                       "A100/H100; mixed_float16 (with loss scaling): V100/P100 (docs/scaling.md).")
@@ -113,6 +118,8 @@ def define_flags() -> None:
     flags.register_validator("eval_batch_size", lambda v: v >= 1, "--eval_batch_size must be >= 1")
     flags.register_validator("seed", lambda v: v >= 0, "--seed must be >= 0")
     flags.register_validator("corrupt_seed", lambda v: v >= 0, "--corrupt_seed must be >= 0")
+    flags.register_validator("train_per_class", lambda v: v >= 0, "--train_per_class must be >= 0 (0 = all)")
+    flags.register_validator("test_per_class", lambda v: v >= 0, "--test_per_class must be >= 0 (0 = all)")
     flags.register_validator("log_every_epochs", lambda v: v >= 1, "--log_every_epochs must be >= 1")
     flags.register_validator("mlp_hidden", lambda v: shared_flags.valid(_check_widths, v), "see the message above")
     flags.register_validator("decay_epochs", lambda v: shared_flags.valid(_check_epochs, v), "see the message above")
@@ -150,9 +157,11 @@ def _check_epochs(values) -> None:
 
 
 def dataset_from_flags():
-    """--dataset (from --data_dir), with --corrupt_fraction of its training labels corrupted."""
+    """--dataset (from --data_dir), its --train_per_class/--test_per_class part, with --corrupt_fraction of its
+    training labels corrupted."""
     try:
         dataset = datasets.load(FLAGS.dataset, FLAGS.data_dir)
+        dataset = balanced.first_per_class(dataset, FLAGS.train_per_class, FLAGS.test_per_class)
     except datasets.DatasetError as e:
         raise SystemExit(f"error: --dataset={FLAGS.dataset}: {e}") from None
     if FLAGS.corrupt_fraction > 0:
