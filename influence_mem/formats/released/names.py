@@ -82,8 +82,11 @@ def check_output_name(name, source: str = "--name") -> str:
 
 
 def default_output_name(dataset: str) -> str:
-    """The default output name of a dataset: 'npz:/d/mine.npz' -> 'mine', 'tfrecord:/d/in/' -> 'in', a
-    registry name as is (not yet checked: pass the result to check_output_name)."""
+    """The default output name of a dataset: 'npz:/d/mine.npz' -> 'mine', 'tfrecord:/d/in/' -> 'in',
+    'idx:/d/fashion-mnist' -> 'fashion-mnist', 'idx:/d/emnist:letters' -> 'emnist_letters', a registry name as
+    is (not yet checked: pass the result to check_output_name)."""
+    if dataset.startswith("idx:"):
+        return os.path.basename(dataset[len("idx:"):].rstrip("/\\")).replace(":", "_")
     for prefix in ("npz:", "tfrecord:"):
         if dataset.startswith(prefix):
             stem = os.path.basename(dataset[len(prefix):].rstrip("/\\"))
