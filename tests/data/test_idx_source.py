@@ -7,6 +7,7 @@ import pytest
 
 from influence_mem.data import datasets, idx_source
 from influence_mem.data.base import DatasetError
+from influence_mem.formats.released import check_output_name, default_output_name
 from influence_mem.train import main as trainer
 
 MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
@@ -57,6 +58,7 @@ def test_mnist_names_gzipped_or_not_in_file_order(tmp_path, gz):
     assert ds.image_shape == (4, 3, 1) and ds.num_classes == 6  # labels {0, 2, 5}: the largest + 1
     meta = ds.meta()
     assert str(meta["dataset"]) == f"idx:{tmp_path / 'fashion-mnist'}"
+    assert check_output_name(default_output_name(str(meta["dataset"]))) == "fashion-mnist"  # the estimates' name
     assert str(meta["index_source"]) == "idx_position"
     assert "train-images-idx3-ubyte" in str(meta["example_order"]) and "original order" in str(meta["example_order"])
 
@@ -87,6 +89,7 @@ def test_emnist_split_is_turned_upright(tmp_path):
     np.testing.assert_array_equal(ds.x_train[..., 0], arrays["train_images"])
     np.testing.assert_array_equal(ds.train_labels, arrays["train_labels"])
     assert str(ds.meta()["dataset"]) == f"idx:{tmp_path / 'emnist'}:letters"
+    assert check_output_name(default_output_name(ds.name)) == "emnist_letters"
     with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte\[\.gz\]: file not found; .*EMNIST splits.*"
                                            r"\(found: digits, letters\)"):
         datasets.load(f"idx:{tmp_path / 'emnist'}")
