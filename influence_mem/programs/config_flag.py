@@ -13,9 +13,12 @@ CONFIG_HELP = ("A shipped flagfile by name (e.g. cifar100_resnet50, turnover/mni
 
 
 def define_config():
-    """--config=NAME (start.run turns it into --flagfile before parsing)."""
+    """--config=NAME (start.run turns it into --flagfile before parsing).  A value left for absl to parse came
+    from inside a flagfile, where it would be ignored silently: refused instead."""
     if "config" not in flags.FLAGS:
         flags.DEFINE_string("config", None, CONFIG_HELP)
+        flags.register_validator("config", lambda value: value is None,
+                                 "works on the command line only; inside a flagfile write --flagfile=<its path>")
 
 
 def takes_config() -> bool:

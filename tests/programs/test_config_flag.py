@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from absl import flags
 
 from influence_mem.programs import config_flag, configs, start
 from influence_mem.train import flags as train_flags
@@ -79,3 +80,10 @@ def test_programs_without_trainer_flags_leave_config_alone(program, monkeypatch)
 def test_config_is_listed_by_help(program):
     program.parse(train_flags.define_flags, "--workdir=w")
     assert "config" in program.FLAGS and Path(configs.resolve("digits_mlp")).parent == (REPO / "configs").resolve()
+
+
+def test_config_inside_a_flagfile_is_refused_not_ignored(program, tmp_path):
+    own = tmp_path / "own.cfg"
+    own.write_text("--config=cifar100_resnet50\n--epochs=2\n")
+    with pytest.raises(flags.IllegalFlagValueError, match="command line only; inside a flagfile"):
+        program.parse(train_flags.define_flags, f"--flagfile={own}", "--workdir=w")
