@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
@@ -139,9 +140,25 @@ SAVED_MODEL_DIR = "saved_model"  # tf.saved_model.load: serving signature images
 
 
 def save_model(model, out_dir: str) -> None:
-    """<out_dir>/model.keras (Keras 3, as turn-over's <name>_turnover.keras) and <out_dir>/saved_model/."""
-    model.save(os.path.join(out_dir, MODEL_FILE))
+    """<out_dir>/model.keras (Keras 3, as turn-over's <name>_turnover.keras) and <out_dir>/saved_model/.
+
+    model.keras holds the trained network without its optimizer or compile settings (an uncompiled copy
+    with the same weights): our lr schedules are custom Keras classes, and a compiled model's file would
+    load only where influence_mem.train.schedules was imported.  So `keras.models.load_model(path)` works
+    in any Python with Keras; resuming training is the checkpoints' job (train.checkpoints).
+    """
+    inference_copy(model).save(os.path.join(out_dir, MODEL_FILE))
     model.export(os.path.join(out_dir, SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
+
+
+def inference_copy(model):
+    """`model` itself when it is not compiled, else an uncompiled copy holding its weights (rebuilt from its
+    config: keras.models.clone_model would compile the copy too)."""
+    if not getattr(model, "compiled", False):
+        return model
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 TENSORBOARD_DIR = "tensorboard"  # --tensorboard: tensorboard --logdir=<workdir> shows every trial
