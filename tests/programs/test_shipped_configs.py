@@ -4,7 +4,7 @@ import pytest
 from absl import flags
 
 from influence_mem import models
-from influence_mem.estimate.trial_format import parse_trials
+from influence_mem.formats.trial import parse_trials
 from influence_mem.train import flags as train_flags
 from influence_mem.train import last_layer
 from influence_mem.turnover import main as turnover_main
@@ -12,7 +12,8 @@ from tests.helpers import CONFIGS as CONFIG_DIR
 
 # Input shape and classes per dataset (without loading data).
 SHAPES = {"digits": ((8, 8, 1), 10), "mnist": ((28, 28, 1), 10), "cifar10": ((32, 32, 3), 10),
-          "cifar100": ((32, 32, 3), 100), "imagenet2012": ((224, 224, 3), 1000)}
+          "cifar100": ((32, 32, 3), 100), "imagenet2012": ((224, 224, 3), 1000),
+          "idx:/usr/share/datasets/fashion-mnist": ((28, 28, 1), 10)}
 
 LWD = dict(lr_schedule="linear_warmup_decay", warmup_fraction=0.15, momentum=0.9)
 CIFAR100 = dict(dataset="cifar100", epochs=160, batch_size=512, base_lr=0.4, crop_padding=4, flip="true", **LWD)
@@ -35,6 +36,10 @@ EXPECTED = {
                           lr_schedule="warmup_piecewise", warmup_epochs=0, decay_epochs=["100", "150"],
                           momentum=0.9, trials=4000),
     "digits_mlp": dict(dataset="digits", arch="mlp", subset_ratio=0.7),
+    # Ours (docs/realdata.md): Fashion-MNIST from Debian's IDX files, in the regime where models fit their subsets.
+    "fashion_mnist_mlp": dict(dataset="idx:/usr/share/datasets/fashion-mnist", arch="mlp", mlp_hidden="512",
+                              batch_size=128, precision="mixed_bfloat16", pack_trials=32, trials=2000,
+                              crop_padding=0, flip="false"),
 }
 PAPER_002 = {  # appendix A
     "mnist_mlp": dict(dataset="mnist", arch="mlp", mlp_hidden="4096", epochs=200, batch_size=256, base_lr=0.06,
@@ -46,7 +51,7 @@ PAPER_002 = {  # appendix A
 CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.cfg"))
 TURNOVER_CONFIGS = sorted(p.stem for p in (CONFIG_DIR / "turnover").glob("*.cfg"))
 # Building a full-size model takes seconds: those configs build in the integration run (`make test`).
-LIGHT = {"digits_mlp", "mnist_mlp", "mnist_inception"}
+LIGHT = {"digits_mlp", "mnist_mlp", "mnist_inception", "fashion_mnist_mlp"}
 
 
 def define_trainer_and_last_layer_flags():
