@@ -30,8 +30,8 @@ from absl import app, flags, logging
 from influence_mem.data import datasets
 from influence_mem.formats.trial import format_ratio, format_trials, parse_trials
 from influence_mem.programs import start
-from influence_mem.progress import Progress
 from influence_mem.train import claims, last_layer, status
+from influence_mem.train.progress import Progress
 
 FLAGS = flags.FLAGS
 

@@ -26,7 +26,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from influence_mem.programs import start
-from influence_mem.progress import Progress
+from influence_mem.train.progress import Progress
 
 # the launchers share blocks, flag forwarding and the summary
 if __package__:  # installed: influence_mem_launchers.ray_trials (im-launch-ray)

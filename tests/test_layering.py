@@ -12,8 +12,7 @@ PACKAGE = REPO / "influence_mem"
 # Bottom to top (docs/architecture.md).  A module may import its own layer or lower ones.
 LAYERS = [
     ("formats", ["influence_mem.formats"]),
-    ("data, models", ["influence_mem.data", "influence_mem.models",
-                      "influence_mem.progress"]),
+    ("data, models", ["influence_mem.data", "influence_mem.models"]),
     ("train, estimate", ["influence_mem.train", "influence_mem.estimate"]),
     ("turnover, analysis", ["influence_mem.turnover", "influence_mem.analysis"]),
     ("programs", ["influence_mem.programs", "influence_mem.bench", "influence_mem.aggregate",
@@ -23,7 +22,7 @@ PROGRAMS = LAYERS.index(LAYERS[-1])  # also every CLI module (is_a_program): a C
 # Modules that must run without TensorFlow (aggregation and analysis machines).
 NO_TENSORFLOW = ["influence_mem.formats", "influence_mem.released", "influence_mem.released_files",
                  "influence_mem.estimate",
-                 "influence_mem.programs", "influence_mem.progress"]
+                 "influence_mem.programs", "influence_mem.train.progress"]
 
 
 def module_name(path: Path, package: Path = PACKAGE) -> str:

@@ -19,7 +19,7 @@ rounds of large tf.matmuls of that dtype, one per core at once, timed at the
 start and again after each packed run (the host may be shared), and the
 highest of these is used.  Like im-train, it gives each op one thread and
 steps one sub-pack per core on a host without GPUs (--pack_cpu_threads,
-train.pack.SubPacks); the K=1 mode then runs with one thread per op too
+train.packed_graph.SubPacks); the K=1 mode then runs with one thread per op too
 (--nopack_cpu_threads for TensorFlow's defaults).  Each
 precision in --bench_precisions (--precision adds itself next to float32) is
 timed in the same process, their repeats interleaved so that both see the
@@ -41,6 +41,7 @@ from influence_mem.formats.trial import subset_size
 from influence_mem.programs import start
 from influence_mem.train import flags as train_flags
 from influence_mem.train.config import TrainConfig
+from influence_mem.train.pack import PackCache
 from influence_mem.train.recipe import build_model
 from influence_mem.train.run import run_trials
 from influence_mem.train.strategy import cpu_cores
@@ -104,11 +105,13 @@ def trial_gflop(config: TrainConfig, dataset) -> tuple:
     return train / 1e9, forward * (dataset.num_train + dataset.num_test) / 1e9
 
 
-def seconds_per_trial(dataset, config, trials, pack_trials: int) -> float:
-    """Wall seconds per trial of training `trials` (ids) through run_trials into a temporary workdir."""
+def seconds_per_trial(dataset, config, trials, pack_trials: int, pack_cache: PackCache = None) -> float:
+    """Wall seconds per trial of training `trials` (ids) through run_trials into a temporary workdir
+    (`pack_cache`: the packed trainer built by an earlier run of this config, as a long run reuses it)."""
     with tempfile.TemporaryDirectory() as workdir:
         start = time.perf_counter()
-        summary = run_trials(dataset, config, list(trials), workdir, checkpoint_every=0, pack_trials=pack_trials)
+        summary = run_trials(dataset, config, list(trials), workdir, checkpoint_every=0, pack_trials=pack_trials,
+                             pack_cache=pack_cache)
         elapsed = time.perf_counter() - start
     if len(summary["done"]) != len(trials):
         raise RuntimeError(f"only {len(summary['done'])} of {len(trials)} trials finished")
@@ -158,17 +161,18 @@ def main(argv):
         return f", {work / seconds:.1f} GFLOP/s ({work / seconds / against:.0%} of peak)" if dense else ""
 
     single, first, runs = {}, {}, {p: [] for p in precisions}
+    caches = {p: PackCache(dataset, configs[p]) for p in precisions}  # each precision's packs, traced once
     for p in precisions:
         if FLAGS.single_trials:
             single[p] = seconds_per_trial(dataset, configs[p], range(FLAGS.single_trials), 1)
             print(f"{p}: K=1 (one Keras fit per trial): {single[p]:.3f} s/trial over {FLAGS.single_trials} trials"
                   f"{rate(single[p], max(peaks[p]))}")
-        first[p] = seconds_per_trial(dataset, configs[p], range(pack), pack) * pack
+        first[p] = seconds_per_trial(dataset, configs[p], range(pack), pack, caches[p]) * pack
         print(f"{p}: packed K={pack}, first pack (builds and traces the packed trainer, once per process): "
               f"{first[p]:.2f} s")
     for repeat in range(FLAGS.repeats):
         for p in precisions:  # interleaved: every precision's run r sees about the same load
-            seconds = seconds_per_trial(dataset, configs[p], range(pack, pack + FLAGS.packed_trials), pack)
+            seconds = seconds_per_trial(dataset, configs[p], range(pack, pack + FLAGS.packed_trials), pack, caches[p])
             runs[p].append(seconds)
             # The host may be shared: each run is also compared with a peak taken right after it.
             peaks[p].append(matmul_peak(FLAGS.peak_size, dtype=COMPUTE_DTYPES[p]))

@@ -90,7 +90,7 @@ class PackedModel:
 
         self.trainable = variables(self.template.trainable_variables, stacked[0])
         self.non_trainable = variables(self.template.non_trainable_variables, stacked[1])
-        self._infer = tf.function(self._infer_all)
+        self._infer = tf.function(self.infer)
         # Mixed precision, Dense chains (mlp, linear): the hidden layers' weights are also kept in their
         # low compute dtype (`low`), rewritten by `sync_low` after each update (the trainer fuses it into
         # its XLA update), so a step neither casts the weights nor its gradients in separate passes.
@@ -168,7 +168,9 @@ class PackedModel:
             raise ValueError("PackedModel(images) is inference; train through forward()")
         return self._infer(images)
 
-    def _infer_all(self, images):
+    def infer(self, images):
+        """__call__'s ops, built in the caller's graph (a caller holding several packs traces all of theirs
+        into one call)."""
         tiled = tf.broadcast_to(images[None], tf.concat([[self.size], tf.shape(images)], 0))
         if self.chain:  # a Dense chain under a mixed policy: the low-precision copies, as in training
             return self.forward_weights(tiled, self.train_weights())[0]

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from influence_mem import progress
+from influence_mem.train import progress
 from influence_mem_launchers import local
 
 

@@ -1,8 +1,7 @@
 """train.pack: K trials as one packed model; each packed trial is the trial it would be alone (train.one_model):
-same SGD steps, batches, augmentation, checkpoints and results."""
+same batches, augmentation and results; packs sharing a PackCache reuse its sub-packs."""
 import dataclasses
 import json
-import shutil
 
 import keras
 import numpy as np
@@ -13,65 +12,20 @@ from influence_mem.data import pipeline
 from influence_mem.data.augment import augment_fn
 from influence_mem.data.pipeline import epoch_order, in_memory_split
 from influence_mem.data.subsets import subset_indices, trial_seeds
-from influence_mem.models.initial_weights import weights_of
-from influence_mem.models.packed_model import PackedModel, stack_weights
 from influence_mem.train import pack as pack_module
 from influence_mem.train.checkpoints import latest_epoch
 from influence_mem.train.config import TrainConfig
 from influence_mem.train.one_model import OneModel
 from influence_mem.train.outputs import write_trial
-from influence_mem.train.pack import Pack, PackedTrainer, _augment_all
+from influence_mem.train.pack import Pack, PackCache
+from influence_mem.train.packed_graph import augment_all
 from influence_mem.train.plan import plan_trial
-from influence_mem.train.recipe import build_model, make_optimizer
-from influence_mem.train.run import run_trials
+from influence_mem.train.recipe import build_model
+from influence_mem.train.run import GarbageTrial, check_trained
 from tests.helpers import load_aux
-
 
 def plans_of(digits, config, trials):
     return [plan_trial(digits.num_train, config, t) for t in trials]
-
-
-@pytest.mark.slow
-def test_packed_sgd_steps_equal_keras_sgd_steps_per_model(digits):
-    """Loss, gradients, momentum and weight decay of a pack are those of Keras SGD on each model alone."""
-    config = TrainConfig(arch="mlp", arch_options={"mlp_hidden": "32"}, epochs=2, weight_decay=1e-3)
-    members = []
-    for seed in (4, 5):
-        keras.utils.set_random_seed(seed)
-        members.append(build_model(config, digits))
-    references = []
-    for seed in (4, 5):
-        keras.utils.set_random_seed(seed)
-        model = build_model(config, digits)
-        model.compile(optimizer=make_optimizer(config, 3)[1],
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        references.append(model)
-    packed = PackedModel(members[0], stack_weights([weights_of(m) for m in members]))
-    optimizer = make_optimizer(config, 3)[1]
-    optimizer.build(packed.trainable)
-    trainer = PackedTrainer(packed, optimizer, {"train": in_memory_split(digits, "train")},
-                            [], [], None, tf.distribute.get_strategy())
-    rng = np.random.default_rng(1)
-    for size in (16, 16, 9, 16):  # includes a short last batch, and steps past warmup
-        ids = rng.integers(0, digits.num_train, (2, size))
-        per_model = trainer.step(tf.constant(ids), tf.zeros((2, size, 2), tf.int64)).numpy()
-        for k, model in enumerate(references):
-            loss = model.train_on_batch(digits.x_train[ids[k]], digits.train_labels[ids[k]])
-            assert per_model[k] == pytest.approx(loss, rel=1e-4)
-    for k, model in enumerate(references):
-        for stacked, variable in zip(packed.trainable, model.trainable_variables):
-            np.testing.assert_allclose(stacked.numpy()[k], variable.numpy(), rtol=1e-4, atol=1e-6)
-
-
-def test_packed_augmentation_applies_the_papers_crop_flip_per_example(digits):
-    augment = augment_fn(2, True)
-    images = tf.constant(digits.x_train[:6].reshape(2, 3, 8, 8, 1))
-    seeds = tf.constant(np.arange(12, dtype=np.int64).reshape(2, 3, 2) + 100)
-    out = _augment_all(images, seeds, augment).numpy()
-    for k in range(2):
-        for b in range(3):
-            np.testing.assert_array_equal(out[k, b], augment(images[k, b], seeds[k, b]).numpy())
-    assert not np.array_equal(out, images.numpy())  # it did crop/flip
 
 
 @pytest.mark.slow
@@ -84,7 +38,7 @@ def test_one_model_batches_are_the_packed_trainers_batches_every_epoch_and_on_re
     batch, epochs = 128, 3
     assert len(ids) % batch  # a short last batch every epoch
     augment = augment_fn(1, True)
-    augment_all = tf.function(lambda images, seeds: _augment_all(images, seeds, augment))  # as in the pack's step
+    augmented = tf.function(lambda images, seeds: augment_all(images, seeds, augment))  # as in the pack's step
     whole = in_memory_split(ds, "train")
     images = whole["image"]
     np.testing.assert_array_equal(whole["index"], np.arange(ds.num_train))
@@ -94,7 +48,7 @@ def test_one_model_batches_are_the_packed_trainers_batches_every_epoch_and_on_re
         order, aug_seeds = epoch_order(ids, seeds["shuffle"], seeds["augment"], epoch, augment=True)
         for start in range(0, len(ids), batch):
             b = order[start:start + batch]
-            packed = augment_all(tf.gather(images, b)[None], tf.constant(aug_seeds[None, start:start + batch]))[0]
+            packed = augmented(tf.gather(images, b)[None], tf.constant(aug_seeds[None, start:start + batch]))[0]
             expected.append((b, packed.numpy(), ds.train_labels[b]))
     assert len(expected) == epochs * -(-len(ids) // batch)
 
@@ -156,36 +110,6 @@ def test_a_packed_trial_learns_what_the_one_model_trial_learned(digits_trial):
 
 
 @pytest.mark.slow
-def test_a_killed_pack_resumes_from_its_trials_checkpoints_in_a_pack_or_alone(digits, tmp_path):
-    config = TrainConfig(epochs=3, save_model=False)
-    plans = plans_of(digits, config, [0, 1])
-    ckpts = [str(tmp_path / "ckpt" / str(t)) for t in (0, 1)]
-    # Uninterrupted, saving each trial's slice after epoch 2 (the last epoch is not saved: it is committed).
-    full = list(Pack(digits, config, 2, checkpoint_every=2).train(plans, ckpts))
-    assert [t.extra["resumed_from_epoch"] for t in full] == [0, 0]
-    assert [latest_epoch(c) for c in ckpts] == [2, 2]
-    # As if killed after epoch 2: the pack resumes there and ends where the uninterrupted one did.
-    resumed = list(Pack(digits, config, 2, checkpoint_every=2).train(plans, ckpts))
-    assert [t.extra["resumed_from_epoch"] for t in resumed] == [2, 2]
-    for k in range(2):
-        assert resumed[k].extra["final_loss"] == pytest.approx(full[k].extra["final_loss"], rel=1e-6)
-        np.testing.assert_array_equal(resumed[k].test_eval[1], full[k].test_eval[1])
-    workdir = tmp_path / "workdir"  # for run_trials below, as a killed worker left it
-    for t in (0, 1):
-        shutil.copytree(ckpts[t], workdir / "0.7" / f".{t}.inprogress" / "ckpt")
-    # The slice checkpoint is the one-model format: trial 1 resumes alone from epoch 2, same batches.
-    alone = OneModel(digits, config, checkpoint_every=2).train_one(plans[1], ckpts[1])
-    assert alone.extra["resumed_from_epoch"] == 2
-    assert alone.extra["final_loss"] == pytest.approx(full[1].extra["final_loss"], rel=1e-4)
-    # run_trials packs trials by resume epoch: 0 and 1 resume together at epoch 2, 2 starts from 0.
-    run_trials(digits, config, [0, 1, 2], str(workdir), checkpoint_every=2, pack_trials=2)
-    metrics = [json.loads((workdir / "0.7" / str(t) / "metrics.json").read_text()) for t in (0, 1, 2)]
-    assert [m["resumed_from_epoch"] for m in metrics] == [2, 2, 0]
-    assert [m["pack"]["size"] for m in metrics] == [2, 2, 1]
-    assert metrics[1]["final_loss"] == pytest.approx(full[1].extra["final_loss"], rel=1e-6)
-
-
-@pytest.mark.slow
 def test_a_pack_saves_only_the_trials_it_still_owns_and_builds_models_when_init_cannot_be_replayed(
         digits, tmp_path, monkeypatch):
     from influence_mem.models import initial_weights
@@ -194,7 +118,6 @@ def test_a_pack_saves_only_the_trials_it_still_owns_and_builds_models_when_init_
         raise initial_weights.Unsupported("test")
 
     monkeypatch.setattr(pack_module, "InitialWeights", refuse)
-    monkeypatch.setattr(pack_module, "_CACHE", {"initial": {}, "trainer": {}})
     config = TrainConfig(epochs=2, lr_schedule="constant", base_lr=0.0, save_model=False)
     ckpts = [str(tmp_path / f"c{t}") for t in (0, 1)]
     list(Pack(digits, config, 2, checkpoint_every=1).train(plans_of(digits, config, [0, 1]), ckpts,
@@ -214,45 +137,32 @@ def test_a_pack_refuses_streamed_data_and_mixed_subset_sizes(digits):
     mixed = plans_of(digits, config, [0]) + plans_of(digits, dataclasses.replace(config, subset_ratio=0.5), [1])
     with pytest.raises(ValueError, match="one size"):
         list(Pack(digits, config, 2, checkpoint_every=0).train(mixed))
-
-
-def test_part_sizes_split_a_pack_evenly_and_default_parts_follow_the_host():
-    assert pack_module.part_sizes(32, 2) == [16, 16]
-    assert pack_module.part_sizes(5, 2) == [3, 2]
-    assert pack_module.part_sizes(2, 4) == [1, 1]  # never an empty sub-pack
-    assert pack_module.part_sizes(7, 1) == [7]
-    # This test host has no GPU: one sub-pack per core under the default strategy.
-    assert pack_module.default_parts(tf.distribute.get_strategy()) == pack_module.cpu_cores()
     with pytest.raises(ValueError, match="at least one part"):
-        Pack(pack_module.Dataset.__new__(pack_module.Dataset), TrainConfig(), 4, parts=0)
+        Pack(digits, config, 4, parts=0)
 
 
 @pytest.mark.slow
-def test_a_trials_results_do_not_depend_on_how_its_pack_is_split(digits, tmp_path):
-    """Sub-packs (SubPacks) only regroup per-model ops: 4 trials as one part (saving their checkpoints
-    after epoch 1) and resumed from those as 3 parts (2 + 1 + 1) train the same models."""
-    config = TrainConfig(epochs=2, crop_padding=1, flip=True, save_model=False, arch_options={"mlp_hidden": "64"})
-    plans = plans_of(digits, config, [0, 1, 2, 3])
-    ckpts = [str(tmp_path / str(t)) for t in range(4)]
-    whole = list(Pack(digits, config, 4, checkpoint_every=1, parts=1).train(plans, ckpts))
-    assert [latest_epoch(c) for c in ckpts] == [1] * 4
-    thirds = list(Pack(digits, config, 4, checkpoint_every=1, parts=3).train(plans, ckpts))
-    assert [t.extra["resumed_from_epoch"] for t in thirds] == [1] * 4
-    for one, other in zip(whole, thirds):
-        assert other.plan.trial == one.plan.trial
-        assert other.extra["final_loss"] == pytest.approx(one.extra["final_loss"], rel=1e-5)
-        assert (other.test_eval[1] == one.test_eval[1]).mean() >= 0.99
-    assert len({round(t.extra["final_loss"], 4) for t in whole}) == 4  # four different trials
+def test_packs_sharing_a_cache_reuse_its_sub_packs_and_train_what_a_new_pack_trains(digits):
+    config = TrainConfig(epochs=1, save_model=False, arch_options={"mlp_hidden": "32"})
+    plans = plans_of(digits, config, [0, 1])
+    fresh = list(Pack(digits, config, 2, checkpoint_every=0, parts=1).train(plans))
+    cache = PackCache(digits, config)
+    list(Pack(digits, config, 2, checkpoint_every=0, parts=1, cache=cache).train(plans_of(digits, config, [2, 3])))
+    kept = cache.kept()
+    again = list(Pack(digits, config, 2, checkpoint_every=0, parts=1, cache=cache).train(plans))
+    assert len(kept) == 1 and cache.kept()[0] is kept[0]  # reloaded for the next pack, not built again
+    for a, b in zip(fresh, again):  # weights reloaded and optimizer zeroed: what a new pack trains
+        assert b.extra["final_loss"] == a.extra["final_loss"]
+        np.testing.assert_array_equal(b.test_eval[1], a.test_eval[1])
+    with pytest.raises(ValueError, match="one dataset, config and strategy"):
+        Pack(digits, dataclasses.replace(config, epochs=2), 2, cache=cache)
 
 
 @pytest.mark.slow
-def test_sub_packs_restored_at_different_epochs_start_the_pack_over(digits, tmp_path):
-    config = TrainConfig(epochs=3, save_model=False, arch_options={"mlp_hidden": "64"})
-    plans = plans_of(digits, config, [0, 1, 2, 3])
-    ckpts = [str(tmp_path / str(t)) for t in range(4)]
-    list(Pack(digits, config, 2, checkpoint_every=1, parts=1).train(plans[:2], ckpts[:2]))  # trials 0, 1 at epoch 2
-    fresh = list(Pack(digits, config, 4, checkpoint_every=0, parts=2).train(plans))
-    mixed = list(Pack(digits, config, 4, checkpoint_every=1, parts=2).train(plans, ckpts))  # 2, 3 have none
-    assert [t.extra["resumed_from_epoch"] for t in mixed] == [0] * 4
-    for a, b in zip(fresh, mixed):  # the restored sub-pack was reloaded with its initial weights
-        assert b.extra["final_loss"] == pytest.approx(a.extra["final_loss"], rel=1e-5)
+def test_a_diverged_packed_trial_reports_its_non_finite_loss_and_is_refused(digits):
+    config = TrainConfig(epochs=1, lr_schedule="constant", base_lr=1e30, save_model=False,
+                         arch_options={"mlp_hidden": "16"})
+    trained = list(Pack(digits, config, 2, checkpoint_every=0, parts=1).train(plans_of(digits, config, [0, 1])))
+    assert all(not np.isfinite(t.extra["final_loss"]) for t in trained)
+    with pytest.raises(GarbageTrial, match="diverged"):
+        check_trained({"final_loss": trained[0].extra["final_loss"], "train_accuracy": 0.5}, digits.num_classes)

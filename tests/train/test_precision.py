@@ -15,8 +15,8 @@ from influence_mem.models.initial_weights import weights_of
 from influence_mem.models.packed_model import PackedModel, dense_chain, stack_weights
 from influence_mem.train.config import PRECISIONS, TrainConfig, config_from_dict
 from influence_mem.train.one_model import OneModel
-from influence_mem.train import pack as pack_module
-from influence_mem.train.pack import Pack, PackedTrainer
+from influence_mem.train.pack import Pack
+from influence_mem.train.packed_graph import PackedTrainer
 from influence_mem.train.plan import plan_trial
 from influence_mem.train.recipe import build_model, make_optimizer
 from influence_mem.turnover import trainer as turnover_trainer
@@ -71,13 +71,14 @@ def test_packed_low_precision_steps_are_keras_steps_of_each_model_up_to_rounding
     assert packed.low  # the Dense chain's fast path, with low-precision copies of the hidden weights
     optimizer = make_optimizer(config, 3)[1]
     optimizer.build(packed.trainable)
-    trainer = PackedTrainer(packed, optimizer, {"train": in_memory_split(digits, "train")}, [], [], None,
+    trainer = PackedTrainer(packed, optimizer, {"train": in_memory_split(digits, "train")}, None,
                             tf.distribute.get_strategy())
+    step = tf.function(trainer.step)
     assert trainer.low_precision
     rng = np.random.default_rng(1)
     for size in (16, 16, 9, 16):
         ids = rng.integers(0, digits.num_train, (2, size))
-        per_model = trainer.step(tf.constant(ids), tf.zeros((2, size, 2), tf.int64)).numpy()
+        per_model = step(tf.constant(ids), tf.zeros((2, size, 2), tf.int64)).numpy()
         for k, model in enumerate(references):
             loss = model.train_on_batch(digits.x_train[ids[k]], digits.train_labels[ids[k]])
             assert per_model[k] == pytest.approx(loss, rel=2e-2)
@@ -135,8 +136,8 @@ def test_a_reused_float16_pack_starts_each_pack_with_a_fresh_loss_scale(digits):
     config = TrainConfig(precision="mixed_float16", epochs=2, **SMALL)
     pack = Pack(digits, config, 2)
     first = list(pack.train([plan_trial(digits.num_train, config, t) for t in (0, 1)]))
-    trainers = next(v[2] for v in pack_module._CACHE["trainer"].values() if v[2].size == 2
-                    and v[2].trainers[0].loss_scaled).trainers
+    trainers = next(sub_packs for sub_packs in pack.cache.kept() if sub_packs.size == 2).trainers
+    assert all(trainer.loss_scaled for trainer in trainers)
     assert all(int(trainer.optimizer.iterations.numpy()) > 0 for trainer in trainers)
     again = list(pack.train([plan_trial(digits.num_train, config, t) for t in (0, 1)]))
     for a, b in zip(first, again):  # the same trials from a reset optimizer: the same results

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from influence_mem import progress
 from influence_mem.train import flags as train_flags
+from influence_mem.train import progress
 from influence_mem.train.config import TrainConfig
 from influence_mem.train.run import run_trials
 from tests.helpers import CONFIGS

@@ -2,7 +2,8 @@
 
 A tqdm bar where the output is a terminal or a notebook (the notebook widget
 when ipywidgets is installed), one plain log line per update otherwise (log files, Ray and
-Slurm task logs).  Used by train.run.run_trials and the launchers.
+Slurm task logs).  Progress counts for the launchers; TrialsProgress also records what
+became of each trial of train.run.run_trials and says it after each pack or trial.
 """
 import sys
 import time
@@ -82,3 +83,48 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class TrialsProgress(Progress):
+    """run_trials' progress: what became of each trial (done with its test accuracy, skipped, failed) as
+    it happens, and one update per group trained together, whose note names the group's results."""
+
+    def __init__(self, total: int, bar: bool = None):
+        super().__init__(total, "trials", bar)
+        self.summary = {"done": [], "skipped": [], "test_accuracy": []}  # run_trials' return value
+        self.failed = []
+
+    def done(self, trial: int, test_accuracy: float) -> None:
+        self.summary["done"].append(trial)
+        self.summary["test_accuracy"].append(test_accuracy)
+
+    def skip(self, trial: int) -> None:
+        """`trial` is complete already or another worker's."""
+        self.summary["skipped"].append(trial)
+
+    def fail(self, trial: int) -> None:
+        self.failed.append(trial)
+
+    def _recorded(self) -> int:
+        return len(self.summary["done"]) + len(self.summary["skipped"]) + len(self.failed)
+
+    def report(self, group) -> str:
+        """The update after the trials `group` (ids, in order) were trained: those done count towards the
+        rate; the others recorded since the last update (skipped, failed) count as finished."""
+        done = [t for t in group if t in set(self.summary["done"])]
+        accuracy = self.summary["test_accuracy"][-len(done):] if done else []
+        note = ""
+        if len(group) == 1 and done:
+            note = f"trial {done[0]}: test accuracy {accuracy[0]:.4f}"
+        elif done:
+            note = f"trials {group[0]}..{group[-1]}: mean test accuracy {sum(accuracy) / len(accuracy):.4f}"
+        failed_here = [t for t in group if t in self.failed]
+        if failed_here:
+            note += (", " if note else "") + f"failed {','.join(map(str, failed_here))}"
+        return self.update(trained=len(done), skipped=self._recorded() - self.finished - len(done), note=note)
+
+    def close(self) -> None:
+        """Count the trials recorded since the last update (skipped after the last group), then close."""
+        if self.finished < self._recorded():
+            self.report([])
+        super().close()
