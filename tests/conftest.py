@@ -3,7 +3,7 @@
 - `digits`: the digits dataset, loaded once per session.
 - `digits_trial`: one default-config digits MLP trial (trial 0, r = 0.7) trained in-process once per session.
 - `program`: a program's absl flags defined and parsed in-process, removed again after the test.
-- `serve`: a local HTTP server on 127.0.0.1 serving a directory (released_files.fetch).
+- `serve`: a local HTTP server on 127.0.0.1 serving a directory (formats.released.fetch).
 """
 import functools
 import http.server

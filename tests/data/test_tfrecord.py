@@ -84,7 +84,7 @@ def test_streamed_order_is_reshuffled_per_epoch_and_a_resumed_run_reads_the_same
 def test_the_trainer_runs_a_trial_on_tfrecords(built_tfrecords, tmp_path, monkeypatch):
     from influence_mem.data.npzio import read_npz
     from influence_mem.data.subsets import subset_indices
-    from influence_mem.estimate.trial_format import META_FILE
+    from influence_mem.formats.trial import META_FILE
     from influence_mem.train import run
     from influence_mem.train.config import TrainConfig
 

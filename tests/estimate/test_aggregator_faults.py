@@ -10,8 +10,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from influence_mem import released
-from influence_mem.estimate import aggregator, simulate, trial_format
+from influence_mem.estimate import aggregator, simulate
+from influence_mem.formats import released
+from influence_mem.formats import trial as trial_format
+from influence_mem.formats.released import write as released_write
 from influence_mem.estimate.aggregator import AggregateError, aggregate_workdir
 from influence_mem.estimate.trials import MetaError
 
@@ -104,7 +106,7 @@ def _enospc(*args, **kwargs):
 def test_a_full_disk_is_one_error_and_the_staging_directory_is_removed(tmp_path, monkeypatch):
     work = _workdir(tmp_path)
     out = tmp_path / "out"
-    monkeypatch.setattr(released, "write_infl_matrix", _enospc)
+    monkeypatch.setattr(released_write, "write_infl_matrix", _enospc)  # what write_estimate_set calls
     with pytest.raises(AggregateError, match="no space left on the device"):
         aggregate_workdir(work, subset_ratio=0.5, output_dir=out)
     assert not out.exists()  # created by the run, removed again: nothing written

@@ -3,7 +3,8 @@ sum / max(count, tiny)); memorization keeps the 1/2 convention (paper 000 append
 import numpy as np
 
 from influence_mem import released
-from influence_mem.estimate import simulate, trial_format
+from influence_mem.estimate import simulate
+from influence_mem.formats import trial as trial_format
 from influence_mem.estimate.aggregator import aggregate_workdir
 
 

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from influence_mem.estimate import simulate, trial_format
+from influence_mem.estimate import simulate
+from influence_mem.formats import trial as trial_format
 from tests.helpers import REPO, subprocess_env
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 
 from influence_mem.analysis import label_noise
 from influence_mem.data import corrupt
-from influence_mem.estimate import trial_format
+from influence_mem.formats import trial as trial_format
 from influence_mem.data.npzio import read_npz
 from tests.helpers import run_program
 

@@ -3,7 +3,7 @@ forwarded flags, as pure functions.  Running processes: tests/integration/test_l
 import pytest
 from absl import flags
 
-from influence_mem.estimate.trial_format import parse_trials
+from influence_mem.formats.trial import parse_trials
 from influence_mem_launchers import local
 
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from influence_mem.estimate import trial_format
+from influence_mem.formats import trial as trial_format
 from influence_mem.train import checkpoints, outputs
 from influence_mem.train.config import TrainConfig
 from influence_mem.train.run import run_trials

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from influence_mem.estimate import trial_format
+from influence_mem.formats import trial as trial_format
 from influence_mem.train import claims, outputs
 
 

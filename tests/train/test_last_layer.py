@@ -8,7 +8,7 @@ from absl import flags
 from influence_mem.data.base import Dataset
 from influence_mem.data.npzio import read_npz
 from influence_mem.data.subsets import subset_indices
-from influence_mem.estimate.trial_format import AUX_KEYS, META_FILE
+from influence_mem.formats.trial import AUX_KEYS, META_FILE
 from influence_mem.train import flags as train_flags
 from influence_mem.train import last_layer
 from tests.helpers import DIGITS_MLP, run_program

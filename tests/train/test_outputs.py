@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from influence_mem.data import pipeline
 from influence_mem.data.subsets import subset_indices
-from influence_mem.estimate.trial_format import AUX_KEYS, META_FILE
+from influence_mem.formats.trial import AUX_KEYS, META_FILE
 from influence_mem.train import outputs
 from tests.helpers import load_aux
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from influence_mem.data.subsets import subset_indices
 from influence_mem.data.npzio import read_npz
-from influence_mem.estimate.trial_format import AUX_KEYS
+from influence_mem.formats.trial import AUX_KEYS
 from influence_mem.train import run as run_module
 from influence_mem.train import status
 from influence_mem.train.config import TrainConfig
