@@ -3,7 +3,14 @@
 Prints the kind, sizes, text histograms of the estimates and the number of
 high-influence pairs, so a download or an aggregator output can be checked
 without writing code.  A file that is not a valid released-format file exits
-non-zero with one line naming the file and the problem.
+non-zero with one line naming the file and the problem.  An estimate set's
+sidecar also tells the trials selected, their accuracy on their training
+subsets (a warning below --min_train_accuracy) and how many pairs noise alone
+would give.
+
+im-describe --convergence --workdir=W --output_dir=D [--trials=...] reads the
+trials of W once and writes D/convergence.csv and D/convergence.png: how the
+estimates settle as trials accumulate (estimate.convergence).
 """
 import sys
 
@@ -11,7 +18,11 @@ import numpy as np
 from absl import app, flags
 
 from influence_mem.formats import released
+from influence_mem.analysis import convergence as convergence_output
+from influence_mem.estimate.aggregator import AggregateError, fit_warning, noise_statement, noise_warning
+from influence_mem.estimate.convergence import convergence_table
 from influence_mem.estimate.pairs import pairs_from_matrix
+from influence_mem.estimate.trials import MetaError
 from influence_mem.programs import shared_flags, start
 
 FLAGS = flags.FLAGS
@@ -21,6 +32,15 @@ def define_flags():
     """Defined only when run, so importing describe() adds no global flags."""
     shared_flags.define_thresholds("Memorization threshold for counting pairs.",
                                      "Influence threshold for counting pairs.")
+    shared_flags.define_min_train_accuracy()
+    shared_flags.define_trial_selection("With --convergence: only these trials (the trainer's syntax, e.g. 0-1999).")
+    shared_flags.define_output_dir("With --convergence: where convergence.csv and convergence.png go.")
+    flags.DEFINE_boolean("convergence", False, "Instead of describing files: read the trials of --workdir once and "
+                         "write how the estimates settle as trials accumulate (convergence.csv, convergence.png).")
+    flags.DEFINE_string("workdir", None, "With --convergence: the trainer's workdir.")
+    flags.DEFINE_float("subset_ratio", 0.7, "With --convergence: the subset ratio whose trials are read.")
+    flags.DEFINE_float("z", 2.0, "With --convergence: count the pairs whose influence exceeds the threshold by this "
+                       "many standard errors.", lower_bound=0.0)
 
 
 def text_histogram(values, lo, hi, bins=10, width=40):
@@ -48,7 +68,26 @@ def _pairs_lines(df):
             f"by a single train example)"]
 
 
-def describe(path, mem_threshold=0.25, infl_threshold=0.15) -> str:
+def _quality_lines(stats, min_train_accuracy) -> list:
+    """What the aggregator's sidecar says about the estimates' quality (absent keys: older sidecars)."""
+    lines = []
+    if released.STATS_TRIAL_SELECTION in stats:
+        lines.append(f"  trials selected (--trials): {stats[released.STATS_TRIAL_SELECTION]}")
+    if released.STATS_TRAIN_ACCURACY in stats:
+        accuracy = float(stats[released.STATS_TRAIN_ACCURACY])
+        lines.append(f"  accuracy of the trials on their training subsets: {100 * accuracy:.1f}%")
+        fit = fit_warning(accuracy, min_train_accuracy)
+        lines += [f"  warning: {fit}"] if fit else []
+    if released.STATS_NOISE_PAIRS in stats and "pairs_infl_se" in stats:
+        args = (len(stats["pairs_infl_se"]), float(stats[released.STATS_NOISE_PAIRS]),
+                int(stats[released.STATS_CANDIDATE_PAIRS]), float(stats["infl_threshold"]),
+                float(stats.get(released.STATS_PAIRS_MIN_Z, 0.0)))
+        noise = noise_warning(*args)
+        lines.append(f"  warning: {noise}" if noise else "  " + noise_statement(*args))
+    return lines
+
+
+def describe(path, mem_threshold=0.25, infl_threshold=0.15, min_train_accuracy=0.95) -> str:
     """Multi-line description of a released-format file (raises ReleasedFormatError)."""
     obj = released.load(path)
     kind = obj.kind
@@ -63,6 +102,9 @@ def describe(path, mem_threshold=0.25, infl_threshold=0.15) -> str:
                           np.concatenate(blocks) if blocks else [], -1, 1, 20)
         lines.append(f"  with mem >= {mem_threshold:g} and infl >= {infl_threshold:g}:")
         lines += _pairs_lines(pairs_from_matrix(obj, mem_threshold, infl_threshold))
+        if obj.stats is not None:
+            lines.append("  its sidecar:")
+            lines += _quality_lines(obj.stats, min_train_accuracy)
     elif kind == "high_infl_pairs":
         lines += _pairs_lines(obj)
         lines += _summary("influence (infl)", obj["infl"], -1, 1, 20)
@@ -86,16 +128,50 @@ def describe(path, mem_threshold=0.25, infl_threshold=0.15) -> str:
                      f"{int((n_out == 0).sum())} (term set to 1/2, Lemma 2.1)")
         if "skipped_trial_ids" in obj:
             lines.append(f"  skipped trials: {len(obj['skipped_trial_ids'])}")
+        lines += _quality_lines(obj, min_train_accuracy)
         lines += _summary("memorization standard error (mem_se)", obj["mem_se"], 0, 1, 10)
     return "\n".join(lines)
 
 
+def describe_convergence(workdir, output_dir, subset_ratio=0.7, trials=None, mem_threshold=0.25,
+                         infl_threshold=0.15, z=2.0, min_train_accuracy=0.95):
+    """(the table as text lines, the written paths, warnings): estimate.convergence.convergence_table of the
+    workdir, written as output_dir/convergence.csv and .png.  Raises AggregateError or MetaError."""
+    result = convergence_table(workdir, subset_ratio, trials, mem_threshold, infl_threshold, z,
+                               min_train_accuracy=min_train_accuracy)
+    return convergence_output.format_lines(result), convergence_output.write(result, output_dir), result.warnings
+
+
+def _convergence_main(argv):
+    if len(argv) > 1:
+        raise app.UsageError("--convergence reads --workdir; no FILE arguments")
+    if not FLAGS.workdir or not FLAGS.output_dir:
+        sys.exit("im-describe: error: --convergence needs --workdir and --output_dir")
+    try:
+        released.check_output_dir(FLAGS.output_dir)
+        lines, written, warnings = describe_convergence(
+            FLAGS.workdir, FLAGS.output_dir, FLAGS.subset_ratio, FLAGS.trials, FLAGS.mem_threshold,
+            FLAGS.infl_threshold, FLAGS.z, FLAGS.min_train_accuracy)
+    except (AggregateError, MetaError, ValueError) as e:
+        sys.exit(f"im-describe: error: {e}")
+    except OSError as e:
+        sys.exit(f"im-describe: error: writing into {FLAGS.output_dir} failed: {e.strerror or e}")
+    print("\n".join(lines))
+    for path in written:
+        print(f"  wrote {path}")
+    for line in warnings:
+        print(f"im-describe: warning: {line}", file=sys.stderr)
+
+
 def main(argv):
+    if FLAGS.convergence:
+        return _convergence_main(argv)
     if len(argv) < 2:
-        raise app.UsageError("usage: im-describe FILE [FILE...]")
+        raise app.UsageError("usage: im-describe FILE [FILE...]  or  im-describe --convergence --workdir=W "
+                             "--output_dir=D")
     for path in argv[1:]:
         try:
-            print(describe(path, FLAGS.mem_threshold, FLAGS.infl_threshold))
+            print(describe(path, FLAGS.mem_threshold, FLAGS.infl_threshold, FLAGS.min_train_accuracy))
         except released.ReleasedFormatError as e:
             sys.exit(f"im-describe: error: {e}")
 

@@ -12,6 +12,8 @@ influence_mem.analysis.marginal_utility`; their CSVs in --output_dir or
   consistency      J/D vs θ against each --compare estimate set (Figs. C.2/C.3)
   examples         --dataset: Fig. 1/D.4 (mem near 0, 0.5, 1) and Fig. 3/D.5 groups (appendix D rule)
   long tail        paper 004 model: τ, weight[1/2n, 2/n], excess error vs n/N (no files needed)
+  convergence      --workdir: how the estimates settle as trials accumulate (reads the trials once;
+                   convergence.csv / convergence.png as im-describe --convergence writes them)
 """
 import glob
 import os
@@ -24,6 +26,9 @@ from absl import flags
 
 from influence_mem.formats import released
 from influence_mem.analysis import consistency, examples, figures, longtail, pair_stats
+from influence_mem.analysis import convergence as convergence_output
+from influence_mem.estimate.aggregator import AggregateError
+from influence_mem.estimate.convergence import convergence_table
 from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.programs import shared_flags, start
 from influence_mem.formats.released import EstimateSetError, find_estimate_set
@@ -236,12 +241,34 @@ def marginal_utility_section(rep: Report, search_dirs):
                  "--flagfile=CONFIG --workdir=W --output_dir=<this folder>`, then rerun the report.")
 
 
+def load_convergence(files: dict, workdir):
+    """The convergence table of the trials under `workdir` that gave the estimate set: the subset ratio and
+    trial selection its sidecar records (defaults without one).  Raises aggregator.AggregateError or
+    trials.MetaError."""
+    stats = released.load_estimates_stats(files["stats"]) if files["stats"] else {}
+    selection = str(stats.get(released.STATS_TRIAL_SELECTION, "all"))
+    return convergence_table(workdir, float(stats.get("subset_ratio", 0.7)), None if selection == "all" else selection)
+
+
+def convergence_section(rep: Report, result):
+    rep.text("## How the estimates settle as trials accumulate",
+             f"From the {result.num_trials} trials of the workdir, read once (docs/analysis.md, \"How many trials do I "
+             f"need?\"): errors of memorization against the Lemma 2.1 bound, agreement of two disjoint halves, and "
+             f"the pairs selected against those noise alone would give.")
+    csv_path, png_path = convergence_output.write(result, rep.dir)
+    rep.written += [csv_path, png_path]
+    rep.png(png_path, "convergence")
+    rep.text(f"[the table (CSV)]({convergence_output.CSV_FILE})")
+
+
 def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_dir=None, compare=(),
-                 compare_mem_threshold=0.25, classes=None, with_longtail=True, allow_mixed_units=False) -> list:
+                 compare_mem_threshold=0.25, classes=None, with_longtail=True, allow_mixed_units=False,
+                 workdir=None) -> list:
     """Write every section the files allow into output_dir (default <estimates>/report); the written paths.
 
-    The inputs (the estimate set, every --compare set) and the output folder are checked before anything
-    is written: EstimateSetError, ReleasedFormatError or ValueError, and no file is written.
+    The inputs (the estimate set, every --compare set, the trials of `workdir` when given) and the output
+    folder are checked before anything is written: EstimateSetError, ReleasedFormatError, ValueError or
+    AggregateError, and no file is written.
     """
     if name is not None:
         released.check_output_name(name)
@@ -255,6 +282,7 @@ def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_d
     matrix = released.load_infl_matrix(files["infl_matrix"])
     comparisons = load_comparisons(matrix, compare)
     example_dataset = load_example_dataset(files, matrix, dataset, data_dir) if dataset else None
+    converging = load_convergence(files, workdir) if workdir else None
     rep = Report(output_dir, files["name"])
     summary = summarize(files)
     rep.text(f"# Report: {files['name']}", f"Estimates: `{os.path.abspath(estimates_dir)}`", "```",
@@ -272,6 +300,8 @@ def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_d
     if example_dataset is not None:
         example_section(rep, matrix, pairs, example_dataset, dataset, classes, consistency.unit_label(unit))
     marginal_utility_section(rep, [rep.dir, estimates_dir])
+    if converging is not None:
+        convergence_section(rep, converging)
     if with_longtail:
         longtail_section(rep)
     rep.finish()
@@ -292,6 +322,8 @@ def define_flags():
     flags.DEFINE_boolean("longtail", True, "Include the long-tail theory model section.")
     flags.DEFINE_boolean("allow_mixed_units", False, "Let --compare sets be in another unit than --estimates "
                                                      "(accuracy differences vs turn-over's loss differences, nats).")
+    flags.DEFINE_string("workdir", None, "The trainer's workdir of the estimates: adds how they settle as trials "
+                        "accumulate (reads the trials once; convergence.csv, convergence.png).")
 
 
 def main(argv):
@@ -309,8 +341,9 @@ def main(argv):
         files = find_estimate_set(FLAGS.estimates, FLAGS.name)
         print(format_summary(summarize(files)))
         written = build_report(FLAGS.estimates, FLAGS.output_dir, FLAGS.name, FLAGS.dataset, FLAGS.data_dir,
-                               FLAGS.compare, threshold, classes, FLAGS.longtail, FLAGS.allow_mixed_units)
-    except (EstimateSetError, released.ReleasedFormatError, ValueError) as e:
+                               FLAGS.compare, threshold, classes, FLAGS.longtail, FLAGS.allow_mixed_units,
+                               FLAGS.workdir)
+    except (EstimateSetError, released.ReleasedFormatError, ValueError, AggregateError) as e:
         sys.exit(f"error: {e}")
     except OSError as e:  # e.g. the disk filled up while writing
         sys.exit(f"error: writing the report failed: {e.strerror or e} ({e.filename})")

@@ -16,6 +16,14 @@ included: one AggregateError line) removes it, writes nothing and leaves
 earlier outputs untouched; staging directories older than a day (a killed
 run's) are removed by the next run, all of them with clean=True.
 
+`trials` (im-aggregate --trials, the trainer's range syntax) aggregates only
+those trial ids: unfinished ones named there are listed in a warning and left
+out, and the sidecar records the selection.  The result (and the sidecar)
+carries what tells whether the estimates can mean what the paper means: the
+trials' accuracy on their own training subsets (warned about below
+`min_train_accuracy`) and the number of pairs pure noise would select
+(pairs.expected_noise_pairs).
+
 Every trial read must have been trained under the workdir's experiment
 record (`experiment.json`, trial_format.EXPERIMENT_FILE; the config in each
 trial's metrics.json is compared with it): trials of different configs are
@@ -36,11 +44,12 @@ from absl import logging
 
 from influence_mem.formats import released
 from influence_mem.estimate.estimators import Accumulator, Estimates
-from influence_mem.estimate.pairs import high_influence_pairs
+from influence_mem.estimate.pairs import expected_noise_pairs, high_influence_pairs
 from influence_mem.estimate import fileio
 from influence_mem.formats.trial import (EXPERIMENT_FILE, META_FILE, METRICS_FILE, config_differences,
                                          format_trials, training_fields)
 from influence_mem.estimate.trials import TrialReader, list_trials, load_dataset_meta, ratio_dirs
+from influence_mem.formats.trial import TrialIds, parse_trials
 
 
 class AggregateError(RuntimeError):
@@ -57,14 +66,95 @@ class AggregateResult:
     num_no_out: int
     num_pairs: int
     cscore_ratios: List[float]
+    num_pairs_2se: int = 0          # pairs whose influence exceeds the threshold by 2 standard errors
+    noise_pairs_expected: float = 0.0   # pairs the selection would give if no influence were real
+    candidate_pairs: int = 0        # same-class pairs whose training example has mem >= the threshold
+    train_accuracy: float = float("nan")  # the trials' mean accuracy on their own training subsets
+    not_finished: str = ""          # trials named by `trials` that are not finished (ranges), left out
+    warnings: List[str] = dataclasses.field(default_factory=list)
 
 
-def _find_ratio(ratios: Dict[float, str], subset_ratio: float, workdir) -> str:
+def find_ratio_dir(ratios: Dict[float, str], subset_ratio: float, workdir) -> str:
     for r, path in ratios.items():
         if np.isclose(r, subset_ratio):
             return path
     raise AggregateError(f"no usable trials: no directory for subset ratio {subset_ratio} under "
                          f"{workdir} (found ratios: {sorted(ratios) or 'none'})")
+
+
+def trial_selection(trials) -> Optional[TrialIds]:
+    """`trials` as TrialIds: None (every finished trial), a --trials spec ('0-499,1000'), TrialIds or an
+    iterable of ids; AggregateError naming --trials when malformed."""
+    if trials is None or isinstance(trials, TrialIds):
+        return trials
+    if isinstance(trials, str):
+        try:
+            return parse_trials(trials)
+        except ValueError as e:
+            raise AggregateError(str(e)) from None
+    return TrialIds((int(t), int(t)) for t in trials)
+
+
+ALL_TRIALS = "all"
+
+
+def _ranges_text(ranges) -> str:
+    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges)
+
+
+def selection_text(selection: Optional[TrialIds]) -> str:
+    """'0-499,1000' (what --trials accepts; never materializes the ids) or 'all'."""
+    return ALL_TRIALS if selection is None else _ranges_text(selection.ranges)
+
+
+def select_trials(listed, selection: Optional[TrialIds]):
+    """(the trials of `listed` [(id, path)], sorted by id, whose id is in `selection`; the ids of `selection`
+    not among them, as ranges text: '' when none).  selection None keeps every trial."""
+    if selection is None:
+        return listed, ""
+    kept = [(tid, path) for tid, path in listed if tid in selection]
+    done, k, missing = [tid for tid, _ in kept], 0, []
+    for first, last in selection.ranges:
+        start = first
+        while k < len(done) and done[k] <= last:
+            if done[k] > start:
+                missing.append((start, done[k] - 1))
+            start, k = done[k] + 1, k + 1
+        if start <= last:
+            missing.append((start, last))
+    return kept, _ranges_text(missing)
+
+
+def fit_warning(train_accuracy: float, min_train_accuracy: float) -> Optional[str]:
+    """A warning when the trials do not fit their own training subsets: memorization (accuracy on i with i
+    in the subset minus without) then measures a model that does not learn its training data, not the
+    paper's interpolating one.  None when they do (or no threshold)."""
+    if min_train_accuracy is None or not train_accuracy < min_train_accuracy:
+        return None
+    return (f"the trials fit their training subsets at {100 * train_accuracy:.1f}% on average, below "
+            f"--min_train_accuracy={min_train_accuracy:g}: memorization and influence then describe models "
+            f"that do not learn their training data, not what the paper measures (train longer or check the labels)")
+
+
+NOISE_WARNING_FRACTION = 0.1  # warn when noise alone would give this fraction of the selected pairs
+
+
+def noise_statement(num_pairs: int, expected: float, candidates: int, infl_threshold: float, min_z: float,
+                    num_2se: Optional[int] = None) -> str:
+    """One line: the pairs selected and how many of them noise alone would give (pairs.expected_noise_pairs);
+    with num_2se, how many exceed the threshold by 2 standard errors."""
+    rule = f"infl >= {infl_threshold:g}" + (f" + {min_z:g} standard errors" if min_z else "")
+    confident = f", {num_2se} of them exceed it by 2 standard errors (--min_z=2)" if num_2se is not None else ""
+    return (f"{num_pairs} high-influence pairs ({rule}){confident}; noise alone (no real influence) would give "
+            f"{expected:.1f} of the {candidates} candidate pairs")
+
+
+def noise_warning(num_pairs: int, expected: float, *statement_args) -> Optional[str]:
+    """noise_statement as a warning when noise alone would give NOISE_WARNING_FRACTION of the pairs or more."""
+    if not num_pairs or expected < NOISE_WARNING_FRACTION * num_pairs:
+        return None
+    return (noise_statement(num_pairs, expected, *statement_args) + f": about {min(1, expected / num_pairs):.0%} "
+            f"of the list may be noise (more trials, or --min_z)")
 
 
 STAGING_PREFIX = ".im-aggregate-"
@@ -109,7 +199,7 @@ def _load_experiment(workdir) -> Optional[dict]:
         raise AggregateError(f"{path}: unreadable experiment record ({type(e).__name__}: {e})") from None
 
 
-def check_configs(workdir, ratio_dirs: List[str]) -> List[dict]:
+def check_configs(workdir, ratio_dirs: List[str], selection: Optional[TrialIds] = None) -> List[dict]:
     """AggregateError (listing the groups) unless every trial in `ratio_dirs` that records its config
     (metrics.json "config") was trained under the workdir's experiment record (without a record: under one
     config).  Trials without a recorded config are counted in a warning.  Returns the distinct training
@@ -118,7 +208,7 @@ def check_configs(workdir, ratio_dirs: List[str]) -> List[dict]:
     groups: Dict[str, List[int]] = {}
     unrecorded = 0
     for ratio_dir in ratio_dirs:
-        for tid, aux_path in list_trials(ratio_dir)[0]:
+        for tid, aux_path in select_trials(list_trials(ratio_dir)[0], selection)[0]:
             try:
                 config = fileio.read_json(_parent(aux_path) + "/" + METRICS_FILE)["config"]
                 key = json.dumps(training_fields(config), sort_keys=True)
@@ -158,19 +248,22 @@ def _parent(path) -> str:
     return str(path).rstrip("/").rsplit("/", 1)[0]
 
 
-def _stream(ratio_dir, n, n_test, chunk_size, acc: Accumulator, what: str, ratio=None, max_elements=None):
-    """Feed every usable trial of ratio_dir into acc; returns the reader (used/skipped)."""
+def _stream(ratio_dir, n, n_test, chunk_size, acc: Accumulator, what: str, ratio=None, max_elements=None,
+            selection=None):
+    """Feed every usable trial of ratio_dir (in `selection`) into acc; returns the reader (used/skipped)
+    and the ids of `selection` that are not finished trials (ranges text)."""
     trials, ignored = list_trials(ratio_dir)
+    trials, not_finished = select_trials(trials, selection)
     for name, reason in ignored:
         logging.warning("ignoring %s: %s", fileio.join(ratio_dir, name), reason)
     logging.info("%s: %d trial directories in %s", what, len(trials), ratio_dir)
     reader = TrialReader(trials, n, n_test, chunk_size, subset_ratio=ratio, max_elements=max_elements)
     for chunk in reader.chunks():
         acc.add(*chunk)
-    return reader
+    return reader, not_finished
 
 
-def _cscores(workdir, ratios, subset_ratio, est: Estimates, n, chunk_size):
+def _cscores(workdir, ratios, subset_ratio, est: Estimates, n, chunk_size, selection=None):
     """Held-out accuracy P[correct on i | i out] averaged over subset ratios (Jiang et al.)."""
     held_out, used = [], []
     for r, path in ratios.items():
@@ -178,7 +271,8 @@ def _cscores(workdir, ratios, subset_ratio, est: Estimates, n, chunk_size):
             mem_out, num, n_out = est.mem_out, est.num_trials, est.n_out
         else:
             acc = Accumulator(n)
-            _stream(path, n, None, chunk_size, acc, f"C-scores, ratio {r:g}", r, n + len(est.tt_correct))
+            _stream(path, n, None, chunk_size, acc, f"C-scores, ratio {r:g}", r, n + len(est.tt_correct),
+                    selection)
             if acc.num_trials == 0:
                 logging.warning("C-scores: no usable trials for ratio %g, left out", r)
                 continue
@@ -195,17 +289,30 @@ def _cscores(workdir, ratios, subset_ratio, est: Estimates, n, chunk_size):
 
 def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem_threshold=0.25,
               infl_threshold=0.15, full_influence=False, chunk_size=100, labels_from=None,
-              cscores: Optional[bool] = None, clean: bool = False) -> AggregateResult:
+              cscores: Optional[bool] = None, clean: bool = False, trials=None, min_z: float = 0.0,
+              min_train_accuracy: Optional[float] = 0.95) -> AggregateResult:
     """Estimate memorization/influence from the trials under workdir and write the files.
 
     cscores: True/False forces C-scores on/off; None computes them when the
     workdir holds more than one subset ratio.  clean=True removes every
     staging directory of earlier runs in the output directory (default: those
-    older than a day).  Raises AggregateError (no usable trials, trials of
-    different configs, a bad output name or directory, a full disk) or
-    trials.MetaError (bad dataset_meta.npz); then nothing is written.
+    older than a day).  trials: only these trial ids, at every subset ratio
+    read (a --trials spec such as '0-1999', TrialIds or ids; None: all).
+    min_z > 0 keeps only the pairs whose influence exceeds infl_threshold by
+    min_z standard errors.  AggregateResult.warnings (im-aggregate prints
+    them) lists named trials that are not finished, a mean accuracy of the
+    trials on their training subsets below min_train_accuracy (None: never
+    warned) and a pairs list that noise alone would largely give.  Raises AggregateError (no usable
+    trials, none finished among `trials`, trials of different configs, a bad
+    output name or directory, a full disk) or trials.MetaError (bad
+    dataset_meta.npz); then nothing is written.
     """
     workdir = str(workdir)
+    selection = trial_selection(trials)
+    if not min_z >= 0:
+        raise AggregateError(f"--min_z={min_z}: must be a number >= 0 (standard errors)")
+    if min_train_accuracy is not None and not 0 <= min_train_accuracy <= 1:
+        raise AggregateError(f"--min_train_accuracy={min_train_accuracy}: must be in [0, 1]")
     meta = load_dataset_meta(labels_from or fileio.join(workdir, META_FILE))
     if labels_from and fileio.is_file(fileio.join(workdir, META_FILE)):
         trained = load_dataset_meta(fileio.join(workdir, META_FILE))
@@ -229,9 +336,11 @@ def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem
         raise AggregateError(str(e)) from None
     n, n_test = len(meta.tr_labels), len(meta.tt_labels)
     ratios = ratio_dirs(workdir) if fileio.is_dir(workdir) else {}
-    ratio_dir = _find_ratio(ratios, subset_ratio, workdir)
+    ratio_dir = find_ratio_dir(ratios, subset_ratio, workdir)
+    if selection is not None and not select_trials(list_trials(ratio_dir)[0], selection)[0]:
+        raise AggregateError(f"--trials={selection_text(selection)}: none of these trials is finished in {ratio_dir}")
     want_cscores = len(ratios) > 1 if cscores is None else cscores
-    configs = check_configs(workdir, list(ratios.values()) if want_cscores else [ratio_dir])
+    configs = check_configs(workdir, list(ratios.values()) if want_cscores else [ratio_dir], selection)
 
     created_output_dir = not output_dir.exists()
     try:
@@ -246,7 +355,10 @@ def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem
             full = released.open_infl_full(staging / released.infl_full_filename(name), n, n_test)
         acc = Accumulator(n, n_test, meta.tr_labels, meta.tt_labels, full=full)
         start = time.monotonic()
-        reader = _stream(ratio_dir, n, n_test, chunk_size, acc, "estimates", subset_ratio, n + n_test)
+        reader, not_finished = _stream(ratio_dir, n, n_test, chunk_size, acc, "estimates", subset_ratio,
+                                       n + n_test, selection)
+        warnings = [f"trials {not_finished} of --trials={selection_text(selection)} are not finished in "
+                    f"{ratio_dir}: left out"] if not_finished else []
         if acc.num_trials == 0:
             reasons = "; ".join(f"trial {t}: {r}" for t, r in reader.skipped[:5])
             raise AggregateError(
@@ -259,7 +371,15 @@ def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem
         mem32 = est.mem.astype(np.float32)
         pairs = high_influence_pairs(mem32, est.tr_classidx, est.tt_classidx, est.infl_blocks,
                                      mem_threshold, infl_threshold,
-                                     extra_blocks={"infl_se": est.infl_se_blocks})
+                                     extra_blocks={"infl_se": est.infl_se_blocks},
+                                     min_z=min_z, se_blocks=est.infl_se_blocks)
+        noise, candidates = expected_noise_pairs(mem32, est.n_in, est.n_out, est.tt_correct, est.num_trials,
+                                                 est.tr_classidx, est.tt_classidx, mem_threshold,
+                                                 infl_threshold, min_z)
+        num_2se = int(np.sum(pairs["infl"] - 2 * pairs["infl_se"] >= infl_threshold))
+        warnings += [w for w in (fit_warning(est.train_accuracy, min_train_accuracy),
+                                 noise_warning(len(pairs["tr_idx"]), noise, candidates, infl_threshold, min_z,
+                                               num_2se)) if w]
         stats = dict(
             num_trials=est.num_trials, subset_ratio=float(subset_ratio),
             trial_ids=np.asarray(reader.used, np.int64),
@@ -274,10 +394,15 @@ def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem
             # in the example order of the trials' index, trained at these precisions.
             estimator="subsampled", unit="accuracy", example_order=meta.example_order,
             precision=np.asarray(_precisions(configs), dtype=str))
+        stats.update({released.STATS_TRIAL_SELECTION: selection_text(selection),
+                      released.STATS_PAIRS_MIN_Z: float(min_z),
+                      released.STATS_TRAIN_ACCURACY: est.train_accuracy,
+                      released.STATS_MIN_TRAIN_ACCURACY: np.nan if min_train_accuracy is None else min_train_accuracy,
+                      released.STATS_NOISE_PAIRS: noise, released.STATS_CANDIDATE_PAIRS: candidates})
 
         cscore_ratios, scores = [], None
         if want_cscores:
-            scores, used = _cscores(workdir, ratios, subset_ratio, est, n, chunk_size)
+            scores, used = _cscores(workdir, ratios, subset_ratio, est, n, chunk_size, selection)
             cscore_ratios = [r for r, _ in used]
             stats.update(cscore_ratios=np.asarray(cscore_ratios),
                          cscore_num_trials=np.asarray([k for _, k in used], np.int64))
@@ -304,7 +429,8 @@ def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem
         raise
     shutil.rmtree(staging, ignore_errors=True)
     return AggregateResult(outputs, est.num_trials, reader.used, reader.skipped, est.num_no_in,
-                           est.num_no_out, len(pairs["tr_idx"]), cscore_ratios)
+                           est.num_no_out, len(pairs["tr_idx"]), cscore_ratios, num_2se, noise, candidates,
+                           est.train_accuracy, not_finished, warnings)
 
 
 def _report_coverage(est: Estimates):

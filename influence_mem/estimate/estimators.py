@@ -67,12 +67,11 @@ def difference_se(p_in, n_in, p_out, n_out):
     return np.sqrt(var_in + var_out)
 
 
-def subset_accuracy(mem_in, n_in) -> float:
-    """Accuracy over every (trial, example in its subset): sum of correct-while-in / sum of n_in (NaN
-    without trials)."""
-    n_in = np.asarray(n_in)
-    total = n_in.sum()
-    return float(np.sum(np.asarray(mem_in) * n_in) / total) if total else float("nan")
+def subset_accuracy(correct_in, n_in) -> float:
+    """Accuracy of the trials on their own training subsets, over every (trial, example in its subset):
+    sum of correct-while-in counts / sum of n_in (NaN without trials)."""
+    total = np.sum(n_in)
+    return float(np.sum(correct_in) / total) if total else float("nan")
 
 
 def lemma_bound(subset_ratio: float, num_trials: int) -> float:
@@ -134,7 +133,7 @@ class Estimates:
     def train_accuracy(self) -> float:
         """Mean accuracy of the trials on their own training subsets (how well they fit them): P[correct on
         i | i in] weighted by n_in."""
-        return subset_accuracy(self.mem_in, self.n_in)
+        return subset_accuracy(self.mem_in * self.n_in, self.n_in)
 
 
 class Accumulator:

@@ -7,6 +7,8 @@ idempotent); nothing is defined at import.
 """
 from absl import flags
 
+from influence_mem.formats.trial import parse_trials
+
 
 def valid(check, value) -> bool:
     """For flags.register_validator: run `check(value)`, which raises ValueError with a message naming the
@@ -59,3 +61,21 @@ def define_thresholds(mem_help="High-influence pairs: mem >= this.",
         flags.DEFINE_float("mem_threshold", 0.25, mem_help)
     if not _defined("infl_threshold"):
         flags.DEFINE_float("infl_threshold", 0.15, infl_help)
+
+
+def define_trial_selection(help="Only these trials (the trainer's syntax, e.g. 0-1999 or 0-99,200); unfinished ones "
+                                "are listed in a warning and left out.  Default: every finished trial."):
+    """--trials: the trials a program reads (formats.trial.parse_trials; a malformed value is one error line)."""
+    if not _defined("trials"):
+        flags.DEFINE_string("trials", None, help)
+        flags.register_validator("trials", lambda v: v is None or valid(parse_trials, v), "see the message above")
+
+
+def define_min_train_accuracy():
+    """--min_train_accuracy (0.95): below it, the programs that read trials or their estimates warn that the
+    trials do not fit their training subsets."""
+    if not _defined("min_train_accuracy"):
+        flags.DEFINE_float("min_train_accuracy", 0.95,
+                           "Warn when the trials' mean accuracy on their own training subsets is below this: the "
+                           "estimates then describe models that do not learn their training data.",
+                           lower_bound=0.0, upper_bound=1.0)

@@ -6,15 +6,24 @@ Reads only the layout the trainer writes (train.outputs, train.claims): <ratio>/
 is done; <ratio>/.<trial>.inprogress/ is in progress while its claim is live, and
 failed otherwise (error recorded, or the worker was killed: a rerun resumes it
 from its checkpoint).  Everything goes through tf.io.gfile or fsspec (estimate.fileio), so gs:// works.
+
+--quality (opt-in: it reads every finished trial once, streaming, as the aggregator does) adds per subset ratio
+the median standard error of memorization now and projected at the planned number of trials (the error
+falls as 1/sqrt(t), Lemma 2.1), the trials' accuracy on their training subsets (a warning below
+--min_train_accuracy) and how many high-influence pairs noise alone would give now.
 """
 import os
 
+import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from influence_mem.formats.trial import (AUX_FILE, FAILED_FILE, MAX_TRIAL_ID, format_trials, parse_trials,
-                                         trial_id, work_dir_trial)
-from influence_mem.estimate.trials import ratio_dirs
+from influence_mem.formats.trial import (AUX_FILE, FAILED_FILE, MAX_TRIAL_ID, META_FILE, format_trials,
+                                         parse_trials, trial_id, work_dir_trial)
+from influence_mem.estimate.aggregator import fit_warning
+from influence_mem.estimate.estimators import Accumulator
+from influence_mem.estimate.pairs import expected_noise_pairs
+from influence_mem.estimate.trials import MetaError, TrialReader, list_trials, load_dataset_meta, ratio_dirs
 from influence_mem.programs import shared_flags, start
 from influence_mem.train import checkpoints, claims
 
@@ -30,6 +39,10 @@ def define_flags():
                        "A claim from another host with an older heartbeat counts as failed (its worker is gone).")
     flags.register_validator("trials", lambda v: v is None or shared_flags.valid(parse_trials, v),
                              "see the message above")
+    flags.DEFINE_boolean("quality", False, "Also read the finished trials (streaming) and show the median standard "
+                         "error of memorization now and projected at the planned count, the trials' accuracy on "
+                         "their training subsets and the pairs noise alone would give.")
+    shared_flags.define_min_train_accuracy()
     flags.mark_flag_as_required("workdir")
 
 
@@ -83,8 +96,40 @@ def _looks_like_a_trial(name: str) -> bool:
     return bool(name) and (name.lstrip("+-").isdigit() or name.isdigit())
 
 
-def report(workdir: str, expected=None, stale_seconds: float = claims.STALE_SECONDS) -> str:
-    """The status text: per ratio, counts, the in-progress and failed trials, and the --trials to rerun."""
+def quality(ratio_dir: str, ratio: float, done, planned: int, meta, min_train_accuracy=0.95,
+            mem_threshold=0.25, infl_threshold=0.15, chunk_size=100) -> list:
+    """Lines on the estimates the finished trials `done` (ids) of one ratio give now: the median mem_se, its
+    projection at `planned` trials (se ∝ 1/sqrt(t)), the accuracy on the training subsets (warning below
+    min_train_accuracy) and the pairs noise alone would select (pairs.expected_noise_pairs).  Memory: the
+    aggregator's per-example counts and one chunk, no influence blocks."""
+    trials = [(t, path) for t, path in list_trials(ratio_dir)[0] if t in done]
+    n, n_test = len(meta.tr_labels), len(meta.tt_labels)
+    acc = Accumulator(n, n_test)
+    reader = TrialReader(trials, n, n_test, chunk_size, subset_ratio=ratio)
+    for chunk in reader.chunks():
+        acc.add(*chunk)
+    if acc.num_trials == 0:
+        return [f"  quality: no usable finished trials ({len(reader.skipped)} skipped)"]
+    est = acc.finalize()
+    median = float(np.median(est.mem_se))
+    classes = np.unique(np.concatenate([meta.tr_labels, meta.tt_labels]))
+    noise, candidates = expected_noise_pairs(
+        est.mem.astype(np.float32), est.n_in, est.n_out, est.tt_correct, est.num_trials,
+        {c: np.flatnonzero(meta.tr_labels == c) for c in classes}, {c: np.flatnonzero(meta.tt_labels == c) for c in classes},
+        mem_threshold, infl_threshold)
+    planned = max(planned, est.num_trials)
+    lines = [f"  quality from {est.num_trials} finished trials: median mem_se {median:.4f} now, "
+             f"{median * np.sqrt(est.num_trials / planned):.4f} projected at {planned} trials (se falls as 1/sqrt(t))",
+             f"    accuracy on their training subsets {100 * est.train_accuracy:.1f}%; noise alone would give "
+             f"{noise:.1f} of {candidates} candidate pairs infl >= {infl_threshold:g} now"]
+    fit = fit_warning(est.train_accuracy, min_train_accuracy)
+    return lines + ([f"  warning: {fit}"] if fit else [])
+
+
+def report(workdir: str, expected=None, stale_seconds: float = claims.STALE_SECONDS, with_quality: bool = False,
+           min_train_accuracy: float = 0.95) -> str:
+    """The status text: per ratio, counts, the in-progress and failed trials, and the --trials to rerun; with
+    `with_quality`, quality() of every ratio below 1 (needs <workdir>/dataset_meta.npz)."""
     ratios = ratio_dirs(workdir, include_full=True)
     if not ratios:
         return f"{workdir}: no <subset_ratio>/ directories (no trial started yet)"
@@ -106,6 +151,9 @@ def report(workdir: str, expected=None, stale_seconds: float = claims.STALE_SECO
         rerun = set(found["failed"]) | missing
         lines.append(f"  rerun: --subset_ratio={name} --trials={format_trials(rerun)}" if rerun
                      else "  nothing to rerun")
+        if with_quality and ratio < 1:
+            lines += quality(path, ratio, found["done"] & wanted, len(wanted), load_dataset_meta(
+                os.path.join(workdir, META_FILE)), min_train_accuracy)
     return "\n".join(lines)
 
 
@@ -115,7 +163,11 @@ def main(argv):
     if not tf.io.gfile.isdir(FLAGS.workdir):
         raise SystemExit(f"error: --workdir={FLAGS.workdir}: not a directory")
     expected = parse_trials(FLAGS.trials) if FLAGS.trials else None
-    print(report(FLAGS.workdir, expected, FLAGS.claim_timeout_minutes * 60))
+    try:
+        print(report(FLAGS.workdir, expected, FLAGS.claim_timeout_minutes * 60, FLAGS.quality,
+                     FLAGS.min_train_accuracy))
+    except MetaError as e:
+        raise SystemExit(f"error: --quality: {e}") from None
 
 
 def run():

@@ -11,8 +11,8 @@ PROGRAMS = {  # module with run() -> (program name, groups in order, most lines)
     "influence_mem.train.main": ("im-train", ["trainer flags", "common flags"], 90),
     "influence_mem.analysis.report": ("im-report", ["im-report flags", "common flags"], 40),
     "influence_mem.estimate.main": ("im-aggregate", ["im-aggregate flags", "common flags"], 40),
-    "influence_mem.train.status": ("im-status", ["im-status flags"], 30),
-    "influence_mem.analysis.describe": ("im-describe", ["common flags"], 30),
+    "influence_mem.train.status": ("im-status", ["im-status flags", "common flags"], 30),
+    "influence_mem.analysis.describe": ("im-describe", ["im-describe flags", "common flags"], 40),
     "influence_mem_launchers.local": ("im-launch-local", ["im-launch-local flags", "last-layer mode flags",
                                                           "trainer flags", "common flags"], 120),
 }

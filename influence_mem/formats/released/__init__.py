@@ -6,6 +6,9 @@ read (validators, result types, readers), write (atomic writers), order (TFDS vs
 order), fetch (the authors' published files).  `influence_mem.released` re-exports this API for notebooks.
 """
 from influence_mem.formats.released.fetch import FetchError, fetch
+from influence_mem.formats.released.names import (STATS_CANDIDATE_PAIRS, STATS_MIN_TRAIN_ACCURACY, STATS_NOISE_PAIRS,
+                                                  STATS_PAIRS_MIN_Z, STATS_SELECTION_KEYS, STATS_TRAIN_ACCURACY,
+                                                  STATS_TRIAL_SELECTION)
 from influence_mem.formats.released.names import (INDEX_KEYS, PAIR_KEYS, STATS_KEYS, EstimateSetError,
                                                   check_output_dir, check_output_name, cscores_filename,
                                                   default_output_name, find_estimate_set, high_infl_pairs_filename,
@@ -23,6 +26,8 @@ from influence_mem.formats.released.write import (atomic_path, open_infl_full, w
 
 __all__ = [
     "FetchError", "fetch",
+    "STATS_CANDIDATE_PAIRS", "STATS_MIN_TRAIN_ACCURACY", "STATS_NOISE_PAIRS", "STATS_PAIRS_MIN_Z",
+    "STATS_SELECTION_KEYS", "STATS_TRAIN_ACCURACY", "STATS_TRIAL_SELECTION",
     "INDEX_KEYS", "PAIR_KEYS", "STATS_KEYS", "EstimateSetError", "check_output_dir", "check_output_name",
     "cscores_filename", "default_output_name", "find_estimate_set", "high_infl_pairs_filename", "index_filename",
     "infl_full_filename", "infl_matrix_filename", "stats_filename",

@@ -20,6 +20,14 @@ INDEX_KEYS = ("tr_filenames", "tr_labels", "tr_mem")
 CSCORE_KEYS = ("labels", "scores")
 CSCORE_FILENAMES = "filenames"
 STATS_KEYS = ("num_trials", "subset_ratio", "n_in", "n_out", "mem_se")
+# Optional sidecar keys written by the aggregator (docs/formats.md), read back by im-describe:
+STATS_TRIAL_SELECTION = "trial_selection"        # the --trials ranges aggregated; 'all' for every finished trial
+STATS_PAIRS_MIN_Z = "pairs_min_z"                # --min_z of the pairs file (0: the paper's selection)
+STATS_TRAIN_ACCURACY = "train_accuracy"          # the trials' mean accuracy on their own training subsets
+STATS_MIN_TRAIN_ACCURACY = "min_train_accuracy"  # the threshold below which that was warned about
+STATS_NOISE_PAIRS = "noise_pairs_expected"       # pairs the selection would give if no influence were real
+STATS_CANDIDATE_PAIRS = "candidate_pairs"        # same-class pairs whose training example has mem >= threshold
+STATS_SELECTION_KEYS = (STATS_TRIAL_SELECTION,)  # what differs from aggregating a workdir of only those trials
 
 INFL_MATRIX_SUFFIX = "_infl_matrix.npz"
 _PAIRS_PATTERN = "{name}_high_infl_pairs_infl{infl}_mem{mem}.npz"
