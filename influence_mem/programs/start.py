@@ -7,6 +7,7 @@ flag of sys.argv[0], so `--help` of every console script and `python -m` entry l
 program's own flags (rendered by usage.help_text).
 """
 import functools
+import os
 import sys
 
 from absl import app as absl_app
@@ -24,8 +25,8 @@ def run(main, *define_flags) -> None:
     for name in own:
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
     if usage.asks_for_help(sys.argv):
-        print(usage.help_text(usage.program_name(sys.argv[0], main.__module__), own,
-                              getattr(sys.modules.get(main.__module__), "__doc__", None)))
+        _print(usage.help_text(usage.program_name(sys.argv[0], main.__module__), own,
+                               getattr(sys.modules.get(main.__module__), "__doc__", None)))
         raise SystemExit(0)
     if config_flag.takes_config():
         try:
@@ -33,6 +34,14 @@ def run(main, *define_flags) -> None:
         except configs.ConfigNotFoundError as e:
             raise SystemExit(f"{sys.argv[0].rsplit('/', 1)[-1]}: --config: {e}") from None
     absl_app.run(functools.partial(_quiet_then, main))
+
+
+def _print(text: str) -> None:
+    """Print; a reader that stops early (`--help | head`) ends the output quietly, without a traceback."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit flush then succeeds
 
 
 def _quiet_then(main, argv):
