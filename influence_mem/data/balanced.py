@@ -31,22 +31,29 @@ def first_per_class(dataset: Dataset, train_per_class: int = 0, test_per_class: 
     (data.corrupt), so the corrupted ids are positions in the part."""
     if not train_per_class and not test_per_class:
         return dataset
+    train_ids = first_per_class_ids(dataset.train_labels, train_per_class, "--train_per_class") \
+        if train_per_class else None
+    test_ids = first_per_class_ids(dataset.test_labels, test_per_class, "--test_per_class") if test_per_class else None
+    notes = [f"the first {n} {split} examples of each class"
+             for n, split in ((train_per_class, "training"), (test_per_class, "test")) if n]
+    return take(dataset, train_ids, test_ids, f"position in {' and '.join(notes)}")
+
+
+def take(dataset: Dataset, train_ids=None, test_ids=None, note: str = "position in a part") -> Dataset:
+    """`dataset` restricted to the training ids `train_ids` and test ids `test_ids` (None: the whole split),
+    recorded as train_original_idx / test_original_idx; `note` says how they were chosen."""
     if dataset.x_train is None:
-        raise DatasetError(f"--train_per_class/--test_per_class need a dataset held in memory; {dataset.name} "
-                           f"streams its images")
+        raise DatasetError(f"a part of {dataset.name} needs its images held in memory; it streams them")
     if dataset.corrupted_idx is not None:
         raise ValueError("select the class-balanced part before corrupting labels")
-    changes, notes = {}, []
-    if train_per_class:
-        ids = first_per_class_ids(dataset.train_labels, train_per_class, "--train_per_class")
+    changes = {"index_note": f"{note}; tr_original_idx / tt_original_idx map it to the whole dataset's index "
+                             f"({dataset.index_note})"}
+    if train_ids is not None:
+        ids = np.asarray(train_ids, np.int64)
         changes.update(x_train=dataset.x_train[ids], train_labels=dataset.train_labels[ids], train_original_idx=ids)
         if dataset.train_filenames is not None:
             changes["train_filenames"] = dataset.train_filenames[ids]
-        notes.append(f"the first {train_per_class} training examples of each class")
-    if test_per_class:
-        ids = first_per_class_ids(dataset.test_labels, test_per_class, "--test_per_class")
+    if test_ids is not None:
+        ids = np.asarray(test_ids, np.int64)
         changes.update(x_test=dataset.x_test[ids], test_labels=dataset.test_labels[ids], test_original_idx=ids)
-        notes.append(f"the first {test_per_class} test examples of each class")
-    changes["index_note"] = (f"position in {' and '.join(notes)}; tr_original_idx / tt_original_idx map it to the "
-                             f"whole dataset's index ({dataset.index_note})")
     return dataclasses.replace(dataset, **changes)
