@@ -14,7 +14,8 @@ LAYERS = [
     ("formats", ["influence_mem.formats"]),
     ("data, models", ["influence_mem.data", "influence_mem.models"]),
     ("train, estimate", ["influence_mem.train", "influence_mem.estimate"]),
-    ("turnover, analysis", ["influence_mem.turnover", "influence_mem.analysis"]),
+    ("reevaluate, turnover, analysis", ["influence_mem.reevaluate", "influence_mem.turnover",
+                                        "influence_mem.analysis"]),
     ("programs", ["influence_mem.programs", "influence_mem.bench", "influence_mem.aggregate",
                   "influence_mem.released", "influence_mem.released_files"]),  # the public face, old paths
 ]

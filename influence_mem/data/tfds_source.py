@@ -175,3 +175,23 @@ def load_cifar10(data_dir=None) -> Dataset:
 
 def load_cifar100(data_dir=None) -> Dataset:
     return _tfds_in_memory("cifar100", 100, 4, True, use_id=True, data_dir=data_dir)
+
+
+def original_index_by_position(name: str, split: str, data_dir: Optional[str] = None) -> np.ndarray:
+    """The original index (from the `id` feature) of each example of a prepared TFDS split, in TFDS order.
+
+    The authors' trainer indexed CIFAR by this position (their libdata/tfds.py loads the split in TFDS
+    order, libdata/numpy.py numbers it 0..n-1), so their released runs' ids are positions; loaders here
+    put examples in the original order instead.  Reads only the ids (images are not decoded).
+    """
+    try:
+        import tensorflow_datasets as tfds
+
+        ds = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False, download=False,
+                       decoders={"image": tfds.decode.SkipDecoding()})
+        ids = [b["id"] for b in ds.map(lambda ex: {"id": ex["id"]}).batch(8192).as_numpy_iterator()]
+    except Exception as e:
+        raise _load_error(name, split, data_dir, e) from None
+    if not ids:
+        raise DatasetError(f"TFDS dataset {name!r}: the {split} split is empty")
+    return original_index_from_id(np.concatenate(ids))

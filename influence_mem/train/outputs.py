@@ -181,6 +181,15 @@ def write_tensorboard(log_dir: str, history: dict) -> None:
     writer.close()
 
 
+def write_aux(out_dir: str, subset, train_eval, test_eval) -> dict:
+    """<out_dir>/aux_arrays.npz of a model trained on `subset` with (index, correct) over the whole training
+    set and the test split (formats.trial.aux_arrays); its arrays.  The one aux writer: of trained trials
+    and of runs evaluated again on new points."""
+    aux = aux_arrays(subset, *train_eval, *test_eval)
+    write_npz(os.path.join(out_dir, AUX_FILE), aux)
+    return aux
+
+
 def write_trial(dataset, config, trained, out_dir: str, on_trained=None) -> dict:
     """Write a trained trial (plan.TrainedTrial) into `out_dir`: aux_arrays.npz and, when
     config.saves_model(trial), model.keras and its SavedModel; its metrics dict.
@@ -190,8 +199,7 @@ def write_trial(dataset, config, trained, out_dir: str, on_trained=None) -> dict
     first (e.g. the last-layer mode's feature extraction).
     """
     plan = trained.plan
-    aux = aux_arrays(plan.ids, *trained.train_eval, *trained.test_eval)
-    write_npz(os.path.join(out_dir, AUX_FILE), aux)
+    aux = write_aux(out_dir, plan.ids, trained.train_eval, trained.test_eval)
     if on_trained is not None:
         on_trained(trained.model, out_dir)
     if config.saves_model(plan.trial) and trained.model is not None:
