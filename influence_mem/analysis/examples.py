@@ -13,11 +13,13 @@ each shown with its `n_test` most influenced same-class test examples.  The
 choice is pure numpy (tested apart); drawing reuses analysis.figures.
 """
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
 from influence_mem.analysis import figures
-from influence_mem.data import digits, npz_source
+from influence_mem.data import balanced, digits, idx_source, npz_source
 
 MEM_TARGETS = (0.0, 0.5, 1.0)
 
@@ -73,15 +75,45 @@ def most_influenced(matrix, tr_ids, n_test=4) -> pd.DataFrame:
 
 
 def in_memory_dataset(name: str, data_dir=None):
-    """The dataset whose images the example figures show: `digits` and `npz:PATH` load without importing
-    TensorFlow (a notebook on an analysis machine); other names go through the registry (data.datasets)."""
+    """The dataset whose images the example figures show: `digits`, `npz:PATH` and `idx:DIR` load without
+    importing TensorFlow (a notebook on an analysis machine); other names go through the registry (data.datasets)."""
     if name == "digits":
         return digits.load_digits()
     if name.startswith("npz:"):
         return npz_source.load_npz(name[4:])
+    if name.startswith("idx:"):
+        return idx_source.load_idx(name[4:])
     from influence_mem.data import datasets  # the registry imports every provider, so TensorFlow
 
     return datasets.load(name, data_dir)
+
+
+def as_trained(dataset, meta: dict, source: str):
+    """`dataset` as a run saw it, from that run's dataset_meta.npz arrays `meta`: its part (tr_original_idx /
+    tt_original_idx, data.balanced) and the labels it trained on (corrupted_idx: the flipped ones).  ValueError
+    naming `source` when the meta's labels disagree with the dataset's anywhere else."""
+    missing = [key for key in ("tr_labels", "tt_labels") if key not in meta]
+    if missing:
+        raise ValueError(f"{source}: missing keys {missing}; not a trainer's dataset_meta.npz")
+    n_train, n_test = dataset.num_train, dataset.num_test
+    for key, n in (("tr_original_idx", n_train), ("tt_original_idx", n_test)):
+        ids = meta.get(key)
+        if ids is not None and (ids.ndim != 1 or ids.dtype.kind not in "iu"
+                                or len(ids) and not 0 <= ids.min() <= ids.max() < n):
+            raise ValueError(f"{source}: {key} must be ids below {n} (the dataset's size); got {ids.dtype}{ids.shape}")
+    if "tr_original_idx" in meta or "tt_original_idx" in meta:
+        dataset = balanced.take(dataset, meta.get("tr_original_idx"), meta.get("tt_original_idx"), "a part")
+    trained, flipped = np.asarray(meta["tr_labels"], np.int64), np.asarray(meta.get("corrupted_idx", []), np.int64)
+    if len(trained) != dataset.num_train or not np.array_equal(meta["tt_labels"], dataset.test_labels):
+        raise ValueError(f"{source}: its labels are for another dataset ({len(trained)} training / "
+                         f"{len(meta['tt_labels'])} test examples; {dataset.name}: {dataset.num_train} / "
+                         f"{dataset.num_test}, or test labels that differ)")
+    differ = np.flatnonzero(trained != dataset.train_labels)
+    unexplained = np.setdiff1d(differ, flipped)
+    if len(unexplained):
+        raise ValueError(f"{source}: {len(unexplained)} training labels differ from {dataset.name}'s and are not in "
+                         f"its corrupted_idx (e.g. example {unexplained[0]})")
+    return dataclasses.replace(dataset, train_labels=trained, corrupted_idx=flipped if len(flipped) else None)
 
 
 def plot_memorization_near(images, labels, mem, path=None, classes=None, targets=MEM_TARGETS, per_target=4,

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from absl import flags
 
-from influence_mem.formats import released
+from influence_mem.formats import npz, released
 from influence_mem.analysis import consistency, examples, figures, longtail, pair_stats
 from influence_mem.analysis import convergence as convergence_output
 from influence_mem.estimate.aggregator import AggregateError
@@ -160,18 +160,32 @@ def consistency_section(rep: Report, matrix, comparisons, mem_threshold, unit=co
         rep.png(path, f"consistency of {what}")
 
 
-def load_example_dataset(files, matrix, dataset_name, data_dir):
-    """The --dataset whose images the example figures show; EstimateSetError if its training labels are not
-    the estimates' (the report checks this before writing anything)."""
+def load_example_dataset(files, matrix, dataset_name, data_dir, dataset_meta=None):
+    """The --dataset whose images the example figures show, as the run's `dataset_meta` (its dataset_meta.npz,
+    optional) says it trained: its --train_per_class part and flipped labels (analysis.examples.as_trained).
+    EstimateSetError if its training labels are not the estimates' (checked before anything is written)."""
     dataset = examples.in_memory_dataset(dataset_name, data_dir)
+    if dataset_meta:
+        dataset = examples.as_trained(dataset, npz.read(dataset_meta), dataset_meta)
     if dataset.x_train is not None and (len(matrix.tr_labels) != dataset.num_train
                                         or not np.array_equal(matrix.tr_labels, dataset.train_labels)):
         raise EstimateSetError(f"{files['infl_matrix']}: labels do not match dataset {dataset_name}")
     return dataset
 
 
-def example_section(rep: Report, matrix, pairs, dataset, dataset_name, classes, unit=None):
-    """Fig. 1 / D.4 and Fig. 3 / D.5 with the images of `dataset` (load_example_dataset)."""
+def check_class_names(class_names, matrix) -> None:
+    """ValueError (one line naming --class_names) unless there is a name for every label of the estimates."""
+    if class_names is None:
+        return
+    needed = int(max(matrix.tr_labels.max(), matrix.tt_labels.max())) + 1
+    if len(class_names) < needed:
+        raise ValueError(f"--class_names: {len(class_names)} names, but the estimates' labels go up to {needed - 1} "
+                         f"({needed} names needed, in label order)")
+
+
+def example_section(rep: Report, matrix, pairs, dataset, dataset_name, classes, unit=None, class_names=None):
+    """Fig. 1 / D.4 and Fig. 3 / D.5 with the images of `dataset` (load_example_dataset); rows and captions
+    name classes by `class_names` (None: 'class 3')."""
     if dataset.x_train is None:  # ImageNet: the rest of the report is still useful
         rep.text("## Examples", f"Skipped: --dataset={dataset_name} streams its images; the example figures need "
                                 f"a dataset held in memory.")
@@ -181,23 +195,25 @@ def example_section(rep: Report, matrix, pairs, dataset, dataset_name, classes, 
     rep.text("## Examples (no cherry-picking)",
              "Memorization estimates closest to 0, 0.5 and 1 per class (Fig. 1 / D.4):")
     path = rep.path("memorization_near_0_05_1.png")
-    examples.plot_memorization_near(dataset.x_train, dataset.train_labels, matrix.tr_mem, path, classes)
+    examples.plot_memorization_near(dataset.x_train, dataset.train_labels, matrix.tr_mem, path, classes,
+                                    class_names=class_names)
     rep.png(path, "memorization examples")
     path = rep.path("memorization_examples.png")
     figures.plot_memorization_examples(dataset.x_train, dataset.train_labels, matrix.tr_mem, path, classes,
-                                       unit=unit)
+                                       unit=unit, class_names=class_names)
     rep.text("Highest and lowest memorization per class:")
     rep.png(path, "highest and lowest memorization")
     if len(pairs):
         rep.text("High-influence pairs, appendix D rule (3 sets of 5 training examples evenly spread in the order "
                  "of their largest influence, each with its 4 most influenced test examples; Fig. 3 / D.5):")
         for path in examples.plot_pair_groups(dataset.x_train, dataset.x_test, matrix, pairs,
-                                              os.path.join(rep.dir, f"{rep.name}_pair_examples_{{copy}}.png")):
+                                              os.path.join(rep.dir, f"{rep.name}_pair_examples_{{copy}}.png"),
+                                              class_names=class_names):
             rep.written.append(path)
             rep.png(path, "high-influence pairs")
         path = rep.path("strongest_pairs.png")
         figures.plot_high_influence_pairs(dataset.x_train, dataset.x_test, pairs, path,
-                                          train_labels=dataset.train_labels, unit=unit)
+                                          train_labels=dataset.train_labels, unit=unit, class_names=class_names)
         rep.text("The strongest pairs: each training example beside its most influenced test examples (Fig. 3):")
         rep.png(path, "strongest high-influence pairs")
 
@@ -263,7 +279,7 @@ def convergence_section(rep: Report, result):
 
 def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_dir=None, compare=(),
                  compare_mem_threshold=0.25, classes=None, with_longtail=True, allow_mixed_units=False,
-                 workdir=None) -> list:
+                 workdir=None, dataset_meta=None, class_names=None) -> list:
     """Write every section the files allow into output_dir (default <estimates>/report); the written paths.
 
     The inputs (the estimate set, every --compare set, the trials of `workdir` when given) and the output
@@ -281,7 +297,8 @@ def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_d
     released.check_output_dir(output_dir)
     matrix = released.load_infl_matrix(files["infl_matrix"])
     comparisons = load_comparisons(matrix, compare)
-    example_dataset = load_example_dataset(files, matrix, dataset, data_dir) if dataset else None
+    example_dataset = load_example_dataset(files, matrix, dataset, data_dir, dataset_meta) if dataset else None
+    check_class_names(class_names, matrix)
     converging = load_convergence(files, workdir) if workdir else None
     rep = Report(output_dir, files["name"])
     summary = summarize(files)
@@ -298,7 +315,8 @@ def build_report(estimates_dir, output_dir=None, name=None, dataset=None, data_d
     if comparisons:
         consistency_section(rep, matrix, comparisons, compare_mem_threshold, unit)
     if example_dataset is not None:
-        example_section(rep, matrix, pairs, example_dataset, dataset, classes, consistency.unit_label(unit))
+        example_section(rep, matrix, pairs, example_dataset, dataset, classes, consistency.unit_label(unit),
+                        class_names)
     marginal_utility_section(rep, [rep.dir, estimates_dir])
     if converging is not None:
         convergence_section(rep, converging)
@@ -322,6 +340,10 @@ def define_flags():
     flags.DEFINE_boolean("longtail", True, "Include the long-tail theory model section.")
     flags.DEFINE_boolean("allow_mixed_units", False, "Let --compare sets be in another unit than --estimates "
                                                      "(accuracy differences vs turn-over's loss differences, nats).")
+    flags.DEFINE_string("dataset_meta", None, "The run's dataset_meta.npz (<workdir>/dataset_meta.npz): the example "
+                        "figures then show --dataset as it trained, its --train_per_class part and flipped labels.")
+    flags.DEFINE_list("class_names", None, "Class names for the figures, in label order, comma-separated, e.g. "
+                      "'T-shirt/top,Trouser,...' (default: 'class 3').")
     flags.DEFINE_string("workdir", None, "The trainer's workdir of the estimates: adds how they settle as trials "
                         "accumulate (reads the trials once; convergence.csv, convergence.png).")
 
@@ -342,7 +364,7 @@ def main(argv):
         print(format_summary(summarize(files)))
         written = build_report(FLAGS.estimates, FLAGS.output_dir, FLAGS.name, FLAGS.dataset, FLAGS.data_dir,
                                FLAGS.compare, threshold, classes, FLAGS.longtail, FLAGS.allow_mixed_units,
-                               FLAGS.workdir)
+                               FLAGS.workdir, FLAGS.dataset_meta, FLAGS.class_names)
     except (EstimateSetError, released.ReleasedFormatError, ValueError, AggregateError) as e:
         sys.exit(f"error: {e}")
     except OSError as e:  # e.g. the disk filled up while writing

@@ -68,3 +68,30 @@ def test_figures_are_written(tmp_path):
     paths = examples.plot_pair_groups(images, images[:2], m, pairs_from_matrix(m), tmp_path / "p{copy}.png",
                                       n_copies=1, n_egs=2, n_test=1)
     assert paths == [str(tmp_path / "p0.png")] and (tmp_path / "p0.png").stat().st_size > 0
+
+
+def test_as_trained_is_the_part_and_the_labels_a_run_trained_on(digits):
+    import pytest
+
+    from influence_mem.data import balanced, corrupt
+
+    part = corrupt.corrupt_dataset(balanced.first_per_class(digits, 10, 5), 0.1, seed=3)
+    meta = part.meta()
+    seen = examples.as_trained(digits, meta, "w/dataset_meta.npz")
+    np.testing.assert_array_equal(seen.x_train, digits.x_train[meta["tr_original_idx"]])
+    np.testing.assert_array_equal(seen.x_test, digits.x_test[meta["tt_original_idx"]])
+    np.testing.assert_array_equal(seen.train_labels, part.train_labels)  # the flipped labels included
+    np.testing.assert_array_equal(seen.corrupted_idx, part.corrupted_idx)
+    assert (seen.train_labels != digits.train_labels[meta["tr_original_idx"]]).sum() == 10
+    whole = examples.as_trained(digits, digits.meta(), "w/dataset_meta.npz")  # no part, no flips: unchanged
+    assert whole.x_train is digits.x_train and whole.corrupted_idx is None
+
+    unexplained = dict(meta, corrupted_idx=meta["corrupted_idx"][1:])
+    with pytest.raises(ValueError, match=r"w/dataset_meta.npz: 1 training labels differ from digits's"):
+        examples.as_trained(digits, unexplained, "w/dataset_meta.npz")
+    with pytest.raises(ValueError, match=r"w/dataset_meta.npz: tr_original_idx must be ids below 1437"):
+        examples.as_trained(digits, dict(meta, tr_original_idx=meta["tr_original_idx"] + 1437), "w/dataset_meta.npz")
+    with pytest.raises(ValueError, match=r"w/dataset_meta.npz: its labels are for another dataset"):
+        examples.as_trained(digits, dict(meta, tt_labels=meta["tt_labels"][:-1]), "w/dataset_meta.npz")
+    with pytest.raises(ValueError, match=r"missing keys \['tr_labels'\]"):
+        examples.as_trained(digits, {"tt_labels": meta["tt_labels"]}, "w/dataset_meta.npz")

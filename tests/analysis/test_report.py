@@ -119,3 +119,33 @@ def test_main_with_digits_images(tmp_path, program):
     assert all((out / link).exists() for link in _links(out / "summary.md"))
     bad = program.invoke(report.define_flags, report.main, f"--estimates={tmp_path / 'missing'}")
     assert bad.returncode != 0 and bad.stderr.strip().endswith("missing: no such directory")
+
+
+def test_example_figures_of_a_part_with_flipped_labels_name_the_classes(tmp_path, digits, monkeypatch):
+    """--dataset_meta: the figures show the run's part and labels; --class_names reaches every figure."""
+    from influence_mem.analysis import figures
+    from influence_mem.data import balanced, corrupt
+    from influence_mem.data.npzio import write_npz
+
+    part = corrupt.corrupt_dataset(balanced.first_per_class(digits, 12), 0.05)
+    write_npz(str(tmp_path / "dataset_meta.npz"), part.meta())
+    tr = {c: np.flatnonzero(part.train_labels == c) for c in range(10)}
+    tt = {c: np.flatnonzero(part.test_labels == c) for c in range(10)}
+    blocks = {c: np.zeros((len(tr[c]), len(tt[c]))) for c in range(10)}
+    est = tmp_path / "est"
+    est.mkdir()
+    mem = np.linspace(0, 1, part.num_train).astype(np.float32)
+    released.write_infl_matrix(est / "part_infl_matrix.npz", part.train_labels, part.test_labels, mem, tr, tt, blocks)
+    names = [f"digit {c}" for c in range(10)]
+    with pytest.raises(EstimateSetError, match="labels do not match dataset digits"):  # the whole set, clean labels
+        report.build_report(str(est), dataset="digits", with_longtail=False)
+    with pytest.raises(ValueError, match=r"--class_names: 9 names, but the estimates' labels go up to 9"):
+        report.build_report(str(est), dataset="digits", dataset_meta=str(tmp_path / "dataset_meta.npz"),
+                            class_names=names[:9], with_longtail=False)
+    assert not (est / "report").exists()
+    shown = []
+    monkeypatch.setattr(figures, "class_name", lambda c, class_names: shown.append(class_names) or str(c))
+    report.build_report(str(est), dataset="digits", dataset_meta=str(tmp_path / "dataset_meta.npz"),
+                        class_names=names, with_longtail=False)
+    assert shown and all(n == names for n in shown)
+    assert (est / "report" / "part_memorization_near_0_05_1.png").stat().st_size > 0
