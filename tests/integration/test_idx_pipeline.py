@@ -61,7 +61,8 @@ def test_train_aggregate_report_on_idx_files(tmp_path):
     matrix = released.load_infl_matrix(estimates / "digits-idx_infl_matrix.npz")  # named after the folder
     assert len(matrix.tr_mem) == 300 and len(matrix.tt_labels) == 100
     proc = check(run_module("influence_mem.analysis.report", f"--estimates={estimates}", f"--output_dir={report}",
-                            f"--dataset=idx:{folder}", f"--class_names={DIGIT_NAMES}", "--longtail=false"))
+                            f"--dataset=idx:{folder}", f"--dataset_meta={work / 'dataset_meta.npz'}",
+                            f"--class_names={DIGIT_NAMES}", "--longtail=false"))
     assert "trials: 6" in proc.stdout
     pngs = sorted(report.glob("*.png"))
     assert {"digits-idx_memorization_near_0_05_1.png", "digits-idx_memorization_examples.png"} <= \
