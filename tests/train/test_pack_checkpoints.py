@@ -3,6 +3,7 @@ that restore different epochs start the whole pack over."""
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from influence_mem.train.checkpoints import latest_epoch
