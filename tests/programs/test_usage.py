@@ -1,11 +1,13 @@
 """--help of every program: its own flags first, then the trainer's and the shared ones, grouped, one entry each
 with its default, short enough to read; bad usage stays a couple of lines."""
+import ast
 import importlib
 import sys
 
 import pytest
 
 from influence_mem.programs import start, usage
+from tests.helpers import REPO
 
 PROGRAMS = {  # module with run() -> (program name, groups in order, most lines)
     "influence_mem.train.main": ("im-train", ["trainer flags", "common flags"], 90),
@@ -53,3 +55,30 @@ def test_program_name_of_python_m_entries(monkeypatch):
     spec.name = "influence_mem.aggregate"  # the alias names itself, not the module it hands on to
     assert usage.program_name("/x/influence_mem/aggregate.py", "influence_mem.estimate.main") == \
         "python -m influence_mem.aggregate"
+
+
+def test_programs_use_absls_public_api_only():
+    """No private absl attribute (such as FLAGS._flags()) in programs/: an absl upgrade cannot change --help."""
+    absl_names = ("flags", "absl_app", "flag", "validator", "v")
+    for path in sorted((REPO / "influence_mem" / "programs").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        private = [ast.unparse(node) for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+                   and node.attr.startswith("_") and not node.attr.startswith("__")
+                   and ast.unparse(node.value).split(".")[0] in absl_names]
+        assert not private, f"{path.name}: {private}"
+    assert "flags.FLAGS._flags()" not in (REPO / "influence_mem" / "programs" / "usage.py").read_text()
+
+
+def test_required_flags_are_marked(program):
+    from absl import flags
+
+    def define():
+        flags.DEFINE_string("needed", None, "A flag that must be set.")
+        flags.mark_flag_as_required("needed")
+        flags.DEFINE_string("optional", "x", "A flag with a default.")
+
+    define()
+    text = usage.help_text("prog", ["needed", "optional"], "prog: does a thing.\n\nDetails.")
+    assert text.splitlines()[:5] == ["usage: prog [flags]", "", "prog: does a thing.", "", "prog flags:"]
+    assert "  --needed: A flag that must be set. (required)" in text
+    assert "  --optional: A flag with a default. (default: 'x')" in text and "Details" not in text
