@@ -56,3 +56,65 @@ def test_bad_file_exits_with_one_line(tmp_path, im_describe):
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines() == [
         f"im-describe: error: {tmp_path / 'p.npz'}: infl has length 2, expected 1"]
+
+
+def _simulated_workdir(root, t=30, fit=None):
+    from influence_mem.estimate.simulate import make_learner, write_dataset_meta, write_trial
+
+    rng = np.random.default_rng(0)
+    tr_labels, tt_labels = rng.integers(0, 3, 90), rng.integers(0, 3, 30)
+    write_dataset_meta(root, tr_labels, tt_labels, "sim")
+    learner = make_learner(rng, tr_labels, tt_labels)
+    if fit is not None:
+        learner.p_in[:] = fit
+    stacks = learner.trials(rng, 0.7, t)
+    for k in range(t):
+        write_trial(root / "0.7", k, *(a[k] for a in stacks))
+
+
+def test_convergence_writes_the_table_and_its_figure(tmp_path, im_describe):
+    import pandas as pd
+
+    from influence_mem.estimate.convergence import COLUMNS, convergence_table
+
+    _simulated_workdir(tmp_path / "w")
+    out = tmp_path / "d"
+    proc = im_describe("--convergence", f"--workdir={tmp_path / 'w'}", f"--output_dir={out}", "--trials=0-24,40")
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out / "convergence.csv")
+    assert list(table.columns) == list(COLUMNS) and table.trials.tolist() == [25]
+    expect = convergence_table(tmp_path / "w", trials="0-24").rows
+    for column in COLUMNS:
+        np.testing.assert_allclose(table[column], [r[column] for r in expect], rtol=1e-12, err_msg=column)
+    assert (out / "convergence.png").stat().st_size > 10_000
+    assert "25 trials (0 skipped), subset ratio 0.7" in proc.stdout and f"wrote {out / 'convergence.png'}" in proc.stdout
+    assert "im-describe: warning: trials 40 of --trials=0-24,40 are not finished" in proc.stderr
+
+
+def test_convergence_errors_are_one_line_and_write_nothing(tmp_path, im_describe):
+    _simulated_workdir(tmp_path / "w", t=5)
+    for args, message in ((["--convergence", f"--output_dir={tmp_path / 'd'}"], "needs --workdir and --output_dir"),
+                          (["--convergence", f"--workdir={tmp_path / 'w'}", f"--output_dir={tmp_path / 'd'}",
+                            "--subset_ratio=0.5"], "no directory for subset ratio 0.5"),
+                          (["--convergence", f"--workdir={tmp_path / 'w'}", f"--output_dir={tmp_path / 'd'}",
+                            "--trials=7-9"], "--trials=7-9: none of these trials is finished"),
+                          (["--convergence", f"--workdir={tmp_path / 'w'}", f"--output_dir={tmp_path / 'd'}",
+                            "--trials=x"], "malformed --trials 'x'")):
+        proc = im_describe(*args)
+        assert proc.returncode == 1 and message in proc.stderr.strip().splitlines()[-1], (args, proc.stderr)
+        assert not (tmp_path / "d").exists()
+
+
+def test_the_sidecar_tells_the_selection_the_fit_and_the_noise(tmp_path):
+    from influence_mem.estimate.aggregator import aggregate_workdir
+
+    _simulated_workdir(tmp_path / "w", fit=0.85)
+    aggregate_workdir(tmp_path / "w", output_dir=tmp_path / "e", trials="0-19")
+    text = describe(tmp_path / "e" / "sim_estimates_stats.npz")
+    assert "  trials selected (--trials): 0-19" in text
+    assert "  accuracy of the trials on their training subsets: 8" in text
+    assert "  warning: the trials fit their training subsets at 8" in text
+    assert "noise alone (no real influence) would give" in text
+    assert "warning: the trials fit" not in describe(tmp_path / "e" / "sim_estimates_stats.npz", min_train_accuracy=0.5)
+    matrix = describe(tmp_path / "e" / "sim_infl_matrix.npz")
+    assert "  its sidecar:" in matrix and "  trials selected (--trials): 0-19" in matrix

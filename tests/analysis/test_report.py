@@ -149,3 +149,27 @@ def test_example_figures_of_a_part_with_flipped_labels_name_the_classes(tmp_path
                         class_names=names, with_longtail=False)
     assert shown and all(n == names for n in shown)
     assert (est / "report" / "part_memorization_near_0_05_1.png").stat().st_size > 0
+
+
+def test_with_the_workdir_the_report_links_the_convergence_of_its_trials(tmp_path):
+    from influence_mem.estimate.aggregator import AggregateError, aggregate_workdir
+    from influence_mem.estimate.convergence import convergence_table
+    from influence_mem.estimate.simulate import make_learner, write_dataset_meta, write_trial
+
+    rng = np.random.default_rng(0)
+    tr_labels, tt_labels = rng.integers(0, 3, 60), rng.integers(0, 3, 20)
+    write_dataset_meta(tmp_path / "w", tr_labels, tt_labels, "sim")
+    stacks = make_learner(rng, tr_labels, tt_labels).trials(rng, 0.7, 16)
+    for k in range(16):
+        write_trial(tmp_path / "w" / "0.7", k, *(a[k] for a in stacks))
+    aggregate_workdir(tmp_path / "w", output_dir=tmp_path / "e", trials="0-11")
+    written = report.build_report(str(tmp_path / "e"), str(tmp_path / "r"), with_longtail=False,
+                                  workdir=str(tmp_path / "w"))
+    assert {"convergence.csv", "convergence.png"} <= set(_links(tmp_path / "r" / "summary.md"))
+    assert str(tmp_path / "r" / "convergence.png") in written
+    table = pd.read_csv(tmp_path / "r" / "convergence.csv")  # the sidecar's selection: the estimates' 12 trials
+    assert table.trials.tolist() == [12] and table.pairs[0] == convergence_table(tmp_path / "w", trials="0-11").rows[0]["pairs"]
+    (tmp_path / "w" / "0.7").rename(tmp_path / "w" / "0.5")
+    with pytest.raises(AggregateError, match="no directory for subset ratio 0.7"):
+        report.build_report(str(tmp_path / "e"), str(tmp_path / "r2"), with_longtail=False, workdir=str(tmp_path / "w"))
+    assert not (tmp_path / "r2").exists()  # refused before anything was written

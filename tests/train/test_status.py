@@ -75,3 +75,32 @@ def test_status_lists_full_set_runs_that_the_aggregator_skips(tmp_path):
 def test_main_refuses_a_missing_workdir(tmp_path, program):
     with pytest.raises(SystemExit, match="not a directory"):
         program.run(status.define_flags, status.main, f"--workdir={tmp_path / 'nope'}")
+
+
+def test_quality_reads_the_finished_trials_and_projects_the_error(tmp_path, program, capsys):
+    import numpy as np
+
+    from influence_mem.estimate import estimate_from_arrays
+    from influence_mem.estimate.simulate import make_learner, write_dataset_meta, write_trial
+
+    rng = np.random.default_rng(0)
+    tr_labels, tt_labels = rng.integers(0, 3, 90), rng.integers(0, 3, 30)
+    write_dataset_meta(tmp_path, tr_labels, tt_labels)
+    learner = make_learner(rng, tr_labels, tt_labels)
+    learner.p_in[:] = 0.85  # the trials do not fit their training subsets
+    stacks = learner.trials(rng, 0.7, 25)
+    for k in range(25):
+        write_trial(tmp_path / "0.7", k, *(a[k] for a in stacks))
+    median = float(np.median(estimate_from_arrays(*(a[:25] for a in stacks)).mem_se))
+    program.run(status.define_flags, status.main, f"--workdir={tmp_path}", "--trials=0-99", "--quality")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == (f"  quality from 25 finished trials: median mem_se {median:.4f} now, {median / 2:.4f} projected "
+                        f"at 100 trials (se falls as 1/sqrt(t))")
+    assert lines[3].startswith(f"    accuracy on their training subsets {100 * stacks[1][stacks[0]].mean():.1f}%; "
+                               f"noise alone would give ")
+    assert lines[4].startswith("  warning: the trials fit their training subsets at 8")
+    program.run(status.define_flags, status.main, f"--workdir={tmp_path}")  # opt-in: no trial is read without it
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    (tmp_path / "dataset_meta.npz").unlink()
+    with pytest.raises(SystemExit, match="error: --quality: .*dataset_meta.npz"):
+        program.run(status.define_flags, status.main, f"--workdir={tmp_path}", "--quality")
