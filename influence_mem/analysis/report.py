@@ -25,7 +25,7 @@ import pandas as pd
 from absl import flags
 
 from influence_mem.formats import npz, released
-from influence_mem.analysis import consistency, examples, figures, longtail, pair_stats
+from influence_mem.analysis import consistency, examples, figures, longtail, neighbors, pair_stats
 from influence_mem.analysis import convergence as convergence_output
 from influence_mem.estimate.aggregator import AggregateError
 from influence_mem.estimate.convergence import convergence_table
@@ -216,6 +216,19 @@ def example_section(rep: Report, matrix, pairs, dataset, dataset_name, classes, 
                                           train_labels=dataset.train_labels, unit=unit, class_names=class_names)
         rep.text("The strongest pairs: each training example beside its most influenced test examples (Fig. 3):")
         rep.png(path, "strongest high-influence pairs")
+        near_duplicate_section(rep, pairs, dataset)
+
+
+def near_duplicate_section(rep: Report, pairs, dataset):
+    """Are the pairs near duplicates (Sec. 3)?  Each pair's pixel-distance rank (analysis.neighbors)
+    against random same-class pairs of the same test examples."""
+    table = neighbors.near_duplicate_table(pairs, dataset.x_train, dataset.x_test, dataset.train_labels,
+                                           dataset.test_labels)
+    rep.text("## Are the pairs near duplicates?",
+             f"For each pair, the rank of its training image among all {dataset.num_train} by pixel distance to "
+             f"its test image (0 = the nearest), and the fraction within the {neighbors.NEAREST} nearest; the "
+             f"baseline pairs each test image with a random training image of its class:")
+    rep.csv(table, "near_duplicates.csv", "pixel-distance ranks (CSV)")
 
 
 def longtail_section(rep: Report):

@@ -117,6 +117,10 @@ def test_main_with_digits_images(tmp_path, program):
     for png in ("dg_memorization_near_0_05_1.png", "dg_memorization_examples.png", "dg_pair_examples_0.png"):
         assert (out / png).stat().st_size > 0
     assert all((out / link).exists() for link in _links(out / "summary.md"))
+    near = pd.read_csv(out / "dg_near_duplicates.csv").set_index("pairs")  # the pairs file's pairs, ranked
+    pairs = released.load_high_infl_pairs(next(est.glob("dg_high_infl_pairs_*.npz")))
+    assert near.loc["high influence", "num_pairs"] == near.loc["random same-class", "num_pairs"] == len(pairs)
+    assert 0 <= near.loc["high influence", "within_nearest"] <= 1
     bad = program.invoke(report.define_flags, report.main, f"--estimates={tmp_path / 'missing'}")
     assert bad.returncode != 0 and bad.stderr.strip().endswith("missing: no such directory")
 
