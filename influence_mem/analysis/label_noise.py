@@ -11,10 +11,12 @@ a trainer dataset_meta.npz, a trial's corrupted_idx.npy or an im-turnover
 <name>_estimates_stats.npz.  Writes label_noise_auroc.csv (AUROC of mem as a
 detector of corrupted examples, mean mem of clean and corrupted examples) and
 label_noise_hist.png (clean vs corrupted histograms, one panel per estimator).
-The sets must be in one unit (analysis.consistency.estimate_unit: accuracy
-differences for subsampling, nats for turn-over dropout): AUROC alone would
-be comparable, but the means and the shared histogram axis are not, so a
-mixed set is refused unless --allow_mixed_units.
+The sets may be in different units (analysis.consistency.estimate_unit:
+accuracy differences for subsampling, nats for turn-over dropout): an AUROC
+only ranks the examples within one estimator, so AUROCs compare across units;
+each row says its estimator's unit, its means are in that unit, and each
+histogram has its own panel and x axis.  (Threshold- and difference-based
+comparisons, consistency J/D and im-report --compare, still refuse mixed units.)
 """
 import os
 import sys
@@ -28,7 +30,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
 
 from influence_mem.formats import npz, released
-from influence_mem.analysis.consistency import check_units, estimate_unit
+from influence_mem.analysis.consistency import estimate_unit, unit_label
 from influence_mem.programs import shared_flags, start
 
 FLAGS = flags.FLAGS
@@ -44,23 +46,31 @@ def corrupted_mask(corrupted_idx, n: int) -> np.ndarray:
     return mask
 
 
-def auroc_table(scores: dict, corrupted_idx) -> pd.DataFrame:
-    """One row per estimator: AUROC of its score for 'corrupted vs clean', mean score of each group."""
+UNSPECIFIED = "unspecified"  # the unit of scores given without one (in-process callers)
+
+
+def auroc_table(scores: dict, corrupted_idx, units: dict = None) -> pd.DataFrame:
+    """One row per estimator: its unit (`units`, e.g. load_scores'), the AUROC of its score for 'corrupted vs
+    clean' (a ranking within the estimator, so comparable across units) and the mean score of each group
+    (in the row's unit)."""
+    units = units or {}
     rows = []
     for name, mem in scores.items():
         mem = np.asarray(mem, np.float64)
         bad = corrupted_mask(corrupted_idx, len(mem))
         if bad.all() or not bad.any():
             raise ValueError("need both corrupted and clean examples to compute an AUROC")
-        rows.append({"estimator": name, "auroc": float(roc_auc_score(bad, mem)), "num_corrupted": int(bad.sum()),
-                     "num_clean": int((~bad).sum()), "mem_mean_clean": float(mem[~bad].mean()),
-                     "mem_mean_corrupted": float(mem[bad].mean())})
+        rows.append({"estimator": name, "unit": units.get(name, UNSPECIFIED), "auroc": float(roc_auc_score(bad, mem)),
+                     "num_corrupted": int(bad.sum()), "num_clean": int((~bad).sum()),
+                     "mem_mean_clean": float(mem[~bad].mean()), "mem_mean_corrupted": float(mem[bad].mean())})
     return pd.DataFrame(rows)
 
 
-def plot_histograms(scores: dict, corrupted_idx, path=None, bins: int = 40) -> Figure:
-    """Paper 002 Fig. 2(b): per estimator, memorization histograms of clean vs corrupted examples.
-    Returns the Figure (saved to `path` if given)."""
+def plot_histograms(scores: dict, corrupted_idx, path=None, bins: int = 40, units: dict = None) -> Figure:
+    """Paper 002 Fig. 2(b): per estimator, memorization histograms of clean vs corrupted examples, each in its
+    own panel with its own x axis and bins, labelled with its unit (`units`).  Returns the Figure (saved to
+    `path` if given)."""
+    units = units or {}
     fig = Figure(figsize=(4 * len(scores), 3.2))
     FigureCanvasAgg(fig)
     for k, (name, mem) in enumerate(scores.items()):
@@ -71,7 +81,8 @@ def plot_histograms(scores: dict, corrupted_idx, path=None, bins: int = 40) -> F
         ax.hist(mem[~bad], bins=edges, alpha=0.6, label=f"clean ({(~bad).sum()})")
         ax.hist(mem[bad], bins=edges, alpha=0.6, label=f"corrupted ({bad.sum()})")
         ax.set_yscale("log")
-        ax.set_xlabel("memorization score")
+        unit = units.get(name)
+        ax.set_xlabel("memorization" + (f": {unit_label(unit)}" if unit else " score"), fontsize=8)
         ax.set_title(name, fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -96,38 +107,44 @@ def load_corrupted_idx(path) -> np.ndarray:
         raise ValueError(f"{path}: not a .npy/.npz file with corrupted ids ({e.detail})") from None
 
 
-def load_scores(spec: list, allow_mixed_units: bool = False) -> dict:
-    """['name=DIR', ...] -> {name: tr_mem} from each DIR's infl matrix; training labels must agree, and the
-    units (consistency.check_units) unless `allow_mixed_units`."""
+def load_scores(spec: list) -> tuple:
+    """['name=DIR', ...] -> ({name: tr_mem}, {name: unit}) from each DIR's infl matrix and sidecar
+    (consistency.estimate_unit); the training labels must agree, the units need not (AUROCs only rank)."""
     scores, labels, units = {}, None, {}
     for item in spec:
         name, sep, directory = item.partition("=")
         if not sep or not name or not directory:
             raise ValueError(f"--estimates entry {item!r} is not NAME=DIR")
+        if name in scores:
+            raise ValueError(f"--estimates entry {item!r}: the name {name!r} is given twice")
         files = released.find_estimate_set(directory)
-        units[name] = estimate_unit(files)
-        check_units(units, allow_mixed_units)
         matrix = released.load_infl_matrix(files["infl_matrix"])
         if labels is not None and not np.array_equal(labels, matrix.tr_labels):
             raise ValueError(f"--estimates {name}={directory}: training labels differ from the first estimate set "
                              f"(different dataset or corruption)")
-        labels, scores[name] = matrix.tr_labels, matrix.tr_mem
-    return scores
+        labels, scores[name], units[name] = matrix.tr_labels, matrix.tr_mem, estimate_unit(files)
+    return scores, units
 
 
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS["allow_mixed_units"].present:
+        print("note: --allow_mixed_units is deprecated and has no effect: estimators in different units are always "
+              "compared (an AUROC only ranks within each estimator)", file=sys.stderr)
     try:
-        scores = load_scores(FLAGS.estimates, FLAGS.allow_mixed_units)
+        scores, units = load_scores(FLAGS.estimates)
         corrupted = load_corrupted_idx(FLAGS.corrupted)
-        table = auroc_table(scores, corrupted)
+        table = auroc_table(scores, corrupted, units)
     except (released.EstimateSetError, released.ReleasedFormatError, ValueError) as e:
         sys.exit(f"error: {e}")
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     table.to_csv(os.path.join(FLAGS.output_dir, "label_noise_auroc.csv"), index=False)
-    plot_histograms(scores, corrupted, os.path.join(FLAGS.output_dir, "label_noise_hist.png"))
+    plot_histograms(scores, corrupted, os.path.join(FLAGS.output_dir, "label_noise_hist.png"), units=units)
     print(table.to_string(index=False))
+    if len(set(units.values())) > 1:
+        print("  units differ: the AUROCs compare (each ranks within its estimator); each row's means are in its "
+              "own unit")
 
 
 def define_flags():
@@ -137,8 +154,8 @@ def define_flags():
     flags.DEFINE_string("corrupted", None, "dataset_meta.npz, corrupted_idx.npy or estimates_stats.npz with the "
                                            "corrupted ids.")
     flags.mark_flag_as_required("corrupted")
-    flags.DEFINE_boolean("allow_mixed_units", False, "Compare estimate sets of different units (accuracy "
-                                                     "differences and turn-over's loss differences in nats).")
+    flags.DEFINE_boolean("allow_mixed_units", False, "Deprecated, no effect: estimate sets of different units "
+                                                     "are always compared (AUROCs only rank within an estimator).")
 
 
 def run():

@@ -1,5 +1,6 @@
-"""Units never mix: turn-over sets say "nats" in their sidecar; consistency, label-noise and the report refuse
-to compare an accuracy-based with a loss-based set unless --allow_mixed_units."""
+"""Units never mix where thresholds or differences compare: turn-over sets say "nats" in their sidecar;
+consistency and the report refuse to compare an accuracy-based with a loss-based set unless --allow_mixed_units;
+label-noise's AUROCs (rankings) compare them, naming each unit."""
 import numpy as np
 import pytest
 
@@ -45,12 +46,12 @@ def test_check_units():
         consistency.check_units({"a": "accuracy", "b": "nats"})
 
 
-def test_label_noise_refuses_mixed_units_unless_asked(sets):
-    spec = [f"sub={sets['acc']}", f"to={sets['turnover']}"]
-    with pytest.raises(consistency.MixedUnitsError, match="nats"):
-        label_noise.load_scores(spec)
-    assert set(label_noise.load_scores(spec, allow_mixed_units=True)) == {"sub", "to"}
-    assert set(label_noise.load_scores([f"a={sets['acc']}", f"b={sets['authors']}"])) == {"a", "b"}
+def test_label_noise_reads_each_sets_unit(sets):
+    """AUROCs only rank within an estimator: label_noise compares mixed units, and says each one."""
+    spec = [f"sub={sets['acc']}", f"to={sets['turnover']}", f"b={sets['authors']}", f"old={sets['old_turnover']}"]
+    scores, units = label_noise.load_scores(spec)
+    assert set(scores) == {"sub", "to", "b", "old"}
+    assert units == {"sub": "accuracy", "to": "nats", "b": "accuracy", "old": "nats"}
 
 
 @pytest.mark.slow
