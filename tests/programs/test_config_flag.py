@@ -27,7 +27,7 @@ def test_expand_config_spellings():
 @pytest.mark.parametrize("module", [train_main, turnover_main])
 def test_run_reads_the_named_config(module, program, monkeypatch):
     seen = []
-    monkeypatch.setattr(start.absl_app, "run", lambda main: seen.append(list(sys.argv)))
+    monkeypatch.setattr(start.absl_app, "run", lambda main, **_: seen.append(list(sys.argv)))
     monkeypatch.setattr(sys, "argv", ["/bin/prog", "--config=cifar100_resnet50", "--epochs=3", "--workdir=w"])
     module.run()
     argv = seen[0]
@@ -38,7 +38,7 @@ def test_run_reads_the_named_config(module, program, monkeypatch):
 
 
 def test_unknown_config_exits_with_one_line(program, monkeypatch):
-    monkeypatch.setattr(start.absl_app, "run", lambda main: pytest.fail("must not start"))
+    monkeypatch.setattr(start.absl_app, "run", lambda main, **_: pytest.fail("must not start"))
     monkeypatch.setattr(sys, "argv", ["/bin/im-train", "--config=nope"])
     with pytest.raises(SystemExit) as e:
         train_main.run()
@@ -54,7 +54,7 @@ def test_a_path_is_refused_and_never_read(path, program, monkeypatch, tmp_path, 
     path = str(secret) if path == "SECRET_ABS" else path
     monkeypatch.chdir(tmp_path)  # ../../../../etc/passwd from here is /etc/passwd
 
-    def parse_then_main(main):  # what absl's app.run does first
+    def parse_then_main(main, **_):  # what absl's app.run does first
         main(program.FLAGS(sys.argv))
 
     monkeypatch.setattr(start.absl_app, "run", parse_then_main)
@@ -71,7 +71,7 @@ def test_a_path_is_refused_and_never_read(path, program, monkeypatch, tmp_path, 
 def test_programs_without_trainer_flags_leave_config_alone(program, monkeypatch):
     from influence_mem.analysis import report
     seen = []
-    monkeypatch.setattr(start.absl_app, "run", lambda main: seen.append(list(sys.argv)))
+    monkeypatch.setattr(start.absl_app, "run", lambda main, **_: seen.append(list(sys.argv)))
     monkeypatch.setattr(sys, "argv", ["/bin/im-report", "--config=x"])
     report.run()
     assert seen == [["/bin/im-report", "--config=x"]]  # absl then reports the unknown flag

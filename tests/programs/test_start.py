@@ -23,7 +23,7 @@ PROGRAMS = {  # module with run() -> flags its --help must list
 @pytest.mark.parametrize("module", sorted(PROGRAMS))
 def test_run_defines_the_programs_flags_as_key_flags_of_argv0(module, program, monkeypatch):
     started = []
-    monkeypatch.setattr(start.absl_app, "run", started.append)
+    monkeypatch.setattr(start.absl_app, "run", lambda main, **_: started.append(main))
     monkeypatch.setattr(sys, "argv", [f"/bin/{module}-test"])
     importlib.import_module(module).run()
     assert len(started) == 1  # app.run(main) was reached

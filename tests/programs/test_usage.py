@@ -24,7 +24,7 @@ PROGRAMS = {  # module with run() -> (program name, groups in order, most lines)
 def test_help_is_grouped_and_short(module, program, monkeypatch, capsys):
     name, groups, most = PROGRAMS[module]
     monkeypatch.setattr(sys, "argv", [f"/usr/bin/{name}", "--help"])
-    monkeypatch.setattr(start.absl_app, "run", lambda main: pytest.fail("--help must not start the program"))
+    monkeypatch.setattr(start.absl_app, "run", lambda main, **_: pytest.fail("--help must not start the program"))
     with pytest.raises(SystemExit) as e:
         importlib.import_module(module).run()
     assert e.value.code == 0
