@@ -172,3 +172,12 @@ def test_trainer_stops_on_a_bad_file_before_writing(tmp_path, program):
     assert result.returncode == 1
     assert f"{files['test_labels']}: truncated" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "work").exists()
+
+
+def test_a_header_declaring_terabytes_is_truncated_not_allocated(tmp_path):
+    arrays = small_set()
+    files = write_set(tmp_path / "d", arrays, gz=(False, True, True, True))
+    huge = (0x0803).to_bytes(4, "big") + (2 ** 32 - 1).to_bytes(4, "big") * 3  # ~8e28 bytes declared
+    files["train_images"].write_bytes(huge + b"\1" * 100)
+    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte: truncated: .* the file holds 100$"):
+        datasets.load(f"idx:{tmp_path / 'd'}")
