@@ -18,7 +18,7 @@ import os
 import sys
 import tempfile
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 VERBOSE_ENV = "INFLUENCE_MEM_VERBOSE"
 # Lines TensorFlow's C++ side prints while loading, whatever TF_CPP_MIN_LOG_LEVEL says.
