@@ -16,7 +16,7 @@ def _check_chain(base: keras.Model) -> None:
     for layer in base.layers[1:]:
         if len(layer._inbound_nodes) != 1 or layer.input is not previous:
             raise ValueError(f"model {base.name!r}: turn-over dropout supports chain architectures (mlp, vgg11, "
-                             f"convnet, linear); layer {layer.name!r} does not take the previous layer's output")
+                             f"small_cnn, linear); layer {layer.name!r} does not take the previous layer's output")
         previous = layer.output
 
 
