@@ -19,4 +19,5 @@ def test_inception_zhang2017_matches_zhang_table1():
     # with and without batch norm, i.e. counted without batch norm's gamma/beta.
     model = models.build("inception_zhang2017", (28, 28, 3), 10)
     assert trainable_count(model) - batchnorm_count(model) == 1_649_402
+    assert batchnorm_count(model) == 3_424  # what Table 1 leaves out (docs/architectures.md)
     assert model.get_layer("pool").output.shape[1:] == (1104 - 768,)  # 176 + 160 channels at the top

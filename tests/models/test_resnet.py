@@ -32,4 +32,5 @@ def test_resnet50_cifar_replaces_stem_and_has_paper_last_layer():
     assert not any(isinstance(layer, keras.layers.MaxPooling2D) for layer in model.layers)
     imagenet = 25_557_032
     expected = imagenet - 7 * 7 * 3 * 64 + 3 * 3 * 3 * 64 - (2048 * 1000 + 1000) + (2048 * 100 + 100)
+    assert expected == 23_705_252
     assert trainable_count(model) == expected

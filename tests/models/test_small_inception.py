@@ -38,6 +38,8 @@ def test_parameter_count(shape, classes):
     expected = conv1 + stage1 + stage2 + stage3 + pred
     if shape == (32, 32, 3) and classes == 10:
         assert expected == 2_784 + 176_224 + 781_248 + 932_160 + 3_370 == 1_895_786
+    if shape == (28, 28, 1):
+        assert expected == 1_894_058  # MNIST (docs/architectures.md)
     assert trainable_count(models.build("inception_small", shape, classes)) == expected
 
 

@@ -18,4 +18,5 @@ def test_vgg11_imagenet_parameter_count():
 
 def test_vgg11_cifar_head_is_one_linear_layer():
     convs = 9 * (3 * 64 + 64 * 128 + 128 * 256 + 256 * 256 + 256 * 512 + 3 * 512 * 512) + 64 + 128 + 2 * 256 + 4 * 512
+    assert convs + 512 * 10 + 10 == 9_225_610
     assert trainable_count(models.build("vgg11", (32, 32, 3), 10)) == convs + 512 * 10 + 10
