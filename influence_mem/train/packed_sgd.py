@@ -1,4 +1,4 @@
-"""The SGD update of a pack in the fewest memory passes TensorFlow allows (train.pack's update)."""
+"""The SGD update of a pack in the fewest memory passes TensorFlow allows (train.packed_graph's update)."""
 import keras
 import tensorflow as tf
 

@@ -60,7 +60,7 @@ def configure_cpu_packs(pack_trials: int, strategy_name: str) -> bool:
     """Give every TensorFlow op one thread and run as many ops at once as there are cores, for packed
     trials (pack_trials > 1) under the default strategy on a host without GPUs; whether it did.
 
-    A pack then steps one sub-pack per core (train.pack.SubPacks), each core through
+    A pack then steps one sub-pack per core (train.packed_graph.SubPacks), each core through
     its own ops, instead of splitting every op over every core: digits MLP, K = 32 on
     2 cores, 11.4 against 13.8 ms a bfloat16 step, 20.0 against 21.6 float32
     (docs/performance.md).  TensorFlow takes its thread counts when its runtime
