@@ -48,7 +48,8 @@ from influence_mem.train.strategy import cpu_cores
 
 PUBLIC_RECIPE_SECONDS = 1.2  # the authors' MNIST example recipe on this machine (docs/performance.md)
 TARGET_SECONDS = 0.15
-# Issue 16's targets for a 2,000-trial run of the spec on this machine (docs/performance.md).
+# The bfloat16 work's targets (0.1.2, 0.1.3) for a 2,000-trial run of the spec on this machine
+# (docs/performance.md, "Precision").
 PRECISION_TARGETS = {"float32": 0.055, "mixed_bfloat16": 0.030}
 COMPUTE_DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
@@ -205,7 +206,7 @@ def main(argv):
         projected, peak = rows[0][5], rows[0][1]
         met = projected <= TARGET_SECONDS and work / projected >= peak / 2
         print(f"float32 vs the public JAX recipe ({PUBLIC_RECIPE_SECONDS} s/trial): "
-              f"{PUBLIC_RECIPE_SECONDS / projected:.1f}x; issue-5 target (<= {TARGET_SECONDS} s/trial and >= 50% "
+              f"{PUBLIC_RECIPE_SECONDS / projected:.1f}x; packed-training target (<= {TARGET_SECONDS} s/trial and >= 50% "
               f"of peak): {'met' if met else 'not met'}")
 
 

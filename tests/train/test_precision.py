@@ -106,8 +106,8 @@ def _run(digits, precision, seed, trials=range(24), epochs=4):
 
 @pytest.mark.slow
 def test_a_small_bfloat16_run_estimates_what_float32_estimates(digits):
-    """Issue 16's check in small: bf16 vs float32 (same seed) is no further apart than float32 vs float32 with
-    another seed, in mean test accuracy, J_mem(0.25) and D_mem(0.25)."""
+    """docs/performance.md's "The estimates do not change" in small: bf16 vs float32 (same seed) is no further
+    apart than float32 vs float32 with another seed, in mean test accuracy, J_mem(0.25) and D_mem(0.25)."""
     f32, bf16, other = (_run(digits, p, s) for p, s in (("float32", 0), ("mixed_bfloat16", 0), ("float32", 1)))
     assert f32[0] > 0.7 and abs(bf16[0] - f32[0]) <= 0.02, (f32[0], bf16[0])
     row = lambda a, b: memorization_consistency(a, b, thetas=[0.25]).iloc[0]  # noqa: E731
