@@ -57,6 +57,12 @@ class Dataset:
     test_original_idx: Optional[np.ndarray] = None
 
     @property
+    def vectors(self) -> bool:
+        """Examples are feature vectors [d] (an npz feature matrix, last-layer features), not images: only
+        models taking vectors (mlp, linear) train on them, and there are no pictures to show."""
+        return len(self.image_shape) == 1
+
+    @property
     def num_train(self) -> int:
         return len(self.train_labels)
 
@@ -166,6 +172,34 @@ def validate_arrays(source: str, train_labels, test_labels, x_train=None, x_test
         if x.min() < 0 or x.max() > 1:
             raise DatasetError(f"{source}: {split} images must be uint8, or floats in [0, 1]; got floats in "
                                f"[{float(x.min()):g}, {float(x.max()):g}] (divide 0-255 values by 255)")
+    return num_classes
+
+
+def validate_features(source: str, train_labels, test_labels, x_train, x_test) -> int:
+    """Check feature matrices (tabular data, embeddings) and their labels when loaded; the number of classes.
+    Raises DatasetError, one line naming `source`, unless: the labels pass validate_arrays; x_train and x_test
+    are 2-D [n, d] with the same d >= 1 and one row per label; their values are real numbers that are finite as
+    float32 (the dtype they train in).  Any scale is fine: features are used as given."""
+    num_classes = validate_arrays(source, train_labels, test_labels)
+    for split, x, labels in (("train", x_train, train_labels), ("test", x_test, test_labels)):
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise DatasetError(f"{source}: {split} features must be a matrix [n, d] like the other split's, "
+                               f"got shape {x.shape}")
+        if len(x) != len(labels):
+            raise DatasetError(f"{source}: {len(x)} {split} feature rows but {len(labels)} labels")
+        if x.shape[1] < 1:
+            raise DatasetError(f"{source}: {split} features have no columns (shape {x.shape})")
+        if x.dtype.kind not in "iuf":
+            raise DatasetError(f"{source}: {split} features must be numbers (ints or floats), got {x.dtype}")
+        with np.errstate(over="ignore"):
+            finite = np.isfinite(x.astype(np.float32))
+        if not finite.all():
+            raise DatasetError(f"{source}: {split} features hold {int(finite.size - finite.sum())} values that are "
+                               f"NaN, infinite or beyond float32's range (e.g. row {int(np.argwhere(~finite)[0][0])})")
+    if np.shape(x_train)[1] != np.shape(x_test)[1]:
+        raise DatasetError(f"{source}: x_train has {np.shape(x_train)[1]} features per example, x_test "
+                           f"{np.shape(x_test)[1]}")
     return num_classes
 
 
