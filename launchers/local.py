@@ -30,6 +30,7 @@ from absl import app, flags, logging
 from influence_mem.data import datasets
 from influence_mem.formats.trial import format_ratio, format_trials, parse_trials
 from influence_mem.programs import start
+from influence_mem.reevaluate import main as reevaluate_main
 from influence_mem.train import claims, last_layer, status
 from influence_mem.train.progress import Progress
 
@@ -37,8 +38,10 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-    """The trainer flags (and the last-layer mode's), which are forwarded, plus the launcher's own."""
+    """The trainer flags (and the last-layer mode's and im-reevaluate's), which are forwarded, plus the launcher's
+    own."""
     last_layer.define_flags()
+    reevaluate_main.define_flags(required=False)
     if "trials_per_process" in FLAGS:
         return
     flags.DEFINE_enum("mode", "per_gpu", ["per_gpu", "mirrored"],
@@ -52,14 +55,16 @@ def define_flags() -> None:
     flags.DEFINE_string("process_logs", None,
                         "Directory for per-process logs (default: <workdir>/logs, or ./logs for a remote workdir).")
     flags.DEFINE_enum("trainer_module", "influence_mem.train", ["influence_mem.train",
-                                                                "influence_mem.train.last_layer"],
+                                                                "influence_mem.train.last_layer", REEVALUATE],
                       "The program each process runs (last_layer: paper 000 sec. 3, "
-                      "configs/cifar100_last_layer.cfg).")
+                      "configs/cifar100_last_layer.cfg; reevaluate: im-reevaluate, --trials are then the run "
+                      "ids of --runs, docs/reevaluate.md).")
     flags.register_validator("gpus_per_process", lambda v: v >= 0, "--gpus_per_process must be >= 0")
     flags.register_validator("cpu_workers", lambda v: v >= 1, "--cpu_workers must be >= 1")
     flags.register_validator("trials_per_process", lambda v: v >= 1, "--trials_per_process must be >= 1")
 
 
+REEVALUATE = "influence_mem.reevaluate"
 LAUNCHER_FLAGS = ("mode", "gpus", "gpus_per_process", "cpu_workers", "trials_per_process", "process_logs",
                   "trainer_module")
 
@@ -134,12 +139,17 @@ def log_summary(result: dict, ratio: float) -> bool:
 
 
 def prepare_dataset() -> None:
-    """Prepare --dataset once here (TFDS download + preparation), before any worker starts: the workers
-    then only read it.  Exits with the one-line reason (and the `tfds build` command) when it cannot."""
-    try:
-        datasets.prepare(FLAGS.dataset, FLAGS.data_dir)
-    except datasets.DatasetError as e:
-        raise SystemExit(f"error: --dataset={FLAGS.dataset}: {e}") from None
+    """Prepare --dataset (and im-reevaluate's --points) once here (TFDS download + preparation), before any
+    worker starts: the workers then only read it.  Exits with the one-line reason (and the `tfds build`
+    command) when it cannot."""
+    names = [("dataset", FLAGS.dataset)]
+    if FLAGS.trainer_module == REEVALUATE and FLAGS.points:
+        names.append(("points", FLAGS.points))
+    for flag, name in names:
+        try:
+            datasets.prepare(name, FLAGS.data_dir)
+        except datasets.DatasetError as e:
+            raise SystemExit(f"error: --{flag}={name}: {e}") from None
 
 
 def default_log_dir(workdir: str) -> str:

@@ -14,7 +14,8 @@ and a task whose trainer process was killed by a signal (e.g. the OOM killer:
 the Ray worker survives it), each up to --max_retries times; the rerun resumes
 from the trial's checkpoint, and the claims keep two copies of a task from
 training the same trial.  Ends with the same summary as
-launchers/local.py.
+launchers/local.py.  --trainer_module=influence_mem.reevaluate runs im-reevaluate
+in each task instead (the trials are then the run ids of its --runs).
 """
 import os
 import subprocess

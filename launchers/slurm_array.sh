@@ -9,6 +9,8 @@
 # Everything after `--` goes to `python -m influence_mem.train` (its --trials is set here).  Slurm pins
 # the GPUs of --gres with CUDA_VISIBLE_DEVICES.  With --requeue a pre-empted task is rerun and resumes
 # from its trial's checkpoint; completed trials are skipped.  DRY_RUN=1 prints the command only.
+# PROGRAM=reevaluate runs im-reevaluate instead (python -m influence_mem.reevaluate; the trials are then the
+# run ids of its --runs, docs/reevaluate.md); PROGRAM=train.last_layer the last-layer mode.
 #SBATCH --job-name=influence_mem
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
@@ -17,22 +19,27 @@
 set -euo pipefail
 
 usage="usage: slurm_array.sh FIRST LAST PER_TASK -- <trainer flags>"
-if (($# < 3)); then echo "error: $usage" >&2; exit 2; fi
+if (($# < 3)); then echo "error: $usage" >&2; exit 1; fi
 first=$1 last=$2 per_task=$3
 shift 3
 if [[ "${1:-}" == "--" ]]; then shift; fi
 for value in "$first" "$last" "$per_task"; do
-  if ! [[ "$value" =~ ^[0-9]+$ ]]; then echo "error: '$value' is not a non-negative integer; $usage" >&2; exit 2; fi
+  if ! [[ "$value" =~ ^[0-9]+$ ]]; then echo "error: '$value' is not a non-negative integer; $usage" >&2; exit 1; fi
 done
 first=$((10#$first)) last=$((10#$last)) per_task=$((10#$per_task))  # '08' is decimal, not bad octal
-if ((per_task < 1 || last < first)); then echo "error: need PER_TASK >= 1 and LAST >= FIRST; $usage" >&2; exit 2; fi
+if ((per_task < 1 || last < first)); then echo "error: need PER_TASK >= 1 and LAST >= FIRST; $usage" >&2; exit 1; fi
 task=${SLURM_ARRAY_TASK_ID:-}
-if [[ -z "$task" ]]; then echo "error: SLURM_ARRAY_TASK_ID is unset: submit with sbatch --array=..." >&2; exit 2; fi
+if [[ -z "$task" ]]; then echo "error: SLURM_ARRAY_TASK_ID is unset: submit with sbatch --array=..." >&2; exit 1; fi
 # only digits reach bash arithmetic (an expression there would be evaluated, command substitutions included)
 if ! [[ "$task" =~ ^[0-9]+$ ]]; then
-  echo "error: SLURM_ARRAY_TASK_ID='$task' is not a non-negative integer" >&2; exit 2
+  echo "error: SLURM_ARRAY_TASK_ID='$task' is not a non-negative integer" >&2; exit 1
 fi
 task=$((10#$task))
+program=${PROGRAM:-train}
+case "$program" in
+  train|train.last_layer|reevaluate) ;;
+  *) echo "error: PROGRAM='$program': expected train, train.last_layer or reevaluate" >&2; exit 1 ;;
+esac
 
 lo=$((first + task * per_task))
 hi=$((lo + per_task - 1))
@@ -41,7 +48,7 @@ if ((lo > last)); then
   echo "array task $task: no trials left (the range $first-$last has $(((last - first) / per_task + 1)) tasks)"
   exit 0
 fi
-cmd=("${PYTHON:-python}" -m influence_mem.train "$@" "--trials=$lo-$hi")
+cmd=("${PYTHON:-python}" -m "influence_mem.$program" "$@" "--trials=$lo-$hi")
 echo "array task $task: ${cmd[*]}"
 if [[ -n "${DRY_RUN:-}" ]]; then exit 0; fi
 exec "${cmd[@]}"

@@ -22,18 +22,16 @@ def correct_on(model, dataset: Dataset, split: str, batch_size: int, strategy=No
 
 def _distributed(model, batches, strategy):
     def replica(batch):
-        predicted = tf.argmax(model(batch["image"], training=False), axis=-1)
-        return tf.equal(predicted, tf.cast(batch["label"], predicted.dtype)), batch["index"]
+        return tf.argmax(model(batch["image"], training=False), axis=-1), batch["label"], batch["index"]
 
     @tf.function
     def step(batch):
-        correct, index = strategy.run(replica, args=(batch,))
-        return strategy.gather(correct, axis=0), strategy.gather(index, axis=0)
+        return [strategy.gather(part, axis=0) for part in strategy.run(replica, args=(batch,))]
 
     indices, correct = [], []
     for batch in strategy.experimental_distribute_dataset(batches):
-        flags, index = step(batch)
-        correct.append(flags.numpy())
+        predicted, label, index = step(batch)
+        correct.append(predicted.numpy() == label.numpy())
         indices.append(index.numpy())
     return np.concatenate(indices), np.concatenate(correct)
 

@@ -39,8 +39,9 @@ def _define(kind, name, *args):
     return True
 
 
-def define_flags() -> None:
-    """im-reevaluate's flags; the ones the trainer also has (--dataset, --workdir, --trials, ...) mean the same."""
+def define_flags(required: bool = True) -> None:
+    """im-reevaluate's flags; the ones the trainer also has (--dataset, --workdir, --trials, ...) mean the same.
+    `required=False` (the launchers, which run im-train too): --runs and --points are not required."""
     if "verify_tolerance" in FLAGS:
         return
     flags.DEFINE_string("runs", None, "The runs: <runs>/<subset_ratio>/<run>/aux_arrays.npz beside checkpoints/ "
@@ -58,7 +59,8 @@ def define_flags() -> None:
                       "tfds_position = position in TFDS order (the authors' CIFAR runs); auto = tfds_position "
                       "for a release (no dataset_meta.npz) on cifar10/cifar100, else dataset.")
     if _define("string", "dataset", None, "The dataset the runs trained on: " + ", ".join(datasets.names()) + "."):
-        flags.mark_flag_as_required("dataset")
+        if required:
+            flags.mark_flag_as_required("dataset")
         flags.register_validator("dataset", lambda v: v is None or shared_flags.valid(datasets.check_name, v),
                                  "see the message above")
     _define("string", "data_dir", None, "TFDS data directory (where prepared datasets live).")
@@ -66,7 +68,7 @@ def define_flags() -> None:
                "; their CIFAR runs: inception_small, ImageNet: resnet50). Unused for saved models."):
         flags.register_validator("arch", lambda v: v is None or v in PATHS,
                                  f"--arch: the authors' checkpoints load into {', '.join(sorted(PATHS))}")
-    if _define("string", "workdir", None, "Output: <workdir>/<subset_ratio>/<run>/ trials (not --runs)."):
+    if _define("string", "workdir", None, "Output: <workdir>/<subset_ratio>/<run>/ trials (not --runs).") and required:
         flags.mark_flag_as_required("workdir")
     _define("float", "subset_ratio", 0.7, "Which <subset_ratio>/ directory of --runs (the authors' releases "
             "have several).")
@@ -77,7 +79,8 @@ def define_flags() -> None:
     _define("integer", "num_gpus", 0, "--strategy=mirrored: use the first N visible GPUs (0 = all).")
     _define("float", "claim_timeout_minutes", claims.STALE_SECONDS / 60, "A run claimed by a worker on another "
             "host whose heartbeat is older than this is taken over.")
-    flags.mark_flags_as_required(["runs", "points"])
+    if required:
+        flags.mark_flags_as_required(["runs", "points"])
     flags.register_validator("trials", lambda v: not v or shared_flags.valid(parse_trials, v), "see the message above")
     flags.register_validator("verify_tolerance", lambda v: 0 <= v <= 1, "--verify_tolerance must be in [0, 1]")
     flags.register_validator("subset_ratio", lambda v: 0.0 < v <= 1.0, "--subset_ratio must be in (0, 1]")

@@ -48,3 +48,16 @@ def test_forwarded_flags_are_the_ones_set_minus_launcher_flags():
     flags.DEFINE_integer("cpu_workers", 1, "", flag_values=values)
     values(["prog", "--workdir=/w", "--trials=0-9", "--epochs=5", "--cpu_workers=4"])
     assert local.forwarded_flags(values) == ["--epochs=5", "--workdir=/w"]
+
+
+def test_the_launchers_run_im_reevaluate_with_its_flags(program):
+    program.parse(local.define_flags, "--trainer_module=influence_mem.reevaluate", "--runs=/r", "--points=npz:/p.npz",
+                  "--dataset=cifar10", "--arch=inception_small", "--workdir=/w", "--verify", "--trials=0-3")
+    forwarded = local.forwarded_flags()
+    assert forwarded == ["--arch=inception_small", "--dataset=cifar10", "--points=npz:/p.npz", "--runs=/r",
+                         "--verify", "--workdir=/w"]
+    assert local.trainer_command([0, 1], forwarded, False, python="py", module=local.REEVALUATE) == \
+        ["py", "-m", "influence_mem.reevaluate", *forwarded, "--trials=0-1"]
+    # im-train launches do not need im-reevaluate's flags.
+    program.parse(local.define_flags, "--workdir=/w", "--trials=0-3")
+    assert local.forwarded_flags() == ["--workdir=/w"]
