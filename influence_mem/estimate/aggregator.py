@@ -125,6 +125,28 @@ def select_trials(listed, selection: Optional[TrialIds]):
     return kept, _ranges_text(missing)
 
 
+def finished_trials(ratio_dir, selection: Optional[TrialIds]):
+    """(the finished trials of ratio_dir [(id, path)] in `selection`, the named ids not finished as ranges
+    text); AggregateError (one line naming --trials) when the selection names no finished trial."""
+    listed, not_finished = select_trials(list_trials(ratio_dir)[0], selection)
+    if selection is not None and not listed:
+        raise AggregateError(f"--trials={selection_text(selection)}: none of these trials is finished in {ratio_dir}")
+    return listed, not_finished
+
+
+def not_finished_warning(not_finished: str, selection: Optional[TrialIds], ratio_dir) -> List[str]:
+    """[the warning naming the trials of --trials that are not finished] or []."""
+    return [f"trials {not_finished} of --trials={selection_text(selection)} are not finished in {ratio_dir}: "
+            f"left out"] if not_finished else []
+
+
+def no_usable_trials(ratio_dir, reader: TrialReader) -> AggregateError:
+    """The error of a read that found no usable trial, with the first reasons."""
+    reasons = "; ".join(f"trial {t}: {r}" for t, r in reader.skipped[:5])
+    return AggregateError(f"no usable trials in {ratio_dir} ({len(reader.trials)} trial directories, "
+                          f"{len(reader.skipped)} skipped{': ' + reasons if reasons else ''})")
+
+
 def fit_warning(train_accuracy: float, min_train_accuracy: float) -> Optional[str]:
     """A warning when the trials do not fit their own training subsets: memorization (accuracy on i with i
     in the subset minus without) then measures a model that does not learn its training data, not the
@@ -250,17 +272,16 @@ def _parent(path) -> str:
 
 def _stream(ratio_dir, n, n_test, chunk_size, acc: Accumulator, what: str, ratio=None, max_elements=None,
             selection=None):
-    """Feed every usable trial of ratio_dir (in `selection`) into acc; returns the reader (used/skipped)
-    and the ids of `selection` that are not finished trials (ranges text)."""
+    """Feed every usable trial of ratio_dir (in `selection`) into acc; returns the reader (used/skipped)."""
     trials, ignored = list_trials(ratio_dir)
-    trials, not_finished = select_trials(trials, selection)
+    trials = select_trials(trials, selection)[0]
     for name, reason in ignored:
         logging.warning("ignoring %s: %s", fileio.join(ratio_dir, name), reason)
     logging.info("%s: %d trial directories in %s", what, len(trials), ratio_dir)
     reader = TrialReader(trials, n, n_test, chunk_size, subset_ratio=ratio, max_elements=max_elements)
     for chunk in reader.chunks():
         acc.add(*chunk)
-    return reader, not_finished
+    return reader
 
 
 def _cscores(workdir, ratios, subset_ratio, est: Estimates, n, chunk_size, selection=None):
@@ -337,8 +358,7 @@ def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem
     n, n_test = len(meta.tr_labels), len(meta.tt_labels)
     ratios = ratio_dirs(workdir) if fileio.is_dir(workdir) else {}
     ratio_dir = find_ratio_dir(ratios, subset_ratio, workdir)
-    if selection is not None and not select_trials(list_trials(ratio_dir)[0], selection)[0]:
-        raise AggregateError(f"--trials={selection_text(selection)}: none of these trials is finished in {ratio_dir}")
+    not_finished = finished_trials(ratio_dir, selection)[1]
     want_cscores = len(ratios) > 1 if cscores is None else cscores
     configs = check_configs(workdir, list(ratios.values()) if want_cscores else [ratio_dir], selection)
 
@@ -355,15 +375,10 @@ def aggregate_workdir(workdir, subset_ratio=0.7, name=None, output_dir=None, mem
             full = released.open_infl_full(staging / released.infl_full_filename(name), n, n_test)
         acc = Accumulator(n, n_test, meta.tr_labels, meta.tt_labels, full=full)
         start = time.monotonic()
-        reader, not_finished = _stream(ratio_dir, n, n_test, chunk_size, acc, "estimates", subset_ratio,
-                                       n + n_test, selection)
-        warnings = [f"trials {not_finished} of --trials={selection_text(selection)} are not finished in "
-                    f"{ratio_dir}: left out"] if not_finished else []
+        reader = _stream(ratio_dir, n, n_test, chunk_size, acc, "estimates", subset_ratio, n + n_test, selection)
+        warnings = not_finished_warning(not_finished, selection, ratio_dir)
         if acc.num_trials == 0:
-            reasons = "; ".join(f"trial {t}: {r}" for t, r in reader.skipped[:5])
-            raise AggregateError(
-                f"no usable trials in {ratio_dir} ({len(reader.trials)} trial directories, "
-                f"{len(reader.skipped)} skipped{': ' + reasons if reasons else ''})")
+            raise no_usable_trials(ratio_dir, reader)
         est = acc.finalize()
         logging.info("estimates from %d trials in %.1f s", est.num_trials, time.monotonic() - start)
         _report_coverage(est)

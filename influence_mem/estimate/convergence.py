@@ -32,12 +32,12 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from influence_mem.estimate import fileio
-from influence_mem.estimate.aggregator import (AggregateError, check_configs, fit_warning, select_trials,
-                                               selection_text, trial_selection, find_ratio_dir)
+from influence_mem.estimate.aggregator import (check_configs, find_ratio_dir, finished_trials, fit_warning,
+                                               no_usable_trials, not_finished_warning, trial_selection)
 from influence_mem.estimate.estimators import (Accumulator, influence_from_counts, lemma_bound,
                                                memorization_from_counts, subset_accuracy)
 from influence_mem.estimate.pairs import expected_noise_pairs, high_influence_pairs, overlap, pair_keys
-from influence_mem.estimate.trials import TrialReader, list_trials, load_dataset_meta, ratio_dirs
+from influence_mem.estimate.trials import TrialReader, load_dataset_meta, ratio_dirs
 from influence_mem.formats.trial import META_FILE
 
 FIRST_CHECKPOINT = 50
@@ -137,13 +137,9 @@ def convergence_table(workdir, subset_ratio: float = 0.7, trials=None, mem_thres
     meta = load_dataset_meta(fileio.join(workdir, META_FILE))
     ratios = ratio_dirs(workdir) if fileio.is_dir(workdir) else {}
     ratio_dir = find_ratio_dir(ratios, subset_ratio, workdir)
-    listed, not_finished = select_trials(list_trials(ratio_dir)[0], selection)
-    if not listed:
-        raise AggregateError(f"--trials={selection_text(selection)}: none of these trials is finished in {ratio_dir}"
-                             if selection is not None else f"no finished trials in {ratio_dir}")
+    listed, not_finished = finished_trials(ratio_dir, selection)
     check_configs(workdir, [ratio_dir], selection)
-    warnings = [f"trials {not_finished} of --trials={selection_text(selection)} are not finished in {ratio_dir}: "
-                f"left out"] if not_finished else []
+    warnings = not_finished_warning(not_finished, selection, ratio_dir)
     n, n_test = len(meta.tr_labels), len(meta.tt_labels)
     halves = [Accumulator(n, n_test, meta.tr_labels, meta.tt_labels) for _ in range(2)]
     points = checkpoints(len(listed), first)
@@ -163,8 +159,7 @@ def convergence_table(workdir, subset_ratio: float = 0.7, trials=None, mem_thres
                 rows.append(snapshot(*halves, subset_ratio, mem_threshold, infl_threshold, z))
                 points.pop(0)
     if k == 0:
-        reasons = "; ".join(f"trial {t}: {r}" for t, r in reader.skipped[:5])
-        raise AggregateError(f"no usable trials in {ratio_dir} ({len(reader.skipped)} skipped: {reasons})")
+        raise no_usable_trials(ratio_dir, reader)
     if not rows or rows[-1]["trials"] != k:  # trials were skipped: the last checkpoint is the usable count
         rows.append(snapshot(*halves, subset_ratio, mem_threshold, infl_threshold, z))
     a, b = halves
