@@ -13,10 +13,17 @@ from typing import Optional, Sequence
 from influence_mem.formats.released.fetch import FILES, FetchError, check, fetch, lookup
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """`list`, `fetch NAME... [--cache_dir] [--base_url] [--force]`, `check FILE...`; the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m influence_mem.released",
-                                     description="The estimate files the authors publish: list, fetch, check.")
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line and exit code 1, like every other program's bad input."""
+
+    def error(self, message):
+        self.exit(1, f"error: {message}\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: `list`, `fetch NAME... [--cache_dir] [--base_url] [--force]`, `check FILE...`."""
+    parser = _Parser(prog="python -m influence_mem.released",
+                     description="The estimate files the authors publish: list, fetch, check.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="every known file, its URL and what is checked")
     get = commands.add_parser("fetch", help="download files into the cache (checked); prints their paths")
@@ -25,8 +32,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     get.add_argument("--base_url", default=None, help="a mirror serving the files under their names")
     get.add_argument("--force", action="store_true", help="download even if the cache has a good copy")
     verify = commands.add_parser("check", help="check local files against the known checksums and sizes")
-    verify.add_argument("paths", nargs="+", metavar="FILE")
-    args = parser.parse_args(argv)
+    verify.add_argument("paths", nargs="+", metavar="FILE", help="a downloaded file (.npz or .npy), named as published")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """`list`, `fetch NAME... [--cache_dir] [--base_url] [--force]`, `check FILE...`; the exit code."""
+    args = parser().parse_args(argv)
     if args.command == "list":
         for entry in FILES.values():
             checked = f"sha256 {entry.sha256[:12]}..., {entry.size:,} bytes" if entry.sha256 else "size only"

@@ -1,5 +1,6 @@
 """How every influence_mem program starts: its flags defined when it starts (never at import) and listed
-by --help, --config expanded, TensorFlow's log lines off, then absl's app.run.
+by --help, --config expanded, TensorFlow's log lines off, then absl's app.run, with bad input (a refused flag,
+a UsageError, an OSError naming a file) ending in one line and exit code 1 (programs.bad_input).
 
 absl's --help lists the key flags of the module named by sys.argv[0], which for `python -m pkg` is
 pkg/__main__.py, not the module that defined them.  run() registers each flag the program defined as a key
@@ -13,7 +14,7 @@ import sys
 from absl import app as absl_app
 from absl import flags
 
-from influence_mem.programs import config_flag, configs, logs, usage
+from influence_mem.programs import bad_input, config_flag, configs, logs, usage
 
 
 def run(main, *define_flags) -> None:
@@ -22,6 +23,7 @@ def run(main, *define_flags) -> None:
     for define in define_flags:
         define()
     own = sorted(set(flags.FLAGS) - before)
+    bad_input.refuse_nan(own)
     for name in own:
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
     if usage.asks_for_help(sys.argv):
@@ -33,7 +35,7 @@ def run(main, *define_flags) -> None:
             sys.argv = config_flag.expand_config(sys.argv)
         except configs.ConfigNotFoundError as e:
             raise SystemExit(f"{sys.argv[0].rsplit('/', 1)[-1]}: --config: {e}") from None
-    absl_app.run(functools.partial(_quiet_then, main))
+    absl_app.run(functools.partial(_quiet_then, bad_input.refusing(main)), flags_parser=bad_input.parse_flags)
 
 
 def _print(text: str) -> None:

@@ -136,20 +136,34 @@ def fetch(name: str, cache_dir=None, base_url: Optional[str] = None, force: bool
             return dest
         except FetchError:
             pass  # a stale or damaged copy: download again
-    os.makedirs(cache_dir, exist_ok=True)
     url = _url(entry, base_url)
-    fd, tmp = tempfile.mkstemp(prefix=f".{entry.filename}.", suffix=".part", dir=cache_dir)
+    fd, tmp = _partial_file(cache_dir, entry.filename)
     try:
         with os.fdopen(fd, "wb") as out:
             size, digest, announced = _download(url, out, entry.filename, progress)
         problem = _mismatch(entry, size, digest, entry.size if entry.size is not None else announced)
         if problem:
             raise FetchError(f"{entry.filename} from {url}: {problem}")
-        os.replace(tmp, dest)
+        try:
+            os.replace(tmp, dest)
+        except OSError as e:
+            raise FetchError(f"{dest}: cannot be written ({e.strerror or e})") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return dest
+
+
+def _partial_file(cache_dir: str, filename: str):
+    """(fd, path) of a new temporary file in `cache_dir` (made if missing); FetchError naming the directory if
+    it is not one or cannot be written (a file, /proc, read-only, full)."""
+    if os.path.exists(cache_dir) and not os.path.isdir(cache_dir):
+        raise FetchError(f"cache directory {cache_dir}: exists and is not a directory")
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        return tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=cache_dir)
+    except OSError as e:
+        raise FetchError(f"cache directory {cache_dir}: cannot be written ({e.strerror or e})") from None
 
 
 def _download(url: str, out, label: str, progress: Optional[bool]):
