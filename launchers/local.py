@@ -27,11 +27,14 @@ import influence_mem  # noqa: F401  (before TensorFlow: it keeps TensorFlow's st
 import tensorflow as tf
 from absl import app, flags, logging
 
+from influence_mem import models
 from influence_mem.data import datasets
+from influence_mem.formats import released
 from influence_mem.formats.trial import format_ratio, format_trials, parse_trials
-from influence_mem.programs import start
+from influence_mem.programs import shared_flags, start
 from influence_mem.reevaluate import main as reevaluate_main
 from influence_mem.train import claims, last_layer, status
+from influence_mem.train import flags as train_flags
 from influence_mem.train.progress import Progress
 
 FLAGS = flags.FLAGS
@@ -62,6 +65,17 @@ def define_flags() -> None:
     flags.register_validator("gpus_per_process", lambda v: v >= 0, "--gpus_per_process must be >= 0")
     flags.register_validator("cpu_workers", lambda v: v >= 1, "--cpu_workers must be >= 1")
     flags.register_validator("trials_per_process", lambda v: v >= 1, "--trials_per_process must be >= 1")
+    flags.register_validator("gpus", lambda v: shared_flags.valid(_check_gpus, v), "see the message above")
+    flags.register_validator("process_logs", lambda v: v is None or shared_flags.valid(
+        lambda path: released.check_output_dir(path, "--process_logs"), v), "see the message above")
+
+
+def _check_gpus(gpus) -> None:
+    """--gpus: ids as nvidia-smi -L numbers them, or GPU-/MIG- UUIDs (what CUDA_VISIBLE_DEVICES takes)."""
+    for gpu in gpus or []:
+        if not (gpu.isascii() and gpu.isdigit()) and not gpu.startswith(("GPU-", "MIG-")):
+            raise ValueError(f"--gpus={','.join(gpus)}: {gpu!r} is not a GPU id (a number as nvidia-smi -L lists "
+                             f"them, or a GPU-/MIG- UUID)")
 
 
 REEVALUATE = "influence_mem.reevaluate"
@@ -152,6 +166,15 @@ def prepare_dataset() -> None:
             raise SystemExit(f"error: --{flag}={name}: {e}") from None
 
 
+def check_before_start() -> None:
+    """Refuse here, once and in one line, what every trainer process would refuse beyond its flags' own
+    checks (done when they are parsed): a --dataset that cannot be prepared (prepare_dataset), a user's --arch
+    that builds no model for it (train.flags.check_arch)."""
+    prepare_dataset()
+    if models.is_user_arch(FLAGS.arch):
+        train_flags.dataset_from_flags()  # loads it and builds the user's model once
+
+
 def default_log_dir(workdir: str) -> str:
     return os.path.join(workdir, "logs") if "://" not in workdir else "logs"
 
@@ -203,7 +226,7 @@ def main(argv):
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     trials = parse_trials(FLAGS.trials)
-    prepare_dataset()
+    check_before_start()
     trainer_flags = forwarded_flags()
     mirrored = FLAGS.mode == "mirrored" and bool(gpus)
     commands = [(format_trials(b), trainer_command(b, trainer_flags, mirrored, module=FLAGS.trainer_module))

@@ -52,6 +52,9 @@ def define_flags() -> None:
                          "process was killed by a signal (e.g. the OOM killer).")
     flags.register_validator("gpus_per_trial", lambda v: v >= 0, "--gpus_per_trial must be >= 0")
     flags.register_validator("trials_per_task", lambda v: v >= 1, "--trials_per_task must be >= 1")
+    flags.register_validator("num_cpus", lambda v: v is None or v >= 1, "--num_cpus must be >= 1")
+    flags.register_validator("cpus_per_trial", lambda v: v > 0, "--cpus_per_trial must be > 0")
+    flags.register_validator("max_retries", lambda v: v >= 0, "--max_retries must be >= 0")
 
 
 RAY_FLAGS = ("ray_address", "num_cpus", "gpus_per_trial", "cpus_per_trial", "trials_per_task", "max_retries")
@@ -82,7 +85,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     trials = local.parse_trials(FLAGS.trials)
-    local.prepare_dataset()  # once, here: --data_dir must be one every machine reads (shared or gs://)
+    local.check_before_start()  # once, here: --data_dir must be one every machine reads (shared or gs://)
     trainer_flags = local.forwarded_flags(own=local.LAUNCHER_FLAGS + RAY_FLAGS)
     mirrored = FLAGS.gpus_per_trial > 1
     if FLAGS.ray_address:

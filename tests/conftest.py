@@ -77,6 +77,8 @@ class Program:
 
         from absl import flags
 
+        from influence_mem.programs import bad_input
+
         self._capsys.readouterr()
         self._caplog.clear()
         self._caplog.set_level(logging.INFO)
@@ -84,7 +86,7 @@ class Program:
         try:
             self.run(define_flags, main, *argv)
         except flags.Error as e:
-            code, message = 1, f"FATAL Flags parsing error: {e}"
+            code, message = 1, f"error: {bad_input.one_line(e)}"  # as programs.start reports it
         except SystemExit as e:
             if isinstance(e.code, int) or e.code is None:
                 code = e.code or 0

@@ -227,10 +227,7 @@ def main(argv):
 
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        thresholds = [float(t) for t in FLAGS.thresholds]
-    except ValueError as e:
-        sys.exit(f"error: --thresholds must be numbers: {e}")
+    thresholds = [float(t) for t in FLAGS.thresholds]
     try:  # every input is checked before anything trains
         files = released.find_estimate_set(FLAGS.estimates, FLAGS.name)
         matrix = released.load_infl_matrix(files["infl_matrix"])
@@ -238,6 +235,7 @@ def main(argv):
                                            FLAGS.test_per_class)
         if not np.array_equal(matrix.tr_labels, dataset.train_labels):
             raise EstimateSetError(f"{files['infl_matrix']}: training labels do not match --dataset={FLAGS.dataset}")
+        train_flags.check_arch(dataset)
         pairs = None
         if "pairs" in FLAGS.experiments:
             if not files["pairs"]:
@@ -275,6 +273,17 @@ def main(argv):
         sys.exit(f"error: {e}")
 
 
+def _check_thresholds(values) -> None:
+    """--thresholds: memorization values, finite numbers in [0, 1]."""
+    for item in values:
+        try:
+            number = float(item)
+        except ValueError:
+            raise ValueError(f"--thresholds={','.join(values)}: {item!r} is not a number") from None
+        if not 0 <= number <= 1:  # NaN too
+            raise ValueError(f"--thresholds={','.join(values)}: {item!r} is not in [0, 1]")
+
+
 def define_flags():
     """The trainer's flags (--flagfile, --dataset, --epochs, --pack_trials, ...) plus ours."""
     from influence_mem.train import flags as train_flags  # TensorFlow
@@ -293,6 +302,8 @@ def define_flags():
     flags.DEFINE_string("remove_ids", None, "Also train without these training ids (.npy or one id per line; "
                         "e.g. paper 003's buckets): <name>_removal_<file stem>.csv.")
     flags.register_validator("runs", lambda v: v >= 1, "--runs must be >= 1")
+    flags.register_validator("removal_seed", lambda v: v >= 0, "--removal_seed must be >= 0")
+    flags.register_validator("thresholds", lambda v: shared_flags.valid(_check_thresholds, v), "see the message above")
     flags.register_validator("experiments", lambda v: set(v) <= {"memorized", "pairs", "none"},
                              "--experiments must be memorized, pairs, both, or none")
 

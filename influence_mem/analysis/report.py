@@ -191,6 +191,11 @@ def example_section(rep: Report, matrix, pairs, dataset, dataset_name, classes, 
                                 f"a dataset held in memory.")
         print(f"  note: example figures skipped, --dataset={dataset_name} streams its images", file=sys.stderr)
         return
+    if dataset.vectors:  # tabular data, embeddings: nothing to picture, and pixel distances mean nothing
+        rep.text("## Examples", f"Skipped: --dataset={dataset_name} holds feature vectors, not images: no example "
+                                f"figures (Fig. 1 / D.4, Fig. 3 / D.5) and no pixel-distance (near-duplicate) checks.")
+        print(f"  note: example figures skipped, --dataset={dataset_name} holds feature vectors", file=sys.stderr)
+        return
     classes = classes if classes else matrix.classes[:10]
     rep.text("## Examples (no cherry-picking)",
              "Memorization estimates closest to 0, 0.5 and 1 per class (Fig. 1 / D.4):")
@@ -345,7 +350,7 @@ def define_flags():
     shared_flags.define_name()
     shared_flags.define_output_dir("Report folder; default: <estimates>/report.")
     flags.DEFINE_string("dataset", None, "Dataset of the estimates (registry name), for the example figures.")
-    flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+    shared_flags.define_data_dir()
     flags.DEFINE_list("compare", [], "Other estimate directories (same data) for the consistency section.")
     flags.DEFINE_string("compare_mem_threshold", "0.25",
                         "Memorization condition of the influence consistency; 'none' drops it (Fig. C.3).")

@@ -68,18 +68,52 @@ def check_name(name: str) -> None:
 
 def build(name: str, input_shape, num_classes: int, options: dict = None) -> keras.Model:
     """The model `name` (a registered name, or `my_pkg.my_module:build`: a user function with the registry's
-    signature (input_shape, num_classes, options) -> keras.Model mapping images to logits)."""
-    if is_user_arch(name):
-        builder = _user_builder(name)
-    else:
+    signature (input_shape, num_classes, options) -> keras.Model mapping images to logits).
+
+    A user function that fails, or returns anything but such a model, is a ValueError naming --arch and what
+    the function must return (the trainer builds it once before anything starts: train.flags.check_arch)."""
+    if not is_user_arch(name):  # ours: built as registered
         _import_all()
         if name not in _BUILDERS:
             raise ValueError(f"unknown arch {name!r}; known: {', '.join(sorted(_BUILDERS))}")
-        builder = _BUILDERS[name]
-    model = builder(tuple(input_shape), int(num_classes), dict(options or {}))
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"arch {name!r} returned {type(model).__name__}, not a keras.Model")
+        model = _BUILDERS[name](tuple(input_shape), int(num_classes), dict(options or {}))
+        if not isinstance(model, keras.Model):
+            raise ValueError(f"arch {name!r} returned {type(model).__name__}, not a keras.Model")
+        return model
+    builder = _user_builder(name)
+    try:
+        model = builder(tuple(input_shape), int(num_classes), dict(options or {}))
+    except Exception as e:  # the user's code: whatever it raises means it is not a model builder
+        raise ValueError(f"--arch={name}: calling it failed ({type(e).__name__}: {e}); "
+                         f"{_user_contract(input_shape, num_classes)}") from None
+    problem = _not_a_classifier(model, input_shape, num_classes)
+    if problem:
+        raise ValueError(f"--arch={name}: {problem}; {_user_contract(input_shape, num_classes)}")
     return model
+
+
+def _user_contract(input_shape, num_classes) -> str:
+    return (f"it must be a function (input_shape, num_classes, options) returning a keras.Model that maps images "
+            f"of shape {tuple(input_shape)} to {int(num_classes)} logits")
+
+
+def _not_a_classifier(model, input_shape, num_classes):
+    """Why `model` cannot be a trial's model for these images and classes (None if it can)."""
+    if not isinstance(model, keras.Model):
+        return f"returned {type(model).__name__}, not a keras.Model"
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        return None  # a subclassed model not built yet: its shapes are known only when it is called
+    if not outputs or len(outputs) != 1:
+        return f"returned a model with {len(outputs or [])} outputs, not one output of logits"
+    width = outputs[0].shape[-1]
+    if width is not None and int(width) != int(num_classes):
+        return f"returned a model with {width} outputs per example, not {int(num_classes)} (one per class)"
+    inputs = model.inputs or []
+    if len(inputs) == 1 and tuple(inputs[0].shape[1:]) != tuple(input_shape) and None not in inputs[0].shape[1:]:
+        return f"returned a model taking inputs of shape {tuple(inputs[0].shape[1:])}, not {tuple(input_shape)}"
+    return None
 
 
 def image_input(input_shape, options: dict):

@@ -1,12 +1,16 @@
 """The flags of the programs that read or write estimate sets, each defined once, and the flag check they share.
 
---estimates, --name, --output_dir, --mem_threshold and --infl_threshold mean the same in im-report,
+--estimates, --name, --output_dir, --data_dir, --mem_threshold and --infl_threshold mean the same in im-report,
 im-describe, im-aggregate, the turn-over run and the analysis programs; only the help text (and whether a
-flag is required) differs.  Each program's define_flags() calls the define_* functions it needs (they are
-idempotent); nothing is defined at import.
+flag is required) differs.  --output_dir and --data_dir are checked when parsed (a folder that cannot be
+written, a data directory that does not exist: one line naming the flag).  Each program's define_flags()
+calls the define_* functions it needs (they are idempotent); nothing is defined at import.
 """
+import os
+
 from absl import flags
 
+from influence_mem.formats import released
 from influence_mem.formats.trial import parse_trials
 
 
@@ -22,6 +26,10 @@ def valid(check, value) -> bool:
 
 def _defined(name: str) -> bool:
     return name in flags.FLAGS
+
+
+def _check_output_dir(path) -> None:
+    released.check_output_dir(path, "--output_dir")
 
 
 def define_estimates(help="Directory holding <name>_infl_matrix.npz etc.", required=True):
@@ -40,6 +48,15 @@ def define_estimates_list(help="NAME=DIR entries, each DIR holding one <name>_in
             flags.mark_flag_as_required("estimates")
 
 
+def define_data_dir(help="TFDS data directory (where prepared datasets live)."):
+    """--data_dir: where TFDS keeps prepared datasets; when given, an existing directory (or a URL)."""
+    if not _defined("data_dir"):
+        flags.DEFINE_string("data_dir", None, help)
+        flags.register_validator("data_dir", lambda v: v is None or "://" in v or os.path.isdir(v),
+                                 "--data_dir must be an existing directory (where TFDS keeps prepared datasets; "
+                                 "`tfds build NAME --data_dir=D` makes one)")
+
+
 def define_name(help="Estimate name prefix; default: the only one in --estimates."):
     """--name: the <name> prefix of the estimate files."""
     if not _defined("name"):
@@ -50,6 +67,8 @@ def define_output_dir(help, required=False):
     """--output_dir: where the program writes (each program says its default in `help`)."""
     if not _defined("output_dir"):
         flags.DEFINE_string("output_dir", None, help)
+        flags.register_validator("output_dir", lambda v: v is None or valid(_check_output_dir, v),
+                                 "see the message above")
         if required:
             flags.mark_flag_as_required("output_dir")
 

@@ -12,7 +12,7 @@ from influence_mem import models
 from influence_mem.data import balanced, corrupt, datasets
 from influence_mem.formats.trial import parse_trials
 from influence_mem.programs import config_flag, shared_flags
-from influence_mem.train import claims, schedules
+from influence_mem.train import claims, outputs, recipe, schedules
 from influence_mem.train import strategy as strategy_lib
 from influence_mem.train.config import IMAGENET_AUGMENTATIONS, PRECISIONS, TrainConfig
 
@@ -26,7 +26,7 @@ def define_flags() -> None:
     defaults = TrainConfig()
     config_flag.define_config()
     flags.DEFINE_string("dataset", "digits", "Dataset name: " + ", ".join(datasets.names()) + ".")
-    flags.DEFINE_string("data_dir", None, "TFDS data directory (where prepared datasets live).")
+    shared_flags.define_data_dir()
     flags.DEFINE_string("arch", defaults.arch, "Architecture name from the model registry.")
     flags.DEFINE_string("mlp_hidden", "512,256", "Hidden layer widths of the mlp architecture.")
     flags.DEFINE_float("subset_ratio", defaults.subset_ratio, "Fraction r of the training set in each subset (0, 1].")
@@ -98,6 +98,10 @@ def define_flags() -> None:
     flags.register_validator("epochs", lambda v: v >= 1, "--epochs must be >= 1")
     flags.register_validator("batch_size", lambda v: v >= 1, "--batch_size must be >= 1")
     flags.register_validator("crop_padding", lambda v: v >= -1, "--crop_padding must be >= 0 (or -1 for the default)")
+    # every program writing under --workdir (trainer, launchers, turn-over, the analyses that train) learns
+    # that it cannot when its flags are parsed, not after training
+    flags.register_validator("workdir", lambda v: v is None or shared_flags.valid(outputs.check_workdir, v),
+                             "see the message above")
     flags.register_validator("corrupt_fraction", lambda v: 0.0 <= v <= 1.0, "--corrupt_fraction must be in [0, 1]")
     flags.register_validator("pack_trials", lambda v: v >= 1, "--pack_trials must be >= 1")
     flags.register_validator("num_gpus", lambda v: v >= 0, "--num_gpus must be >= 0 (0 = all visible)")
@@ -158,7 +162,7 @@ def _check_epochs(values) -> None:
 
 def dataset_from_flags():
     """--dataset (from --data_dir), its --train_per_class/--test_per_class part, with --corrupt_fraction of its
-    training labels corrupted."""
+    training labels corrupted; --arch checked against it (check_arch) before the caller starts anything."""
     try:
         dataset = datasets.load(FLAGS.dataset, FLAGS.data_dir)
         dataset = balanced.first_per_class(dataset, FLAGS.train_per_class, FLAGS.test_per_class)
@@ -172,9 +176,22 @@ def dataset_from_flags():
 def config_from_flags() -> TrainConfig:
     return TrainConfig(
         arch=FLAGS.arch, arch_options={"mlp_hidden": FLAGS.mlp_hidden}, subset_ratio=FLAGS.subset_ratio,
+    check_arch(dataset)
         seed=FLAGS.seed, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, base_lr=FLAGS.base_lr,
         lr_schedule=FLAGS.lr_schedule, warmup_fraction=FLAGS.warmup_fraction, warmup_epochs=FLAGS.warmup_epochs,
         decay_epochs=tuple(float(e) for e in FLAGS.decay_epochs), momentum=FLAGS.momentum,
+def check_arch(dataset) -> None:
+    """--arch=my_pkg.my_module:function is the user's code: build its model once for `dataset`'s images and
+    classes, so a function that is not a model builder (`os:system`) ends the program in one line before any
+    trial starts, not inside each trial.  Registered names need no check."""
+    if not models.is_user_arch(FLAGS.arch):
+        return
+    try:
+        recipe.build_model(config_from_flags(), dataset)  # as a trial builds it
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
         weight_decay=FLAGS.weight_decay, crop_padding=FLAGS.crop_padding,
         flip=None if FLAGS.flip == "default" else FLAGS.flip == "true", save_model=FLAGS.save_model,
         imagenet_augment=FLAGS.imagenet_augment, l2=FLAGS.l2,

@@ -27,7 +27,7 @@ from influence_mem.data.base import Dataset
 from influence_mem.data.npzio import read_npz, write_npz
 from influence_mem.formats.trial import parse_trials
 from influence_mem.formats.trial import trial_dir
-from influence_mem.programs import start
+from influence_mem.programs import shared_flags, start
 from influence_mem.train import claims, outputs
 from influence_mem.train import flags as train_flags
 from influence_mem.train.config import TrainConfig
@@ -48,6 +48,8 @@ def define_flags() -> None:
     flags.DEFINE_string("representation_dir", None, "Where the full-training-set model and its features.npz go "
                         "(default <workdir>/representation).")
     flags.register_validator("linear_epochs", lambda v: v >= 1, "--linear_epochs must be >= 1")
+    flags.register_validator("representation_dir", lambda v: v is None or shared_flags.valid(
+        lambda path: outputs.check_workdir(path, "--representation_dir"), v), "see the message above")
 
 
 def penultimate_model(model: keras.Model) -> keras.Model:

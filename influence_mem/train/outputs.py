@@ -17,6 +17,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from influence_mem.data.npzio import read_npz, write_npz
+from influence_mem.formats.released import check_output_dir
 from influence_mem.formats.trial import (AUX_FILE, EXPERIMENT_FILE, META_FILE, aux_arrays,
                                          config_differences, experiment_record, training_fields,
                                          trial_dir)
@@ -27,24 +28,18 @@ def is_complete(workdir: str, ratio: float, trial: int) -> bool:
     return tf.io.gfile.exists(os.path.join(trial_dir(workdir, ratio, trial), AUX_FILE))
 
 
-def check_workdir(workdir: str) -> None:
-    """Raise ValueError (naming --workdir) unless `workdir` is, or can be made, a writable directory.
+def check_workdir(workdir: str, flag: str = "--workdir") -> None:
+    """Raise ValueError (naming `flag`) unless `workdir` is, or can be made, a writable directory.
 
     Checked before anything is written, so a bad --workdir leaves nothing behind.
     """
     if not workdir or not workdir.strip():
-        raise ValueError("--workdir is empty; give the directory the trials go to")
-    if tf.io.gfile.exists(workdir) and not tf.io.gfile.isdir(workdir):
-        raise ValueError(f"--workdir={workdir}: exists and is not a directory")
-    if "://" in workdir:
-        return  # object stores: permissions are known only when writing
-    parent = workdir
-    while not os.path.exists(parent):  # the nearest existing ancestor must let us create the rest
-        parent = os.path.dirname(os.path.abspath(parent))
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--workdir={workdir}: {parent} is not a writable directory")
-    if os.path.realpath(parent).startswith(("/proc", "/sys")):
-        raise ValueError(f"--workdir={workdir}: not a place for files ({os.path.realpath(parent)})")
+        raise ValueError(f"{flag} is empty; give the directory the trials go to")
+    if "://" not in workdir:
+        check_output_dir(workdir, flag)
+    elif tf.io.gfile.exists(workdir) and not tf.io.gfile.isdir(workdir):
+        raise ValueError(f"{flag}={workdir}: exists and is not a directory")
+    # (object stores: permissions are known only when writing)
 
 
 def write_json(path: str, obj: dict) -> None:

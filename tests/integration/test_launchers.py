@@ -70,8 +70,19 @@ def test_slurm_array_task_maps_to_a_block(task, expected):
 
 def test_slurm_array_rejects_bad_arguments():
     out = run_script("bash", "launchers/slurm_array.sh", 0, "x", 10, env_extra={"SLURM_ARRAY_TASK_ID": "0"})
-    assert out.returncode == 2 and "error: 'x' is not a non-negative integer" in out.stderr
+    assert out.returncode == 1 and "error: 'x' is not a non-negative integer" in out.stderr
     env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
     out = subprocess.run(["bash", "launchers/slurm_array.sh", "0", "9", "5"], capture_output=True, text=True,
                          cwd=REPO, env=env)
-    assert out.returncode == 2 and "SLURM_ARRAY_TASK_ID is unset" in out.stderr
+    assert out.returncode == 1 and "SLURM_ARRAY_TASK_ID is unset" in out.stderr
+
+
+def test_slurm_array_runs_the_program_PROGRAM_names():
+    out = run_script("bash", "launchers/slurm_array.sh", 0, 35, 10, "--", "--runs=/r", "--workdir=/w",
+                     env_extra={"SLURM_ARRAY_TASK_ID": "1", "DRY_RUN": "1", "PROGRAM": "reevaluate"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("python -m influence_mem.reevaluate --runs=/r --workdir=/w --trials=10-19")
+    out = run_script("bash", "launchers/slurm_array.sh", 0, 35, 10, env_extra={"SLURM_ARRAY_TASK_ID": "1",
+                                                                            "PROGRAM": "train; rm -rf /"})
+    assert out.returncode == 1 and "error: PROGRAM='train; rm -rf /': expected train, train.last_layer or " \
+                                   "reevaluate" in out.stderr

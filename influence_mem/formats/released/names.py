@@ -11,6 +11,7 @@ the command line, and finding an estimate set in a directory.
 import glob
 import os
 import re
+import tempfile
 from typing import Tuple
 
 INFL_MATRIX_KEYS = ("tr_labels", "tt_labels", "tr_mem")
@@ -113,8 +114,12 @@ def check_output_dir(path, flag: str = "--output_dir") -> None:
     parent = os.path.abspath(path)
     while not os.path.exists(parent):  # the nearest existing ancestor must let us create the rest
         parent = os.path.dirname(parent)
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{flag}={path}: {parent} is not a writable directory")
+    if not os.path.isdir(parent):
+        raise ValueError(f"{flag}={path}: {parent} is not a directory")
+    try:  # tried, not asked (os.access): root passes every mode check, and /proc or /sys refuse anyway
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=parent))
+    except OSError as e:
+        raise ValueError(f"{flag}={path}: {parent} is not a writable directory ({e.strerror or e})") from None
 
 
 def find_estimate_set(directory: str, name: str = None) -> dict:
