@@ -87,6 +87,69 @@ def test_every_python_m_module_and_console_command_named_exists():
     assert not missing, "docs name programs that do not exist:\n" + "\n".join(missing)
 
 
+SUBPACKAGES = "formats|data|models|train|estimate|analysis|programs|reevaluate|turnover|bench"
+MODULE_PATH = re.compile(rf"(?<![\w/.-])(?:influence_mem/)?((?:{SUBPACKAGES})/[\w/]*\w\.py|(?:{SUBPACKAGES})/[\w/]*/)")
+DOTTED = re.compile(rf"(?<![\w/.-])(?:influence_mem\.)?((?:{SUBPACKAGES})(?:\.\w+)+|released\.\w+)(?![\w*])")
+FILE_SUFFIXES = {"md", "py", "npz", "npy", "cfg", "keras", "ipynb", "csv", "png", "json"}
+
+
+def _module_file(parts):
+    """The source file of influence_mem.<parts...> (a module or a package's __init__), or None."""
+    base = REPO / "influence_mem" / Path(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _top_level_names(path: Path):
+    """Names a module defines or imports at its top level; None if it star-imports (anything may be there)."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(alias.name == "*" for alias in node.names):
+                return None
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+def _names_something(dotted: str) -> bool:
+    """`train.packed_graph.SubPacks`: the longest module prefix exists and defines the next name."""
+    parts = dotted.split(".")
+    if parts[0] == "released":
+        parts = ["formats", "released", *parts[1:]]
+    for cut in range(len(parts), 0, -1):
+        found = _module_file(parts[:cut])
+        if found:
+            if cut == len(parts):
+                return True
+            names = _top_level_names(found)
+            if names is None or parts[cut] in names:
+                return True
+            sub = _module_file(parts[:cut + 1])
+            return sub is not None
+    return False
+
+
+def test_every_module_and_name_of_the_package_named_exists():
+    """Module paths (`train/packed_graph.py`) and dotted names (`train.pack_checkpoints.PackCheckpoints`,
+    `released.detect_order`) in the docs name real modules and what they define."""
+    missing = []
+    for where, line in doc_lines():
+        for path in MODULE_PATH.findall(line):
+            if not (REPO / "influence_mem" / path).exists():
+                missing.append(f"{where}: {path}")
+        for dotted in DOTTED.findall(line):
+            if dotted.rsplit(".", 1)[-1] not in FILE_SUFFIXES and not _names_something(dotted):
+                missing.append(f"{where}: {dotted}")
+    assert not missing, "docs name modules or names that do not exist:\n" + "\n".join(missing)
+
+
 def test_the_version_is_the_changelogs_latest():
     import influence_mem
 
@@ -112,6 +175,36 @@ def test_no_issue_numbers_or_unnamed_releases():
             if ISSUE_REFERENCE.search(line):
                 found.append(f"{rel(path)}:{number}: {line.strip()}")
     assert not found, "name the version (CHANGELOG.md) instead:\n" + "\n".join(found)
+
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(path: Path) -> set:
+    text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.M | re.S)
+    return {slug(line.lstrip("#")) for line in text.splitlines() if re.match(r"#{1,6} ", line)}
+
+
+def test_every_relative_link_and_anchor_exists():
+    broken = []
+    for doc in DOCS:
+        for number, line in enumerate(doc.read_text().splitlines(), 1):
+            for target in LINK.findall(line):
+                if re.match(r"[a-z]+:", target):
+                    continue  # http(s), mailto
+                path, _, fragment = target.partition("#")
+                linked = (doc.parent / path).resolve() if path else doc
+                if not linked.exists():
+                    broken.append(f"{rel(doc)}:{number}: {target} (no such file)")
+                elif fragment and linked.suffix == ".md" and fragment not in anchors(linked):
+                    broken.append(f"{rel(doc)}:{number}: {target} (no such heading)")
+    assert not broken, "broken links:\n" + "\n".join(broken)
 
 
 # ------------------------------------------------------------------------------------------- figures
@@ -273,10 +366,12 @@ def commands(text: str):
 
 
 FLAG = re.compile(r"(?<![\w/-])--([A-Za-z_]\w*)")
+# absl's parser and app.run handle these itself (they are not in FLAGS before app.run runs).
+ABSL_BUILTINS = {"flagfile", "undefok", "help", "helpshort", "helpfull", "helpxml"}
 
 
 def _defines(flags: dict, name: str) -> bool:
-    if name in flags:
+    if name in flags or name in ABSL_BUILTINS and any(f.defined_in.startswith("absl") for f in flags.values()):
         return True
     negated = name[2:] if name.startswith("no") else None
     return bool(negated) and negated in flags and flags[negated].boolean
@@ -343,31 +438,38 @@ def _program_named(text: str):
 def flag_tables():
     """(doc, heading, program module, [(flag names, default cell)]) for every flag table of the docs."""
     for doc in DOCS:
-        heading, program, rows, header = "", None, None, None
-        lines = doc.read_text().splitlines() + [""]
-        in_code = False
-        for line in lines:
+        heading, rows, in_code = "", None, False
+        sections = []  # [heading level, the program it names or its first command runs], outermost first
+        for line in doc.read_text().splitlines() + [""]:
             if line.startswith("```"):
                 in_code = not in_code
                 continue
             if in_code:
                 found = program_of(line.replace("\\", "").strip())
-                if found:
-                    program = program or found[0]
+                if found and sections and sections[-1][1] is None:
+                    sections[-1][1] = found[0]
                 continue
             if rows is not None and not line.startswith("|"):
                 yield rel(doc), heading, table_program, rows
                 rows = None
-            if line.startswith("#"):
-                heading = line.lstrip("#").strip()
-                program = _program_named(heading)
+            if re.match(r"#{1,6} ", line):
+                level, heading = len(line) - len(line.lstrip("#")), line.lstrip("#").strip()
+                sections = [s for s in sections if s[0] < level] + [[level, _program_named(heading)]]
             elif rows is None and re.match(r"\|\s*(`[\w-]+` )?flag\s*\|\s*default\s*\|", line):
                 header = line.split("|")[1]
-                table_program = (_program_named(header) or TABLE_PROGRAM.get((rel(doc), heading)) or program)
+                enclosing = next((program for _, program in reversed(sections) if program), None)
+                table_program = (_program_named(header) or TABLE_PROGRAM.get((rel(doc), heading)) or enclosing)
                 rows = []
             elif rows is not None and not re.match(r"\|\s*-", line):
                 cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
                 rows.append((FLAG.findall(cells[0]), cells[1] if len(cells) > 1 else ""))
+
+
+def _same_default(stated: str, actual: str) -> bool:
+    try:
+        return float(stated) == float(actual)
+    except ValueError:
+        return stated == actual
 
 
 def _default_literals(cell: str):
@@ -398,7 +500,7 @@ def test_flag_tables_match_their_programs():
             defaults = _default_literals(cell)
             if defaults is not None and len(defaults) == len(names) and all(n in flags for n in names):
                 for name, stated in zip(names, defaults):
-                    if stated != flags[name].default and not (stated == "0" and flags[name].default == ""):
+                    if flags[name].default and not _same_default(stated, flags[name].default):
                         problems.append(f"{where}: --{name} defaults to {flags[name].default!r}, the table says "
                                         f"{stated!r}")
         if (doc, heading) in COMPLETE:
