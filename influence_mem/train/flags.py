@@ -94,14 +94,14 @@ def define_flags() -> None:
     flags.register_validator("save_model_trials", lambda v: shared_flags.valid(_check_save_model_trials, v),
                              "see the message above")
     flags.register_validator("subset_ratio", lambda v: 0.0 < v <= 1.0, "--subset_ratio must be in (0, 1]")
-    flags.register_validator("trials", lambda v: shared_flags.valid(parse_trials, v), "see the message above")
-    flags.register_validator("epochs", lambda v: v >= 1, "--epochs must be >= 1")
-    flags.register_validator("batch_size", lambda v: v >= 1, "--batch_size must be >= 1")
-    flags.register_validator("crop_padding", lambda v: v >= -1, "--crop_padding must be >= 0 (or -1 for the default)")
     # every program writing under --workdir (trainer, launchers, turn-over, the analyses that train) learns
     # that it cannot when its flags are parsed, not after training
     flags.register_validator("workdir", lambda v: v is None or shared_flags.valid(outputs.check_workdir, v),
                              "see the message above")
+    flags.register_validator("trials", lambda v: shared_flags.valid(parse_trials, v), "see the message above")
+    flags.register_validator("epochs", lambda v: v >= 1, "--epochs must be >= 1")
+    flags.register_validator("batch_size", lambda v: v >= 1, "--batch_size must be >= 1")
+    flags.register_validator("crop_padding", lambda v: v >= -1, "--crop_padding must be >= 0 (or -1 for the default)")
     flags.register_validator("corrupt_fraction", lambda v: 0.0 <= v <= 1.0, "--corrupt_fraction must be in [0, 1]")
     flags.register_validator("pack_trials", lambda v: v >= 1, "--pack_trials must be >= 1")
     flags.register_validator("num_gpus", lambda v: v >= 0, "--num_gpus must be >= 0 (0 = all visible)")
@@ -170,16 +170,10 @@ def dataset_from_flags():
         raise SystemExit(f"error: --dataset={FLAGS.dataset}: {e}") from None
     if FLAGS.corrupt_fraction > 0:
         dataset = corrupt.corrupt_dataset(dataset, FLAGS.corrupt_fraction, FLAGS.corrupt_seed)
+    check_arch(dataset)
     return dataset
 
 
-def config_from_flags() -> TrainConfig:
-    return TrainConfig(
-        arch=FLAGS.arch, arch_options={"mlp_hidden": FLAGS.mlp_hidden}, subset_ratio=FLAGS.subset_ratio,
-    check_arch(dataset)
-        seed=FLAGS.seed, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, base_lr=FLAGS.base_lr,
-        lr_schedule=FLAGS.lr_schedule, warmup_fraction=FLAGS.warmup_fraction, warmup_epochs=FLAGS.warmup_epochs,
-        decay_epochs=tuple(float(e) for e in FLAGS.decay_epochs), momentum=FLAGS.momentum,
 def check_arch(dataset) -> None:
     """--arch=my_pkg.my_module:function is the user's code: build its model once for `dataset`'s images and
     classes, so a function that is not a model builder (`os:system`) ends the program in one line before any
@@ -192,6 +186,12 @@ def check_arch(dataset) -> None:
         raise SystemExit(f"error: {e}") from None
 
 
+def config_from_flags() -> TrainConfig:
+    return TrainConfig(
+        arch=FLAGS.arch, arch_options={"mlp_hidden": FLAGS.mlp_hidden}, subset_ratio=FLAGS.subset_ratio,
+        seed=FLAGS.seed, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, base_lr=FLAGS.base_lr,
+        lr_schedule=FLAGS.lr_schedule, warmup_fraction=FLAGS.warmup_fraction, warmup_epochs=FLAGS.warmup_epochs,
+        decay_epochs=tuple(float(e) for e in FLAGS.decay_epochs), momentum=FLAGS.momentum,
         weight_decay=FLAGS.weight_decay, crop_padding=FLAGS.crop_padding,
         flip=None if FLAGS.flip == "default" else FLAGS.flip == "true", save_model=FLAGS.save_model,
         imagenet_augment=FLAGS.imagenet_augment, l2=FLAGS.l2,
