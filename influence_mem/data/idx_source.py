@@ -83,8 +83,9 @@ def read_idx(path: str, magic: int) -> np.ndarray:
                 raise DatasetError(f"{path}: truncated: {len(head)} bytes, shorter than an IDX header")
             found = int.from_bytes(head, "big")
             if found != magic:
+                hint = "; gzip data: name the file .gz" if found >> 16 == 0x1F8B else ""
                 raise DatasetError(f"{path}: bad magic number 0x{found:08x}, expected 0x{magic:08x} "
-                                   f"(an IDX file of uint8 {kind})")
+                                   f"(an IDX file of uint8 {kind}){hint}")
             dims_bytes = _read_exactly(f, 4 * ndim)
             if len(dims_bytes) < 4 * ndim:
                 raise DatasetError(f"{path}: truncated: the header ends before its {ndim} dimension size(s)")

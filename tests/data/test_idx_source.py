@@ -119,6 +119,10 @@ def _corrupt(case, files, arrays):
         write(labels, b"")
     elif case == "longer than declared":
         write(images, idx_bytes(arrays["train_images"]) + b"\0")
+    elif case == "gzip without .gz":
+        target = files["train_images"].with_suffix("")  # the raw name, holding gzip data
+        files["train_images"].rename(target)
+        return target
     elif case == "not gzip":
         images.write_bytes(idx_bytes(arrays["train_images"]))  # raw bytes under a .gz name
     elif case == "broken gzip":
@@ -140,7 +144,7 @@ def _corrupt(case, files, arrays):
 
 
 CASES = ["bad magic (images)", "bad magic (labels)", "truncated data", "truncated header", "empty file",
-         "longer than declared", "not gzip", "broken gzip", "count mismatch", "no images",
+         "longer than declared", "gzip without .gz", "not gzip", "broken gzip", "count mismatch", "no images",
          "train/test shapes differ", "missing file"]
 
 
