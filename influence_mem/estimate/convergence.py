@@ -15,6 +15,8 @@ Columns of a row (θ_mem, θ_infl, z: the row's mem_threshold, infl_threshold, z
   mem_error_split_half      measured error of mem from t trials, sqrt(mean((mem_A - mem_B)^2)) / 2: two
                             independent estimates from t/2 trials differ by twice the variance of one,
                             which is twice the variance of the estimate from all t
+  mem_error_memorized       the same over the examples with mem >= θ_mem (first t): the ones the analyses
+                            select (on easy data most examples are always right, and their error is 0)
   mem_error_lemma_bound     sqrt of the Lemma 2.1 bound (paper 000, Sec. 2) at t (estimators.lemma_bound)
   spearman_mem_halves       Spearman correlation of mem_A and mem_B (average ranks for ties)
   jaccard_mem_halves        J_mem(θ_mem) between the halves (appendix C, eq. 4; pairs.overlap)
@@ -41,7 +43,8 @@ from influence_mem.estimate.trials import TrialReader, load_dataset_meta, ratio_
 from influence_mem.formats.trial import META_FILE
 
 FIRST_CHECKPOINT = 50
-COLUMNS = ("trials", "half_trials", "mem_se_median", "mem_se_p90", "mem_error_split_half", "mem_error_lemma_bound",
+COLUMNS = ("trials", "half_trials", "mem_se_median", "mem_se_p90", "mem_error_split_half", "mem_error_memorized",
+           "mem_error_lemma_bound",
            "spearman_mem_halves", "jaccard_mem_halves", "jaccard_infl_halves", "pairs", "pairs_above_z_se",
            "noise_pairs_expected", "mem_threshold", "infl_threshold", "z")
 
@@ -94,7 +97,8 @@ def snapshot(a: Accumulator, b: Accumulator, subset_ratio: float, mem_threshold:
     mem, mem_se = _memorization(a.tr_correct_in + b.tr_correct_in, a.tr_correct + b.tr_correct, n_in, t)
     mem_a, _ = _memorization(a.tr_correct_in, a.tr_correct, a.n_in, a.num_trials)
     mem_b, _ = _memorization(b.tr_correct_in, b.tr_correct, b.n_in, b.num_trials)
-    diff = mem_a.astype(np.float64) - mem_b
+    squared = (mem_a.astype(np.float64) - mem_b) ** 2
+    memorized = mem >= mem_threshold
     keys_a, keys_b, pairs, confident = [], [], 0, 0
     for c, tr in a.tr_classidx.items():
         tt = a.tt_classidx[c]
@@ -114,7 +118,8 @@ def snapshot(a: Accumulator, b: Accumulator, subset_ratio: float, mem_threshold:
     return dict(
         trials=t, half_trials=min(a.num_trials, b.num_trials),
         mem_se_median=float(np.median(mem_se)), mem_se_p90=float(np.percentile(mem_se, 90)),
-        mem_error_split_half=float(np.sqrt(np.mean(diff * diff)) / 2),
+        mem_error_split_half=float(np.sqrt(np.mean(squared)) / 2),
+        mem_error_memorized=float(np.sqrt(np.mean(squared[memorized])) / 2) if memorized.any() else float("nan"),
         mem_error_lemma_bound=float(np.sqrt(lemma_bound(subset_ratio, t))),
         spearman_mem_halves=spearman(mem_a, mem_b),
         jaccard_mem_halves=overlap(np.flatnonzero(mem_a >= mem_threshold), np.flatnonzero(mem_b >= mem_threshold))[2],

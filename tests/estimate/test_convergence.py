@@ -61,6 +61,8 @@ def test_split_half_and_prefix_numbers_equal_a_direct_computation(tmp_path):
         j_infl = influence_consistency(_matrix(a, tr_labels, tt_labels), _matrix(b, tr_labels, tt_labels), [0.15])
         assert row["jaccard_infl_halves"] == j_infl.jaccard[0]
         assert row["mem_error_split_half"] == pytest.approx(np.sqrt(np.mean((mem_a - mem_b) ** 2.0)) / 2)
+        selected = prefix.mem.astype(np.float32) >= 0.25
+        assert row["mem_error_memorized"] == pytest.approx(np.sqrt(np.mean((mem_a - mem_b)[selected] ** 2.0)) / 2)
         assert row["mem_se_median"] == pytest.approx(np.median(prefix.mem_se))
         assert row["mem_se_p90"] == pytest.approx(np.percentile(prefix.mem_se, 90))
         assert row["mem_error_lemma_bound"] == pytest.approx(np.sqrt(lemma_bound(0.7, t)))
