@@ -5,6 +5,7 @@ estimators:   Algorithm 1 as count accumulators (streaming or in memory).
 pairs:        selection of high-influence pairs.
 trials:       reading and validating completed trials.
 aggregator:   the streaming aggregation library (aggregate_workdir).
+convergence:  how the estimates settle as trials accumulate, in one streaming pass (im-describe --convergence).
 main:         the im-aggregate program (flags defined only by its main).
 simulate:     a learner with known memorization/influence, written as trials (tests, benchmarks).
 """
