@@ -6,9 +6,13 @@ STAMP := $(VENV)/.installed
 # TensorFlow build for .venv: the `cpu` extra (tensorflow-cpu) or, on a GPU machine, `make TF_EXTRA=gpu ...`.
 TF_EXTRA ?= cpu
 
-.PHONY: demo test test-fast venv clean
+.PHONY: demo test test-fast venv docs clean
+
+# how to reach the installed commands, printed after `make venv` and `make demo`
+ACTIVATE_HINT = @echo "commands such as im-train are in $(BIN): run \`. $(BIN)/activate\` (or call $(BIN)/im-train ...)"
 
 venv: $(STAMP)
+	$(ACTIVATE_HINT)
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +41,12 @@ demo: $(STAMP)
 	    --output_dir=$(OUT)/estimates
 	$(BIN)/python -m influence_mem.analysis.report --estimates=$(OUT)/estimates --dataset=digits \
 	    --output_dir=$(OUT)/report
+	$(ACTIVATE_HINT)
+
+# The API reference from the docstrings (pdoc, offline; fails on any pdoc warning): open build/api/index.html
+API_DIR ?= build/api
+docs: $(STAMP)
+	$(BIN)/python docs/build_api.py $(API_DIR)
 
 clean:
 	rm -rf $(VENV) demo_out

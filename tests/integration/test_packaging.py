@@ -1,8 +1,9 @@
-"""Packaging: pyproject.toml lists every package; the built wheel's dependencies, extras, console scripts
-and contents (package modules, configs, launchers, LICENSE); configs resolve by name from the installed
+"""Packaging: pyproject.toml lists every package; the built wheel's dependencies, extras (the `cpu` extra's
+TensorFlow per platform), console scripts and contents (package modules, configs, launchers, LICENSE); configs resolve by name from the installed
 wheel and from an editable install.  Builds from a copy of the sources so nothing lands in the work tree."""
 import configparser
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,11 +14,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ["influence_mem", "launchers", "configs", "pyproject.toml", "setup.py", "README.md", "LICENSE"]
-EXTRAS = {"cpu": "tensorflow-cpu>=2.16", "gpu": "tensorflow[and-cuda]>=2.16", "ray": "ray", "gcs": "gcsfs",
-          "test": "pytest", "notebook": "ipykernel"}
+EXTRAS = {"gpu": "tensorflow[and-cuda]>=2.16", "ray": "ray", "gcs": "gcsfs", "test": "pytest", "notebook": "ipykernel",
+          "docs": "pdoc>=14"}
+# The TensorFlow distribution the `cpu` extra installs per platform (pip's marker environments): tensorflow-cpu
+# has wheels for Linux and Windows x86_64 only; macOS (Intel, Apple silicon) and Linux aarch64 get `tensorflow`,
+# the CPU build there.  (Checked against PyPI with `pip install --dry-run --platform ...`.)
+CPU_TENSORFLOW = {
+    ("linux", "x86_64"): "tensorflow-cpu", ("win32", "AMD64"): "tensorflow-cpu",
+    ("darwin", "arm64"): "tensorflow", ("darwin", "x86_64"): "tensorflow", ("linux", "aarch64"): "tensorflow"}
 SCRIPTS = {"im-train": "influence_mem.train.main:run", "im-aggregate": "influence_mem.estimate.main:run",
            "im-status": "influence_mem.train.status:run", "im-report": "influence_mem.analysis.report:run",
-           "im-describe": "influence_mem.analysis.describe:run",
+           "im-describe": "influence_mem.analysis.describe:run", "im-reevaluate": "influence_mem.reevaluate.main:run",
            "im-launch-local": "influence_mem_launchers.local:run",
            "im-launch-ray": "influence_mem_launchers.ray_trials:run"}
 MAPPED = {"influence_mem_launchers": REPO / "launchers", "influence_mem_configs": REPO / "configs"}
@@ -75,26 +82,62 @@ def _run(*args, **kwargs):
 
 
 def _requirements(metadata: str):
-    """(base requirements, {extra: [requirements]}) from a METADATA text."""
+    """(base requirements, {extra: [requirements]}) from a METADATA text, as packaging Requirements."""
+    from packaging.requirements import Requirement
+
     base, extras = [], {}
     for line in metadata.splitlines():
         if line.startswith("Provides-Extra: "):
             extras.setdefault(line.split(": ", 1)[1], [])
         elif line.startswith("Requires-Dist: "):
-            requirement, _, marker = line.split(": ", 1)[1].partition(";")
-            if "extra ==" in marker:
-                extras[marker.split("==")[1].strip().strip("'\"")].append(requirement.strip())
+            requirement = Requirement(line.split(": ", 1)[1])
+            extra = re.search(r"\bextra == [\"']([^\"']+)[\"']", str(requirement.marker or ""))
+            if extra:
+                extras.setdefault(extra.group(1), []).append(requirement)
             else:
-                base.append(requirement.strip())
+                base.append(requirement)
     return base, extras
 
 
-@pytest.mark.integration
-def test_wheel_dependencies_contents_and_installed_configs(tmp_path):
+def _installed_by(requirements, sys_platform: str, platform_machine: str) -> set:
+    """Names of the `requirements` pip installs on that platform (their markers evaluated there)."""
+    from packaging.markers import default_environment
+
+    environment = {**default_environment(), "sys_platform": sys_platform, "platform_machine": platform_machine,
+                   "platform_system": {"linux": "Linux", "win32": "Windows", "darwin": "Darwin"}[sys_platform],
+                   "extra": "cpu"}
+    return {r.name for r in requirements if r.marker is None or r.marker.evaluate(environment)}
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    """The wheel built from a copy of the sources."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     src = _copy_sources(tmp_path / "src")
     _run(sys.executable, "-m", "pip", "wheel", src, "--no-deps", "--no-build-isolation", "-q", "-w",
          tmp_path / "dist", cwd=tmp_path)
-    (wheel,) = (tmp_path / "dist").glob("influence_mem-*.whl")
+    (built,) = (tmp_path / "dist").glob("influence_mem-*.whl")
+    return built
+
+
+def _metadata(wheel) -> str:
+    with zipfile.ZipFile(wheel) as z:
+        info = next(n.split("/")[0] for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+        return z.read(f"{info}/METADATA").decode()
+
+
+@pytest.mark.integration
+def test_cpu_extra_installs_a_tensorflow_that_exists_for_the_platform(wheel):
+    _, extras = _requirements(_metadata(wheel))
+    cpu = extras["cpu"]
+    assert {r.name for r in cpu} == {"tensorflow-cpu", "tensorflow"}
+    assert all(str(r.specifier) == ">=2.16" for r in cpu), [str(r) for r in cpu]
+    for (platform, machine), name in CPU_TENSORFLOW.items():
+        assert _installed_by(cpu, platform, machine) == {name}, (platform, machine, [str(r) for r in cpu])
+
+
+@pytest.mark.integration
+def test_wheel_dependencies_contents_and_installed_configs(wheel, tmp_path):
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
@@ -103,11 +146,11 @@ def test_wheel_dependencies_contents_and_installed_configs(tmp_path):
         entry_points.read_string(z.read(f"{info}/entry_points.txt").decode())
 
     base, extras = _requirements(metadata)
-    base_names = {r.split(">")[0].split("[")[0].split("=")[0].strip().lower() for r in base}
+    base_names = {r.name.lower() for r in base}
     assert not base_names & {"tensorflow", "tensorflow-cpu", "tensorflow_cpu"}, base
     assert {"keras", "tensorflow-datasets", "importlib_resources", "numpy", "tqdm"} <= base_names, base
     for extra, requirement in EXTRAS.items():
-        assert requirement in extras.get(extra, []), (extra, extras)
+        assert requirement in [str(r).split(";")[0] for r in extras.get(extra, [])], (extra, extras)
     assert dict(entry_points["console_scripts"]) == SCRIPTS
     assert "License-Expression: Apache-2.0" in metadata and f"{info}/licenses/LICENSE" in names
 
