@@ -20,13 +20,30 @@ from typing import Callable, Dict
 import keras
 
 _BUILDERS: Dict[str, Callable[..., keras.Model]] = {}
+_TAKE_VECTORS = set()  # registered names whose models also take feature vectors [d], not only images
 
 
-def register(name: str):
+def register(name: str, vectors: bool = False):
+    """Decorator: the builder of architecture `name`; `vectors` if it also builds for feature vectors
+    (input_shape [d]: tabular data, embeddings), as mlp and linear do."""
     def wrap(fn):
         _BUILDERS[name] = fn
+        if vectors:
+            _TAKE_VECTORS.add(name)
         return fn
     return wrap
+
+
+def check_input(name: str, input_shape) -> None:
+    """ValueError (one line naming --arch) when `input_shape` is a feature vector [d] and the registered
+    architecture `name` needs images; a user function (`module:function`) is left to decide."""
+    if len(tuple(input_shape)) != 1 or is_user_arch(name):
+        return
+    _import_all()
+    if name in _BUILDERS and name not in _TAKE_VECTORS:
+        raise ValueError(f"--arch={name} needs images [height, width, channels], but the dataset holds feature "
+                         f"vectors of {tuple(input_shape)[0]} values; use "
+                         f"{' or '.join(f'--arch={n}' for n in sorted(_TAKE_VECTORS))} (or your own module:function)")
 
 
 def names() -> list:
@@ -76,6 +93,7 @@ def build(name: str, input_shape, num_classes: int, options: dict = None) -> ker
         _import_all()
         if name not in _BUILDERS:
             raise ValueError(f"unknown arch {name!r}; known: {', '.join(sorted(_BUILDERS))}")
+        check_input(name, input_shape)
         model = _BUILDERS[name](tuple(input_shape), int(num_classes), dict(options or {}))
         if not isinstance(model, keras.Model):
             raise ValueError(f"arch {name!r} returned {type(model).__name__}, not a keras.Model")

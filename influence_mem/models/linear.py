@@ -8,7 +8,7 @@ from influence_mem.models import register
 from influence_mem.models.mlp import build_mlp
 
 
-@register("linear")
+@register("linear", vectors=True)
 def build_linear(input_shape, num_classes, options):
     model = build_mlp(input_shape, num_classes, {**options, "mlp_hidden": ""})
     return keras.Model(model.inputs[0], model.outputs[0], name="linear")

@@ -1,4 +1,4 @@
-"""Multi-layer perceptron on flattened images (the digits demo, paper 002's MNIST MLP)."""
+"""Multi-layer perceptron on flattened images, or on feature vectors as they are (the digits demo, paper 002's MNIST MLP)."""
 import keras
 
 from influence_mem.models import register
@@ -11,7 +11,7 @@ def parse_hidden(spec) -> list:
     return [int(h) for h in str(spec).split(",") if h.strip()]
 
 
-@register("mlp")
+@register("mlp", vectors=True)
 def build_mlp(input_shape, num_classes, options):
     hidden = parse_hidden(options.get("mlp_hidden", "512,256"))
     inputs = keras.Input(input_shape, name="image")

@@ -89,9 +89,14 @@ def reset_optimizer(optimizer) -> None:
 
 
 def augmentation(config: TrainConfig, dataset: Dataset):
-    """(crop padding, flip) of a trial: the config's values, or the dataset's defaults."""
+    """(crop padding, flip) of a trial: the config's values, or the dataset's defaults.  ValueError (one line
+    naming the flags) when they would augment feature vectors (Dataset.vectors): crops and flips are of images."""
     padding = dataset.default_crop_padding if config.crop_padding < 0 else config.crop_padding
     flip = dataset.default_flip if config.flip is None else config.flip
+    if dataset.vectors and (padding > 0 or flip):
+        raise ValueError(f"--crop_padding={padding} --flip={str(bool(flip)).lower()}: crops and flips augment images, "
+                         f"but {dataset.name} holds feature vectors of {dataset.image_shape[0]} values; use "
+                         f"--crop_padding=0 --flip=false")
     return padding, flip
 
 

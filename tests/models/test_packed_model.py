@@ -17,6 +17,7 @@ def _members(arch, shape, seeds, options=None):
 
 
 @pytest.mark.parametrize("arch,options,shape", [("mlp", {"mlp_hidden": "32,16"}, (8, 8, 1)),
+                                                ("mlp", {"mlp_hidden": "32,16"}, (13,)),  # feature vectors
                                                 ("small_cnn", {}, (8, 8, 1)),
                                                 pytest.param("inception_small", {}, (28, 28, 1),  # batch norm
                                                              marks=pytest.mark.integration)])
