@@ -175,13 +175,15 @@ def dataset_from_flags():
 
 
 def check_arch(dataset) -> None:
-    """--arch=my_pkg.my_module:function is the user's code: build its model once for `dataset`'s images and
-    classes, so a function that is not a model builder (`os:system`) ends the program in one line before any
-    trial starts, not inside each trial.  Registered names need no check."""
-    if not models.is_user_arch(FLAGS.arch):
-        return
+    """--arch and the augmentation flags against `dataset`, in one line before any trial starts, not inside
+    each trial: feature vectors refuse an image architecture and crops/flips (models.check_input,
+    recipe.augmentation); --arch=my_pkg.my_module:function, the user's code, is built once for `dataset`'s
+    images and classes, so a function that is not a model builder (`os:system`) ends the program."""
     try:
-        recipe.build_model(config_from_flags(), dataset)  # as a trial builds it
+        models.check_input(FLAGS.arch, dataset.image_shape)
+        recipe.augmentation(config_from_flags(), dataset)
+        if models.is_user_arch(FLAGS.arch):
+            recipe.build_model(config_from_flags(), dataset)  # as a trial builds it
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
 
