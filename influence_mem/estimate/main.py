@@ -33,7 +33,7 @@ def define_flags():
     if "full_influence" not in FLAGS:
         flags.DEFINE_boolean("full_influence", False,
                              "Also write the full [n, n_test] influence matrix <name>_infl_full.npy.")
-        flags.DEFINE_integer("chunk_size", 100, "Trials read and accumulated at a time.")
+        flags.DEFINE_integer("chunk_size", 100, "Trials read and accumulated at a time.", lower_bound=1)
         flags.DEFINE_string("labels_from", None,
                             "dataset_meta.npz to use instead of <workdir>/dataset_meta.npz.")
         flags.DEFINE_boolean("cscores", None, "Write C-scores (--cscores / --nocscores); default: "
