@@ -77,20 +77,47 @@ class TrialCheckpoint:
         return self.manager.save(checkpoint_number=finished_epochs)
 
 
-class CheckpointEveryEpochs(keras.callbacks.Callback):
-    """Save every `every` epochs (and after the last); stop training if `still_ours()` turns False."""
+class SaveSchedule:
+    """Which finished epochs are saved: every `every` epochs (0: none), at most one save per `seconds`
+    (0: no limit), counted from the start and from each save.
 
-    def __init__(self, checkpoint: TrialCheckpoint, every: int, epochs: int, still_ours=lambda: True):
+    A pack saves K checkpoints at once, seconds of work for a large pack (Fashion-MNIST's
+    MLP, K = 32: docs/performance.md), so im-train saves at most once a minute by default
+    (--checkpoint_seconds): a killed run loses at most that plus `every` epochs.
+    """
+
+    def __init__(self, every: int, seconds: float = 0.0, clock=time.monotonic):
+        self.every, self.seconds, self.clock = every, seconds, clock
+        self.last = clock()
+
+    def due(self, finished_epochs: int) -> bool:
+        return self.every > 0 and finished_epochs % self.every == 0 and self.clock() - self.last >= self.seconds
+
+    def saved(self) -> None:
+        self.last = self.clock()
+
+
+class CheckpointEveryEpochs(keras.callbacks.Callback):
+    """Save every `every` epochs, at most once per `seconds` (SaveSchedule), and after the last; stop
+    training if `still_ours()` turns False."""
+
+    def __init__(self, checkpoint: TrialCheckpoint, every: int, epochs: int, still_ours=lambda: True,
+                 seconds: float = 0.0):
         super().__init__()
         self.checkpoint, self.every, self.epochs, self.still_ours = checkpoint, every, epochs, still_ours
+        self.schedule = SaveSchedule(every, seconds)
+
+    def on_train_begin(self, logs=None):
+        self.schedule.saved()  # the time limit counts from here, not from construction
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.still_ours():
             logging.warning("the trial's claim was taken over by another worker; stopping this copy")
             self.model.stop_training = True
             return
-        if self.every > 0 and ((epoch + 1) % self.every == 0 or epoch + 1 == self.epochs):
+        if self.schedule.due(epoch + 1) or (self.every > 0 and epoch + 1 == self.epochs):
             self.checkpoint.save(epoch + 1)
+            self.schedule.saved()
 
 
 def _read_all(path: str) -> None:

@@ -65,12 +65,15 @@ def define_flags() -> None:
     flags.DEFINE_integer("num_gpus", 0, "--strategy=mirrored: use the first N visible GPUs (0 = all).")
     flags.DEFINE_integer("checkpoint_every", 1, "Checkpoint every N epochs in the trial's work dir, to resume "
                          "after a kill (0 = never).")
+    flags.DEFINE_float("checkpoint_seconds", 60, "Checkpoint at most once per this many seconds (0 = at every "
+                       "--checkpoint_every epoch): a pack writes one checkpoint per trial at each save; a killed "
+                       "run loses at most this plus --checkpoint_every epochs of work.")
     flags.DEFINE_float("claim_timeout_minutes", claims.STALE_SECONDS / 60, "A trial claimed by a worker on another "
                        "host whose heartbeat is older than this is taken over.")
     flags.DEFINE_integer("pack_trials", 1, "Train this many trials at once as one packed model (batched matmuls; "
                          "docs/performance.md). 1 = one Keras model per trial. Packed trials are checkpointed like "
                          "K=1 ones (--checkpoint_every). On a host without GPUs a pack steps one sub-pack per core "
-                         "at once (train.pack.SubPacks).")
+                         "at once (train.packed_graph.SubPacks).")
     flags.DEFINE_boolean("pack_cpu_threads", True, "With --pack_trials > 1 on a host without GPUs (default "
                          "strategy): one thread per TensorFlow op and as many ops at once as cores, so each core "
                          "steps its own sub-pack (faster; docs/performance.md). False keeps TensorFlow's settings.")
@@ -106,6 +109,8 @@ def define_flags() -> None:
     flags.register_validator("pack_trials", lambda v: v >= 1, "--pack_trials must be >= 1")
     flags.register_validator("num_gpus", lambda v: v >= 0, "--num_gpus must be >= 0 (0 = all visible)")
     flags.register_validator("checkpoint_every", lambda v: v >= 0, "--checkpoint_every must be >= 0 (0 = never)")
+    flags.register_validator("checkpoint_seconds", lambda v: _finite(v) and v >= 0,
+                             "--checkpoint_seconds must be a finite number >= 0 (0 = no limit)")
     heartbeats = 3 * claims.HEARTBEAT_SECONDS / 60
     flags.register_validator("claim_timeout_minutes", lambda v: _finite(v) and v > heartbeats,
                              f"--claim_timeout_minutes must exceed three heartbeats ({heartbeats:g} minutes): a "

@@ -40,7 +40,8 @@ def main(argv):
     try:
         summary = run_trials(dataset, config, trials, FLAGS.workdir, train_flags.flag_values(),
                              strategy=train_flags.strategy_from_flags(), checkpoint_every=FLAGS.checkpoint_every,
-                             stale_seconds=FLAGS.claim_timeout_minutes * 60, pack_trials=FLAGS.pack_trials)
+                             stale_seconds=FLAGS.claim_timeout_minutes * 60, pack_trials=FLAGS.pack_trials,
+                             checkpoint_seconds=FLAGS.checkpoint_seconds)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     except TrialsFailed as e:

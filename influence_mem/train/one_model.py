@@ -22,10 +22,13 @@ class OneModel:
     """Trains plans one at a time, each as its own Keras model (one compiled model, reset per trial)."""
     size = 1
 
-    def __init__(self, dataset: Dataset, config: TrainConfig, strategy=None, checkpoint_every: int = 1):
+    def __init__(self, dataset: Dataset, config: TrainConfig, strategy=None, checkpoint_every: int = 1,
+                 checkpoint_seconds: float = 0.0):
+        """Checkpoints every `checkpoint_every` epochs, at most once per `checkpoint_seconds`
+        (checkpoints.SaveSchedule), and after the last."""
         self.dataset, self.config = dataset, config
         self.strategy = strategy or tf.distribute.get_strategy()
-        self.checkpoint_every = checkpoint_every
+        self.checkpoint_every, self.checkpoint_seconds = checkpoint_every, checkpoint_seconds
         check_batch_size(self.strategy, config.batch_size)
         self._compiled = None  # (model, schedule, optimizer) reused by every trial: traced once
 
@@ -71,7 +74,7 @@ class OneModel:
         callbacks = [recipe.EpochLogger(plan.trial, config.epochs, config.log_every_epochs, schedule)]
         if checkpoint:
             callbacks.append(checkpoints.CheckpointEveryEpochs(checkpoint, self.checkpoint_every, config.epochs,
-                                                               still_ours))
+                                                               still_ours, self.checkpoint_seconds))
         if initial_epoch:
             logging.info("trial %d: resuming from checkpoint at epoch %d/%d", plan.trial, initial_epoch,
                          config.epochs)

@@ -32,6 +32,7 @@ from influence_mem.data.base import Dataset
 from influence_mem.data.pipeline import epoch_order, in_memory_split
 from influence_mem.models.initial_weights import InitialWeights, Unsupported, weights_of
 from influence_mem.models.packed_model import stack_weights
+from influence_mem.train.checkpoints import SaveSchedule
 from influence_mem.train.config import TrainConfig
 from influence_mem.train.pack_checkpoints import PackCheckpoints
 from influence_mem.train.packed_graph import SubPacks, default_parts, part_sizes
@@ -111,8 +112,11 @@ class Pack:
     """Trains plans K at a time as one packed model; one TrainedTrial per plan, as if trained alone."""
 
     def __init__(self, dataset: Dataset, config: TrainConfig, size: int, strategy=None, checkpoint_every: int = 1,
-                 keep_models: bool = False, parts: int = None, cache: PackCache = None):
-        """`keep_models`: lend each TrainedTrial a model holding its slice (always with config.save_model).
+                 keep_models: bool = False, parts: int = None, cache: PackCache = None,
+                 checkpoint_seconds: float = 0.0):
+        """`checkpoint_every`, `checkpoint_seconds`: save every N epochs, at most once per that many seconds
+        (checkpoints.SaveSchedule).
+        `keep_models`: lend each TrainedTrial a model holding its slice (always with config.save_model).
         `parts`: sub-packs stepped at once (SubPacks; default: default_parts).
         `cache`: what earlier packs of this dataset, config and strategy built (default: a new one)."""
         self.dataset, self.config, self.size = dataset, config, size
@@ -120,7 +124,7 @@ class Pack:
         self.parts = default_parts(self.strategy) if parts is None else parts
         if self.parts < 1:
             raise ValueError(f"a pack needs at least one part, got {self.parts}")
-        self.checkpoint_every = checkpoint_every
+        self.checkpoint_every, self.checkpoint_seconds = checkpoint_every, checkpoint_seconds
         self.keep_models = keep_models or config.save_model
         check_batch_size(self.strategy, config.batch_size)
         if dataset.stream is not None:
@@ -133,8 +137,9 @@ class Pack:
         """Train `plans` together; a TrainedTrial per plan, in order.
 
         With `checkpoint_dirs` (one per plan), each trial's slice is saved there
-        every `checkpoint_every` epochs in the one-model format, and a pack whose
-        trials all saved the same epoch resumes from it.  `still_ours[k]()` says
+        every `checkpoint_every` epochs, at most once per `checkpoint_seconds`, in
+        the one-model format, and a pack whose trials all saved the same epoch
+        resumes from it.  `still_ours[k]()` says
         whether trial k's claim still holds; a trial taken over by another
         worker is not saved.
         """
@@ -193,16 +198,19 @@ class Pack:
 
     def _run_epochs(self, sub_packs: SubPacks, plans, first_epoch: int, saved, still_ours, label: str,
                     started: float) -> list:
-        """Train epochs first_epoch.. of `plans`, saving every checkpoint_every; each epoch's [K] mean losses."""
+        """Train epochs first_epoch.. of `plans`, saving as checkpoints.SaveSchedule says; each epoch's [K] mean
+        losses."""
         config = self.config
         ours = list(still_ours or [lambda: True] * len(plans))
+        schedule = SaveSchedule(self.checkpoint_every, self.checkpoint_seconds)
         epoch_losses = []
         for epoch in range(first_epoch, config.epochs):
             order, seeds = _epoch_order(plans, epoch, sub_packs.augment is not None)
             losses = sub_packs.run_epoch(order, seeds, config.batch_size)
             epoch_losses.append(losses)
-            if saved is not None and (epoch + 1) % self.checkpoint_every == 0 and epoch + 1 < config.epochs:
+            if saved is not None and epoch + 1 < config.epochs and schedule.due(epoch + 1):
                 saved.save(epoch + 1, ours)
+                schedule.saved()
             if (epoch + 1) % max(1, config.log_every_epochs) == 0 or epoch + 1 == config.epochs:
                 logging.info("%s epoch %d/%d mean loss %.4f (%.4f..%.4f) (%.1fs)", label, epoch + 1, config.epochs,
                              losses.mean(), losses.min(), losses.max(), time.time() - started)

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from influence_mem.data.pipeline import augment_batch, batches_of
-from influence_mem.models.packed_model import PackedModel
+from influence_mem.models.packed_model import PackedModel, dense_chain
 from influence_mem.train.packed_sgd import fused_sgd
 from influence_mem.train.recipe import l2_kernels, predict_correct, reset_optimizer
 from influence_mem.train.strategy import cpu_cores
@@ -38,6 +38,22 @@ def default_parts(strategy) -> int:
     if strategy.num_replicas_in_sync > 1 or tf.config.list_physical_devices("GPU"):
         return 1
     return cpu_cores()
+
+
+def held_splits(splits: dict, template: keras.Model, augment, strategy) -> dict:
+    """The splits as a pack holds them: images already in the compute dtype of `template`'s first Dense
+    layer (bfloat16 under mixed_bfloat16) when the pack's low-precision path is what reads them first (a
+    Dense chain, no augmentation, one replica: PackedModel.forward_weights); otherwise as given.
+
+    That path casts the gathered images before anything else, and a cast commutes with a gather, so
+    every value is the same; a step then gathers half the bytes and casts nothing, and the split is
+    held in half the memory.
+    """
+    chain = dense_chain(template)
+    dtype = chain[0][1] if chain else None
+    if dtype is None or augment is not None or strategy.num_replicas_in_sync > 1:
+        return splits
+    return {name: dict(split, image=tf.cast(split["image"], dtype)) for name, split in splits.items()}
 
 
 def augment_all(images, seeds, augment):
@@ -150,7 +166,7 @@ class SubPacks:
         `template`'s architecture), each with a fresh optimizer from `make_optimizer()`; `splits`,
         `augment`, `l2` as PackedTrainer's."""
         self.sizes, self.size, self.augment = list(sizes), sum(sizes), augment
-        self.splits = splits
+        self.splits = splits = held_splits(splits, template, augment, strategy)
         self.trainers = []
         for part in self._parts(stacked):
             with strategy.scope():

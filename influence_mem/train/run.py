@@ -172,13 +172,14 @@ def _trained(backend, group):
 
 def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: dict = None, strategy=None,
                checkpoint_every: int = 1, stale_seconds: float = claims.STALE_SECONDS, pack_trials: int = 1,
-               on_trained=None, progress_bar: bool = None, pack_cache: PackCache = None) -> dict:
+               on_trained=None, progress_bar: bool = None, pack_cache: PackCache = None,
+               checkpoint_seconds: float = 0.0) -> dict:
     """Train every trial in `trials` that is neither complete nor held by another live worker.
 
     Returns {'done': [...], 'skipped': [...] (complete or claimed elsewhere),
     'test_accuracy': [...]}.  Each trial is claimed first (claims.claim_trial)
-    and checkpointed every `checkpoint_every` epochs (0: never) in its work dir,
-    so a rerun after a kill resumes it.  A trial that raises leaves failed.json,
+    and checkpointed every `checkpoint_every` epochs (0: never), at most once per `checkpoint_seconds`
+    (0: no limit; checkpoints.SaveSchedule), in its work dir, so a rerun after a kill resumes it.  A trial that raises leaves failed.json,
     the rest still run, and TrialsFailed is raised at the end.  With
     `pack_trials` K > 1, claimed trials are trained K at a time as one packed
     model (train.pack), each checkpointed and written as if trained alone;
@@ -193,9 +194,9 @@ def run_trials(dataset, config: TrainConfig, trials, workdir: str, flag_record: 
     outputs.ensure_experiment(workdir, config)
     if pack_trials > 1:
         backend = Pack(dataset, config, pack_trials, strategy, checkpoint_every, keep_models=on_trained is not None,
-                       cache=pack_cache)
+                       cache=pack_cache, checkpoint_seconds=checkpoint_seconds)
     else:
-        backend = OneModel(dataset, config, strategy, checkpoint_every)
+        backend = OneModel(dataset, config, strategy, checkpoint_every, checkpoint_seconds)
     progress = TrialsProgress(len(trials), bar=progress_bar)
     run = _Run(dataset, config, workdir, flag_record, on_trained, progress)
     claim_log = logging.info if backend.size == 1 else logging.debug  # a pack: its progress line says it all

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 # ~60 steps per epoch for 12 epochs of a small MLP: long enough to be killed well before the end.
 EPOCHS = 12
 TRAIN = [f"--flagfile={DIGITS_MLP}", "--trials=0", f"--epochs={EPOCHS}", "--batch_size=16", "--mlp_hidden=64",
-         "--save_model=false", "--checkpoint_every=1"]
+         "--save_model=false", "--checkpoint_every=1", "--checkpoint_seconds=0"]
 
 
 def start_trainer(workdir, log_path):

@@ -22,6 +22,8 @@ from tests.helpers import DIGITS_MLP
     ("--base_lr=nan", "--base_lr must be a finite number > 0"),
     ("--mlp_hidden=64,oops", "widths must be positive integers"),
     ("--decay_epochs=30,x", "'x' is not a number"),
+    ("--checkpoint_seconds=-1", "--checkpoint_seconds must be a finite number >= 0"),
+    ("--checkpoint_seconds=inf", "--checkpoint_seconds must be a finite number >= 0"),
 ])
 def test_bad_flags_are_rejected_when_parsed(program, tmp_path, flag, message):
     with pytest.raises(flags.Error) as error:

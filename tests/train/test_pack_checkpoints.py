@@ -1,5 +1,6 @@
 """train.pack_checkpoints: a killed pack resumes from its trials' checkpoints, in a pack or alone; sub-packs
-that restore different epochs start the whole pack over."""
+that restore different epochs start the whole pack over; a time limit between saves holds for packs and one
+model alike."""
 import json
 import shutil
 
@@ -55,3 +56,17 @@ def test_sub_packs_restored_at_different_epochs_start_the_pack_over(digits, tmp_
     assert [t.extra["resumed_from_epoch"] for t in mixed] == [0] * 4
     for a, b in zip(fresh, mixed):  # the restored sub-pack was reloaded with its initial weights
         assert b.extra["final_loss"] == pytest.approx(a.extra["final_loss"], rel=1e-5)
+
+
+def test_no_save_before_the_time_limit_in_a_pack_or_alone(digits, tmp_path):
+    config = TrainConfig(epochs=3, save_model=False, arch_options={"mlp_hidden": "16"})
+    plans = [plan_trial(digits.num_train, config, t) for t in (0, 1)]
+    packed = [str(tmp_path / "pack" / str(t)) for t in (0, 1)]
+    list(Pack(digits, config, 2, checkpoint_every=1, checkpoint_seconds=3600).train(plans, packed))
+    assert [latest_epoch(c) for c in packed] == [0, 0]  # epochs 1 and 2 came too soon; the last is never saved
+    unlimited = [str(tmp_path / "unlimited" / str(t)) for t in (0, 1)]
+    list(Pack(digits, config, 2, checkpoint_every=1, checkpoint_seconds=0).train(plans, unlimited))
+    assert [latest_epoch(c) for c in unlimited] == [2, 2]
+    alone = str(tmp_path / "alone")
+    OneModel(digits, config, checkpoint_every=1, checkpoint_seconds=3600).train_one(plans[0], alone)
+    assert latest_epoch(alone) == 3  # one model still saves after its last epoch

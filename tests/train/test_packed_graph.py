@@ -1,5 +1,6 @@
-"""train.packed_graph: a pack's step is each model's Keras SGD step, its augmentation is per example, and
-how a pack is cut into sub-packs does not change its trials' results."""
+"""train.packed_graph: a pack's step is each model's Keras SGD step, its augmentation is per example, how a
+pack is cut into sub-packs does not change its trials' results, and images held in the compute dtype train
+bitwise what float32 images train."""
 import keras
 import numpy as np
 import pytest
@@ -12,8 +13,9 @@ from influence_mem.models.packed_model import PackedModel, stack_weights
 from influence_mem.train.checkpoints import latest_epoch
 from influence_mem.train.config import TrainConfig
 from influence_mem.train.pack import Pack
-from influence_mem.train.packed_graph import (PackedTrainer, augment_all, cpu_cores, default_parts, part_sizes,
-                                              size_slices)
+from influence_mem.train import packed_graph
+from influence_mem.train.packed_graph import (PackedTrainer, augment_all, cpu_cores, default_parts, held_splits,
+                                              part_sizes, size_slices)
 from influence_mem.train.plan import plan_trial
 from influence_mem.train.recipe import build_model, make_optimizer
 
@@ -94,3 +96,32 @@ def test_a_trials_results_do_not_depend_on_how_its_pack_is_split(digits, tmp_pat
         assert other.extra["final_loss"] == pytest.approx(one.extra["final_loss"], rel=1e-5)
         assert (other.test_eval[1] == one.test_eval[1]).mean() >= 0.99
     assert len({round(t.extra["final_loss"], 4) for t in whole}) == 4  # four different trials
+
+
+@pytest.mark.slow
+def test_images_held_in_the_compute_dtype_train_and_evaluate_bitwise_as_float32_images(digits, monkeypatch):
+    """Under mixed_bfloat16 a pack of an MLP holds its images in bfloat16 (the first thing its step does to
+    a gathered batch is that cast); float32, augmentation or another architecture keep float32 images."""
+    import dataclasses
+
+    splits = {"train": in_memory_split(digits, "train")}
+    strategy = tf.distribute.get_strategy()
+    config = TrainConfig(epochs=2, save_model=False, precision="mixed_bfloat16", arch_options={"mlp_hidden": "32"})
+    try:
+        held = held_splits(splits, build_model(config, digits), None, strategy)
+        assert held["train"]["image"].dtype == tf.bfloat16 and held["train"]["label"] is splits["train"]["label"]
+        np.testing.assert_array_equal(held["train"]["image"].numpy(),
+                                      tf.cast(splits["train"]["image"], tf.bfloat16).numpy())
+        assert held_splits(splits, build_model(config, digits), augment_fn(1, True), strategy) is splits
+        plans = [plan_trial(digits.num_train, config, t) for t in range(3)]
+        packs = [list(Pack(digits, config, 3, checkpoint_every=0).train(plans))]
+        monkeypatch.setattr(packed_graph, "held_splits", lambda splits, *_: splits)  # float32 images, as before
+        packs.append(list(Pack(digits, config, 3, checkpoint_every=0).train(plans)))
+        for held_trial, float_trial in zip(*packs):
+            assert held_trial.extra["final_loss"] == float_trial.extra["final_loss"]
+            np.testing.assert_array_equal(held_trial.train_eval[1], float_trial.train_eval[1])
+            np.testing.assert_array_equal(held_trial.test_eval[1], float_trial.test_eval[1])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    float32 = dataclasses.replace(config, precision="float32")
+    assert held_splits(splits, build_model(float32, digits), None, strategy) is splits
