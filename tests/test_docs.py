@@ -26,7 +26,9 @@ SCRIPTS = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scrip
 FIGURE_HOMES = {"performance.md", "realdata.md"}
 LAUNCHERS = {"launchers/local.py": "influence_mem_launchers.local",
              "launchers/ray_trials.py": "influence_mem_launchers.ray_trials"}
-SLURM = "launchers/slurm_array.sh"  # everything after its `--` goes to the trainer
+SLURM = "launchers/slurm_array.sh"  # everything after its `--` goes to the program $PROGRAM names (the trainer)
+SLURM_PROGRAMS = {"train": "influence_mem.train", "train.last_layer": "influence_mem.train.last_layer",
+                  "reevaluate": "influence_mem.reevaluate"}
 
 
 def rel(path: Path) -> str:
@@ -166,7 +168,8 @@ ISSUE_REFERENCE = re.compile(r"\b[Ii]ssues?[ -]#?\d+|(?<![\w&/])#\d+\b|\b(previo
 def test_no_issue_numbers_or_unnamed_releases():
     sources = [*DOCS, *sorted((REPO / "influence_mem").rglob("*.py")), *sorted((REPO / "launchers").rglob("*.py")),
                *sorted((REPO / "configs").rglob("*.cfg")), *sorted((REPO / "tests").rglob("*.py")),
-               REPO / "Makefile", REPO / "pyproject.toml"]
+               *sorted((REPO / "launchers").glob("*.sh")), *sorted((REPO / "docs").glob("*.ipynb")),
+               REPO / "Makefile", REPO / "pyproject.toml", REPO / "setup.py"]
     found = []
     for path in sources:
         if path == Path(__file__):
@@ -336,9 +339,11 @@ def _subparsers(parser):
 
 def program_of(command: str):
     """(module implementing the program, its argument text) for a shell command line, or None."""
-    words = command.split()
+    words, environment = command.split(), {}
     while words and (re.fullmatch(r"\w+=\S*", words[0]) or words[0] in ("$", "sudo", "!")):
-        words.pop(0)  # VAR=value prefixes, a prompt
+        word = words.pop(0)  # VAR=value, a prompt
+        if "=" in word:
+            environment.update([word.split("=", 1)])
     if not words:
         return None
     first = re.sub(r"^(\./)?\.venv/bin/", "", words[0])
@@ -350,7 +355,8 @@ def program_of(command: str):
     if first in ("python", "python3") and len(words) > 1 and words[1] in LAUNCHERS:
         return LAUNCHERS[words[1]], " ".join(words[2:])
     if SLURM in words and "--" in words:
-        return SCRIPTS["im-train"].split(":")[0], " ".join(words[words.index("--") + 1:])
+        program = SLURM_PROGRAMS[environment.get("PROGRAM", "train")]
+        return _defining_module_of_run(program), " ".join(words[words.index("--") + 1:])
     return None
 
 
