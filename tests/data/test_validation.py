@@ -30,8 +30,9 @@ BAD = {
                                x_test=np.full((6, 4, 4, 1), 0.5, np.float32)), r"floats in \[0, 255\]"),
     "float labels": (dict(y_train=np.arange(12) % 3 + 0.5), "labels must be integers, got float64"),
     "one class": (dict(y_train=np.zeros(12, np.int64), y_test=np.zeros(6, np.int64)), "at least 2 classes"),
-    "1-D images": (dict(x_train=np.zeros((12, 16), np.uint8), x_test=np.zeros((6, 16), np.uint8)),
-                   r"got shape \(12, 16\)"),
+    # [n, d] is a feature matrix (tests/data/test_npz_source.py); one value per example is neither
+    "1-D x": (dict(x_train=np.zeros(12, np.uint8), x_test=np.zeros(6, np.uint8)),
+              r"images \[n, height, width\(, channels\)\] or a feature matrix \[n, d\]; got shape \(12,\)"),
     "empty split": (dict(x_test=np.zeros((0, 4, 4, 1), np.uint8), y_test=np.zeros(0, np.int64)),
                     "the test split is empty"),
     "string images": (dict(x_train=np.full((12, 4, 4, 1), "a")), "images must be uint8"),
