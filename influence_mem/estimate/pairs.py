@@ -103,7 +103,8 @@ def pair_keys(tr_idx, tt_idx, n_test: int) -> np.ndarray:
 
 
 def overlap(keys_a, keys_b):
-    """(intersection, union, Jaccard) of two sets of example ids or pair_keys: the comparison behind the
-    consistency measures of paper 000 appendix C, eq. 4 (J = |I ∩ I'| / |I ∪ I'|, NaN for an empty union)."""
-    inter, union = np.intersect1d(keys_a, keys_b), np.union1d(keys_a, keys_b)
+    """(intersection, union, Jaccard) of two sets of example ids or pair_keys, each without repeats: the
+    comparison behind the consistency measures of paper 000 appendix C, eq. 4 (J = |I ∩ I'| / |I ∪ I'|, NaN
+    for an empty union)."""
+    inter, union = np.intersect1d(keys_a, keys_b, assume_unique=True), np.union1d(keys_a, keys_b)
     return inter, union, len(inter) / len(union) if len(union) else float("nan")
