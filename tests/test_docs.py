@@ -152,6 +152,25 @@ def test_every_module_and_name_of_the_package_named_exists():
     assert not missing, "docs name modules or names that do not exist:\n" + "\n".join(missing)
 
 
+DEMO_TRIALS = re.compile(r"(?:make demo|[Tt]he demo)\b(?:'s)?[^.;(]{0,80}?\b(\d[\d,]*) trials")
+
+
+def test_the_demo_trial_count_is_the_makefiles():
+    """Wherever the docs (and the notebook, and the Makefile's own comment) say how many trials the demo runs,
+    it is the number the Makefile's TRIALS range holds."""
+    makefile = (REPO / "Makefile").read_text()
+    first, last = map(int, re.search(r"^TRIALS \?= (\d+)-(\d+)$", makefile, re.M).groups())
+    trials = last - first + 1
+    stated = re.search(r"^# .*\b(\d+) trials\)\.$", makefile, re.M)
+    assert stated and int(stated.group(1)) == trials, "the Makefile's comment on the demo"
+    wrong = []
+    for doc in [*DOCS, *sorted((REPO / "docs").glob("*.ipynb"))]:
+        for match in DEMO_TRIALS.finditer(doc.read_text()):
+            if int(match.group(1).replace(",", "")) != trials:
+                wrong.append(f"{rel(doc)}: {match.group(0)!r}")
+    assert not wrong, f"the demo runs {trials} trials (Makefile), not:\n" + "\n".join(wrong)
+
+
 def test_the_version_is_the_changelogs_latest():
     import influence_mem
 
