@@ -1,10 +1,15 @@
-"""The docs stay true to the code: every test path, program, module and flag README.md and docs/*.md name
-exists; the flag tables list exactly the flags their program defines, with its defaults; the package's
-speed and memory figures live in docs/performance.md and docs/realdata.md only; the docs speak of versions
-(CHANGELOG.md), not of issue numbers.
+"""The docs stay true to the code.  README.md, CHANGELOG.md and docs/*.md:
+- name only tests, programs (`im-*`, `python -m ...`), modules, names and links that exist;
+- use in their commands only flags the program run there defines, and their flag tables list exactly the
+  flags of their program (`training.md`'s im-train, `formats.md`'s im-aggregate and im-describe, ...) with
+  its defaults: a missing flag is printed as a table row to paste;
+- keep the package's speed and memory figures in docs/performance.md and docs/realdata.md, linked from
+  elsewhere, never copied;
+- give the demo's trial count as the Makefile's, architectures.md's parameter counts as tests/models/
+  asserts them, and versions (CHANGELOG.md), never issue numbers.
 
-Read as text, nothing imported, except the flag checks, which call each program's run() with absl's app.run
-stubbed (as its --help would, minus the process) and so import TensorFlow for the trainer.
+Read as text, nothing imported, except the flag checks (marked slow), which call each program's run() with
+absl's app.run stubbed, as its --help does, and so import TensorFlow for the trainer.
 """
 import ast
 import importlib
@@ -238,7 +243,8 @@ SPEED = re.compile(r"\d\s*(?:m?s/trial|trials?\s*(?:/|per)\s*(?:hour|h|minute|mi
                    r"|\d\s*m?s (?:per|a|an|to) (?:[\w-]+ ){0,3}(?:trials?|steps?|epochs?|packs?|save|restore|calls?)\b"
                    r"|\b\d+(?:\.\d+)?x (?:faster|the K ?= ?1|one )"
                    r"|\b\d+(?:\.\d+)? ?(?:ms|s|min|h)\b[^.|;]{0,40}\b(?:cores?|CPU)\b", re.I)
-MEMORY = re.compile(r"\d\s*(?:[KMGT]i?B)\b[^.|]*\b(?:RSS|RAM|resident)\b|\b(?:RSS|RAM|resident)\b[^.|]*\d\s*[KMGT]i?B\b")
+MEMORY = re.compile(r"\d\s*(?:[KMGT]i?B)\b[^.|]*\b(?:RSS|RAM|resident)\b"
+                    r"|\b(?:RSS|RAM|resident)\b[^.|]*\d\s*[KMGT]i?B\b")
 # A block that quotes a paper (its numbers are the paper's, cited) may give them.
 QUOTES_A_PAPER = re.compile(r"\bpaper 00\d\b|\b[Aa]ppendix\b|\bapp\. [A-D]\b|\bsec\. \d")
 LINK_TO_HOME = re.compile(r"\[[^\]]*\]\((?:docs/)?(?:%s)[^)]*\)" % "|".join(map(re.escape, FIGURE_HOMES)))
