@@ -13,7 +13,6 @@ absl's app.run stubbed, as its --help does, and so import TensorFlow for the tra
 """
 import ast
 import importlib
-import importlib.util
 import re
 import sys
 import tomllib
@@ -72,14 +71,25 @@ def _project_module(name: str) -> bool:
     return name.split(".")[0] in ("influence_mem", "influence_mem_launchers", "influence_mem_configs")
 
 
+ROOTS = {"influence_mem": REPO / "influence_mem", "influence_mem_launchers": REPO / "launchers",
+         "influence_mem_configs": REPO / "configs"}
+
+
+def _source_of(module: str):
+    """The file `python -m module` runs (a module, or a package's __main__.py) found on disk, nothing imported;
+    None if there is none."""
+    top, *parts = module.split(".")
+    base = ROOTS[top].joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__main__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def _runnable(module: str) -> bool:
     """`python -m module` would run something: a package with __main__.py, or a module with a main block."""
-    spec = importlib.util.find_spec(module)
-    if spec is None:
-        return False
-    if spec.submodule_search_locations:
-        return importlib.util.find_spec(module + ".__main__") is not None
-    return "__main__" in Path(spec.origin).read_text()
+    source = _source_of(module)
+    return source is not None and (source.name == "__main__.py" or "__main__" in source.read_text())
 
 
 def test_every_python_m_module_and_console_command_named_exists():
@@ -288,11 +298,7 @@ def test_speed_and_memory_figures_live_in_performance_and_realdata():
 
 def _defining_module_of_run(module: str) -> str:
     """The module whose run() `python -m module` calls (aliases and __main__.py only hand on to it)."""
-    spec = importlib.util.find_spec(module)
-    path = Path(spec.origin)
-    if spec.submodule_search_locations:
-        path = path.parent / "__main__.py"
-    tree = ast.parse(path.read_text())
+    tree = ast.parse(_source_of(module).read_text())
     if any(isinstance(node, ast.FunctionDef) and node.name in ("run", "main", "parser") for node in tree.body):
         return module
     for node in ast.walk(tree):
