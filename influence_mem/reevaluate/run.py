@@ -250,22 +250,13 @@ def _ensure_experiment(workdir: str, experiment: Optional[dict]) -> None:
 
 def _claim(workdir: str, ratio: float, run: int, stale_seconds: float, progress: TrialsProgress):
     """(claim, empty temp output dir) for `run`, or None (recorded as skipped) if complete or held elsewhere."""
-    if outputs.is_complete(workdir, ratio, run):
-        logging.info("run %d: already re-evaluated in %s, skipping", run, trial_dir(workdir, ratio, run))
+    found = claims.claim_unfinished(workdir, ratio, run, stale_seconds)
+    if isinstance(found, str):
+        logging.info("run %d: %s, skipping", run, f"already re-evaluated in {trial_dir(workdir, ratio, run)}"
+                     if found == "complete" else "claimed by another live worker")
         progress.skip(run)
         return None
-    claim = claims.claim_trial(workdir, ratio, run, stale_seconds)
-    if claim is None or outputs.is_complete(workdir, ratio, run):
-        if claim is not None:
-            claim.release(remove_work=True)
-        logging.info("run %d: claimed by another live worker or done meanwhile, skipping", run)
-        progress.skip(run)
-        return None
-    temp = os.path.join(claim.work, "out")
-    if tf.io.gfile.exists(temp):  # a killed worker's partial outputs
-        tf.io.gfile.rmtree(temp)
-    tf.io.gfile.makedirs(temp)
-    return claim, temp
+    return found
 
 
 def reevaluate_runs(runs: Runs, run_ids, workdir: str, *, verify: bool = False, verify_train: bool = False,
@@ -274,8 +265,8 @@ def reevaluate_runs(runs: Runs, run_ids, workdir: str, *, verify: bool = False, 
                     progress_bar: bool = None) -> dict:
     """Evaluate every run of `run_ids` not yet in `workdir` (nor held by another live worker) and write it.
 
-    Returns {'done', 'skipped', 'test_accuracy', 'failed': {run: reason}, 'verify': {'agree', 'total'} of
-    the runs verified here}; raises RunsFailed at the end when some run failed, RunsError / ArchError before
+    Returns {'done', 'skipped', 'test_accuracy', 'failed': {run: reason}, 'verify': {'runs', 'agree',
+    'total'} of the runs verified here, failed ones included}; raises RunsFailed at the end when some run failed, RunsError / ArchError before
     writing anything when the input as a whole is wrong.
     """
     run_ids = list(run_ids)

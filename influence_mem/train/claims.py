@@ -14,7 +14,7 @@ import uuid
 import tensorflow as tf
 
 from influence_mem.formats.trial import CLAIM_FILE, FAILED_FILE, work_dir
-from influence_mem.train.outputs import write_json
+from influence_mem.train.outputs import is_complete, write_json
 
 # --- Work in progress: one stable, claimed directory per trial --------------------------------------
 #
@@ -178,3 +178,23 @@ def claim_trial(workdir: str, ratio: float, trial: int, stale_seconds: float = S
     if tf.io.gfile.exists(failed):
         tf.io.gfile.remove(failed)
     return Claim(work, owner)
+
+
+def claim_unfinished(workdir: str, ratio: float, trial: int, stale_seconds: float = STALE_SECONDS):
+    """(Claim, its empty temporary output dir `<work>/out`) for `trial`, or why not: 'complete' (done, or
+    completed by another worker while we claimed) or 'held' (another live worker's).  How a worker starts
+    each trial it writes (trained by im-train, re-evaluated by im-reevaluate); a killed worker's partial
+    outputs are removed, its checkpoints kept."""
+    if is_complete(workdir, ratio, trial):
+        return "complete"
+    claim = claim_trial(workdir, ratio, trial, stale_seconds)
+    if claim is None:
+        return "held"
+    if is_complete(workdir, ratio, trial):  # finished while we claimed
+        claim.release(remove_work=True)
+        return "complete"
+    temp = os.path.join(claim.work, "out")
+    if tf.io.gfile.exists(temp):
+        tf.io.gfile.rmtree(temp)
+    tf.io.gfile.makedirs(temp)
+    return claim, temp

@@ -8,7 +8,6 @@ writer (train.outputs.write_trial) and commit it by rename.
 import math
 import os
 
-import tensorflow as tf
 from absl import logging
 
 from influence_mem.data import corrupt
@@ -64,24 +63,14 @@ class _Run:
         """`trial` claimed, planned and given an empty temp output dir, or None (recorded as skipped) if it
         is complete or held elsewhere."""
         workdir, ratio = self.workdir, self.config.subset_ratio
-        if outputs.is_complete(workdir, ratio, trial):
-            logging.info("trial %d: already complete in %s, skipping", trial, trial_dir(workdir, ratio, trial))
+        found = claims.claim_unfinished(workdir, ratio, trial, stale_seconds)
+        if isinstance(found, str):
+            logging.info("trial %d: %s, skipping", trial, f"already complete in {trial_dir(workdir, ratio, trial)}"
+                         if found == "complete" else "claimed by another live worker")
             self.progress.skip(trial)
             return None
-        claim = claims.claim_trial(workdir, ratio, trial, stale_seconds)
-        if claim is None:
-            logging.info("trial %d: claimed by another live worker, skipping", trial)
-            self.progress.skip(trial)
-            return None
-        if outputs.is_complete(workdir, ratio, trial):  # finished while we claimed
-            claim.release(remove_work=True)
-            self.progress.skip(trial)
-            return None
+        claim, temp = found
         log("trial %d: claimed by %s pid %d", trial, claim.owner["host"], claim.owner["pid"])
-        temp = os.path.join(claim.work, "out")
-        if tf.io.gfile.exists(temp):  # partial outputs of a killed worker
-            tf.io.gfile.rmtree(temp)
-        tf.io.gfile.makedirs(temp)
         return _Claimed(plan_trial(self.dataset.num_train, self.config, trial), position, claim, temp)
 
     def commit_or_fail(self, held: _Claimed, trained, group_size: int) -> None:
