@@ -72,6 +72,16 @@ def _dense_relu(x, kernel, bias):
     return y, grad
 
 
+@tf.custom_gradient
+def _dense_out(x, kernel, bias):
+    """x @ kernel + bias over a pack ([K, b, m] x [K, m, n]), the kernel's gradient taken as (dy^T x)^T: for a
+    classifier's few outputs (n = 10) that matmul takes half the time of x^T dy (MLP 784-512-10, K = 16)."""
+    def grad(dy):
+        return (tf.matmul(dy, kernel, transpose_b=True), tf.transpose(tf.matmul(dy, x, transpose_a=True), [0, 2, 1]),
+                tf.reduce_sum(dy, axis=1))
+    return tf.matmul(x, kernel) + bias[:, None, :], grad
+
+
 class PackedModel:
     """K same-architecture Keras models as stacked variables, with a vectorized forward pass."""
 
@@ -133,14 +143,33 @@ class PackedModel:
         if not self.chain:
             return self.forward(images, training=True)
         x = tf.reshape(images, tf.concat([tf.shape(images)[:2], [-1]], 0))
-        for i, (activation, dtype) in enumerate(self.chain):
+        return self._chain_layers(x, weights, 0), [], tf.zeros([self.size])
+
+    def _chain_layers(self, x, weights, first: int):
+        """Dense chain layers first, first + 1, ... on x [K, b, m]: float32 logits [K, b, C]."""
+        for i, (activation, dtype) in enumerate(self.chain[first:], start=first):
             kernel, bias = weights[2 * i], weights[2 * i + 1]
             x = tf.cast(x, dtype or tf.float32)
-            if activation == "relu":
-                x = _dense_relu(x, kernel, bias)
-            else:
-                x = tf.matmul(x, kernel) + bias[:, None, :]
-        return tf.cast(x, tf.float32), [], tf.zeros([self.size])
+            x = (_dense_relu if activation == "relu" else _dense_out)(x, kernel, bias)
+        return tf.cast(x, tf.float32)
+
+    def _infer_chain(self, images):
+        """infer() of a Dense chain under a mixed policy: the first layer, whose input every model shares, as
+        one matmul of the batch by the K kernels side by side ([b, m] x [m, K n]), the rest per model.
+
+        One wide matmul instead of K of copies of the batch: 1.4x faster for the first layer
+        of an MLP 784-512-10 in bfloat16 (K = 16 a core); the same sums, blocked differently.
+        """
+        weights = self.train_weights()
+        (activation, dtype), kernel, bias = self.chain[0], weights[0], weights[1]
+        x = tf.cast(tf.reshape(images, [tf.shape(images)[0], -1]), dtype or tf.float32)
+        rows, cols = kernel.shape[1], kernel.shape[2]
+        wide = tf.reshape(tf.transpose(kernel, [1, 0, 2]), [rows, self.size * cols])
+        z = tf.transpose(tf.reshape(tf.matmul(x, wide), [-1, self.size, cols]), [1, 0, 2])  # [K, b, n]
+        if len(self.chain) == 1:
+            return tf.cast(z + bias[:, None, :], tf.float32)
+        x = _bias_relu(z, bias) if activation == "relu" else z + bias[:, None, :]
+        return self._chain_layers(x, weights, 1)
 
     def forward(self, images, training: bool):
         """Per-model images [K, b, ...] -> (logits [K, b, C] float32, new non-trainable state, extra losses [K]).
@@ -160,9 +189,11 @@ class PackedModel:
     def __call__(self, images, training: bool = False):
         """Shared images [b, ...] -> logits [K, b, C] of every model (inference).
 
-        Every model gets its own copy of the batch: batched matmuls over [K, b, ...]
-        ran 10-18% faster than pfor's one wide matmul on the shared batch plus
-        a transpose of its [b, K x units] result (digits MLP, K = 32).
+        The registry layers give every model its own copy of the batch: batched
+        matmuls over [K, b, ...] ran 10-18% faster than pfor's one wide matmul on
+        the shared batch plus a transpose of its [b, K x units] result (digits MLP,
+        float32, K = 32).  A Dense chain under a mixed policy takes the shared batch
+        in one wide matmul instead (_infer_chain: faster in bfloat16).
         """
         if training:
             raise ValueError("PackedModel(images) is inference; train through forward()")
@@ -171,9 +202,9 @@ class PackedModel:
     def infer(self, images):
         """__call__'s ops, built in the caller's graph (a caller holding several packs traces all of theirs
         into one call)."""
-        tiled = tf.broadcast_to(images[None], tf.concat([[self.size], tf.shape(images)], 0))
         if self.chain:  # a Dense chain under a mixed policy: the low-precision copies, as in training
-            return self.forward_weights(tiled, self.train_weights())[0]
+            return self._infer_chain(images)
+        tiled = tf.broadcast_to(images[None], tf.concat([[self.size], tf.shape(images)], 0))
         return self.forward(tiled, training=False)[0]
 
     def set_state(self, state) -> None:
