@@ -169,7 +169,13 @@ def prepare_dataset() -> None:
 def check_before_start() -> None:
     """Refuse here, once and in one line, what every trainer process would refuse beyond its flags' own
     checks (done when they are parsed): a --dataset that cannot be prepared (prepare_dataset), a user's --arch
-    that builds no model for it (train.flags.check_arch)."""
+    that builds no model for it (train.flags.check_arch), im-reevaluate's own flags without
+    --trainer_module=influence_mem.reevaluate (they would be ignored)."""
+    if FLAGS.trainer_module != REEVALUATE:
+        own = [f"--{f.name}" for f in FLAGS.get_flags_for_module(reevaluate_main.__name__) if f.present]
+        if own:
+            raise SystemExit(f"error: {', '.join(own)}: im-reevaluate's flags, read only with "
+                             f"--trainer_module={REEVALUATE}")
     prepare_dataset()
     if models.is_user_arch(FLAGS.arch):
         train_flags.dataset_from_flags()  # loads it and builds the user's model once

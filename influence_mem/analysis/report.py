@@ -358,23 +358,39 @@ def define_flags():
     flags.DEFINE_boolean("longtail", True, "Include the long-tail theory model section.")
     flags.DEFINE_boolean("allow_mixed_units", False, "Let --compare sets be in another unit than --estimates "
                                                      "(accuracy differences vs turn-over's loss differences, nats).")
-    flags.DEFINE_string("dataset_meta", None, "The run's dataset_meta.npz (<workdir>/dataset_meta.npz): the example "
-                        "figures then show --dataset as it trained, its --train_per_class part and flipped labels.")
+    flags.DEFINE_string("dataset_meta", None, "With --dataset: the run's dataset_meta.npz (<workdir>/dataset_meta.npz); "
+                        "the example figures then show --dataset as it trained, its --train_per_class part and "
+                        "flipped labels.")
     flags.DEFINE_list("class_names", None, "Class names for the figures, in label order, comma-separated, e.g. "
                       "'T-shirt/top,Trouser,...' (default: 'class 3').")
     flags.DEFINE_string("workdir", None, "The trainer's workdir of the estimates: adds how they settle as trials "
                         "accumulate (reads the trials once; convergence.csv, convergence.png).")
+    flags.register_validator("compare_mem_threshold", lambda v: shared_flags.valid(_compare_threshold, v),
+                             "see the message above")
+    flags.register_validator("classes", lambda v: all(c.isascii() and c.isdigit() for c in v),
+                             "--classes must be class labels (integers >= 0)")
+    flags.register_multi_flags_validator(["dataset_meta", "dataset"], lambda v: not v["dataset_meta"] or v["dataset"],
+                                         "--dataset_meta is read with --dataset (the example figures): give both")
+
+
+def _compare_threshold(text: str):
+    """--compare_mem_threshold as a number (None for 'none'); ValueError naming the flag otherwise."""
+    if text.lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -1 <= value <= 1:
+        raise ValueError(f"--compare_mem_threshold={text!r}: a memorization value in [-1, 1] or 'none'")
+    return value
 
 
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        threshold = None if FLAGS.compare_mem_threshold.lower() == "none" else float(FLAGS.compare_mem_threshold)
-        classes = [int(c) for c in FLAGS.classes]
-    except ValueError:
-        sys.exit(f"error: --compare_mem_threshold must be a number or 'none' and --classes integers "
-                 f"(got {FLAGS.compare_mem_threshold!r}, {FLAGS.classes})")
+    threshold = _compare_threshold(FLAGS.compare_mem_threshold)
+    classes = [int(c) for c in FLAGS.classes]
     try:
         if FLAGS.name is not None:
             released.check_output_name(FLAGS.name)

@@ -25,7 +25,7 @@ from influence_mem.formats import released
 from influence_mem.estimate import lemma_bound
 from influence_mem.estimate.pairs import pairs_from_matrix
 from influence_mem.estimate.simulate import make_learner, write_dataset_meta, write_trial
-from influence_mem.programs import start
+from influence_mem.programs import shared_flags, start
 
 FLAGS = flags.FLAGS
 
@@ -42,6 +42,12 @@ def define_flags() -> None:
     flags.DEFINE_boolean("keep", False, "Keep the workdir.")
     flags.DEFINE_boolean("full_influence", False, "Pass --full_influence (the [n, n_test] matrix).")
     flags.DEFINE_integer("seed", 0, "Seed of the simulation.")
+    for name, least in (("trials", 1), ("n", 2), ("n_test", 1), ("classes", 2), ("chunk_size", 1), ("seed", 0)):
+        flags.register_validator(name, lambda v, least=least: v >= least, f"--{name} must be >= {least}")
+    flags.register_validator("subset_ratio", lambda v: 0 < v < 1, "--subset_ratio must be in (0, 1): the "
+                             "estimates need examples both in and out of the subsets")
+    flags.register_validator("workdir", lambda v: v is None or shared_flags.valid(
+        lambda path: released.check_output_dir(path, "--workdir"), v), "see the message above")
 
 
 RSS_BUDGET_GB = 4.0

@@ -74,6 +74,7 @@ def define_flags() -> None:
     flags.register_validator("run_trials", lambda v: v >= 1, "--run_trials must be >= 1")
     flags.register_validator("single_trials", lambda v: v >= 0, "--single_trials must be >= 0")
     flags.register_validator("repeats", lambda v: v >= 1, "--repeats must be >= 1")
+    flags.register_validator("peak_size", lambda v: v >= 1, "--peak_size must be >= 1")
 
 
 def matmul_peak(size: int, runs: int = 10, dtype: str = "float32") -> float:

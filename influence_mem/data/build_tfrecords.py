@@ -26,7 +26,8 @@ from influence_mem.data.base import DatasetError
 from influence_mem.data.imagenet_ops import released_order
 from influence_mem.data.npzio import write_npz
 from influence_mem.data.tfrecord import META_FILE, encode_example, shard_name
-from influence_mem.programs import start
+from influence_mem.formats import released
+from influence_mem.programs import shared_flags, start
 
 TEST_DIR_NAMES = ("val", "validation", "test")
 
@@ -132,6 +133,8 @@ def define_flags():
     flags.mark_flags_as_required(["image_dir", "output_dir"])
     for name in ("train_shards", "test_shards", "image_size"):
         flags.register_validator(name, lambda v: v >= 1, f"--{name} must be >= 1")
+    flags.register_validator("output_dir", lambda v: v is None or "://" in v or shared_flags.valid(
+        lambda path: released.check_output_dir(path, "--output_dir"), v), "see the message above")
 
 
 def main(argv):

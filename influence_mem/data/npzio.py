@@ -24,6 +24,11 @@ def read_npz(path: str, max_bytes: Optional[int] = npz.MAX_BYTES) -> dict:
     """{key: array} of the .npz at `path`; npz.NpzError (NpzNotFound, NpzTooLarge), one line naming it."""
     if not tf.io.gfile.exists(path):
         raise npz.NpzNotFound(path, "no such file")
-    with tf.io.gfile.GFile(path, "rb") as f:
-        data = f.read()
+    if tf.io.gfile.isdir(path):
+        raise npz.NpzError(path, "a directory, not an .npz file")
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            data = f.read()
+    except tf.errors.OpError as e:  # unreadable: permissions, a special file
+        raise npz.NpzError(path, f"cannot be read ({e.message})") from None
     return npz.read(io.BytesIO(data), max_bytes=max_bytes, name=path)

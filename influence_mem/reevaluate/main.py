@@ -63,7 +63,7 @@ def define_flags(required: bool = True) -> None:
             flags.mark_flag_as_required("dataset")
         flags.register_validator("dataset", lambda v: v is None or shared_flags.valid(datasets.check_name, v),
                                  "see the message above")
-    _define("string", "data_dir", None, "TFDS data directory (where prepared datasets live).")
+    shared_flags.define_data_dir()
     if _define("string", "arch", None, "The authors' checkpoints: their architecture (" + ", ".join(sorted(PATHS)) +
                "; their CIFAR runs: inception_small, ImageNet: resnet50). Unused for saved models."):
         flags.register_validator("arch", lambda v: v is None or v in PATHS,
@@ -76,7 +76,8 @@ def define_flags(required: bool = True) -> None:
     _define("integer", "eval_batch_size", 1024, "Images per evaluation batch (over all replicas).")
     _define("enum", "strategy", "default", strategy_lib.NAMES,
             "default: one device; mirrored: each batch split over the visible GPUs.")
-    _define("integer", "num_gpus", 0, "--strategy=mirrored: use the first N visible GPUs (0 = all).")
+    if _define("integer", "num_gpus", 0, "--strategy=mirrored: use the first N visible GPUs (0 = all)."):
+        flags.register_validator("num_gpus", lambda v: v >= 0, "--num_gpus must be >= 0 (0 = all visible)")
     _define("float", "claim_timeout_minutes", claims.STALE_SECONDS / 60, "A run claimed by a worker on another "
             "host whose heartbeat is older than this is taken over.")
     if required:
