@@ -39,7 +39,7 @@ EXPECTED = {
     # Ours (docs/realdata.md): Fashion-MNIST from Debian's IDX files, in the regime where models fit their subsets.
     "fashion_mnist_mlp": dict(dataset="idx:/usr/share/datasets/fashion-mnist", arch="mlp", mlp_hidden="512",
                               batch_size=128, precision="mixed_bfloat16", pack_trials=32, trials=2000,
-                              crop_padding=0, flip="false"),
+                              epochs=60, base_lr=0.1, crop_padding=0, flip="false", **LWD),
 }
 PAPER_002 = {  # appendix A
     "mnist_mlp": dict(dataset="mnist", arch="mlp", mlp_hidden="4096", epochs=200, batch_size=256, base_lr=0.06,
