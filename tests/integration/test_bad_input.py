@@ -367,8 +367,8 @@ def path_values(flag: Flag, help: str, place: Place):
 # ------------------------------------------------------------------------------------------------- world
 
 def make_world(root: Path) -> dict:
-    """The valid inputs required flags point at: a trainer workdir of simulated trials (digits labels) and a
-    digits estimate set."""
+    """The valid inputs required flags point at: a trainer workdir of simulated trials (digits labels), a
+    digits estimate set, a list of corrupted ids and a folder of images in train/ and val/ class folders."""
     from influence_mem.data import datasets
     from influence_mem.estimate import simulate
 
@@ -568,7 +568,14 @@ def program_ids():
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    return make_world(tmp_path_factory.mktemp("world"))
+    """The inputs; afterwards the process's logging as it was (absl's app.run installs its handler on the root
+    logger when a program first starts in this process)."""
+    import logging
+
+    handlers, level = list(logging.root.handlers), logging.root.level
+    yield make_world(tmp_path_factory.mktemp("world"))
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
 
 
 @pytest.mark.parametrize("module", program_ids())
@@ -578,10 +585,11 @@ def test_every_bad_value_is_refused_in_one_line(module, world, tmp_path, capfd, 
     work.mkdir()
     program = importlib.import_module(module)
     if hasattr(program, "parser"):
-        results = _argparse_matrix(module, world, work, capfd, monkeypatch)
+        results, untried = _argparse_matrix(module, world, work, capfd, monkeypatch), []
     else:
         flags = _absl_flags(module)
         cases = program_cases(flags, world, work)
+        untried = sorted(f"--{f.name}" for f in flags.values() if kind_of(f, condition(f, flags)[1]) == "other")
         results = []
         world_before = fingerprint(world_root)
         for flag, label, value, argv, case in cases:
@@ -596,7 +604,7 @@ def test_every_bad_value_is_refused_in_one_line(module, world, tmp_path, capfd, 
             if problem and "changed what was there" in problem:
                 world_before = fingerprint(world_root)
     record_property(CASES, len(results))
-    _report(module, results)
+    _report(module, results, untried)
 
 
 def _argparse_matrix(module, world, work, capfd, monkeypatch):
@@ -628,9 +636,10 @@ def _argparse_matrix(module, world, work, capfd, monkeypatch):
     return results
 
 
-def _report(module, results):
+def _report(module, results, untried):
     failed = [(flag, label, value, outcome, problem) for flag, label, value, outcome, problem in results if problem]
-    print(f"\n{module} ({', '.join(PROGRAMS[module])}): {len(results)} bad-input cases, {len(failed)} broke the rule")
+    print(f"\n{module} ({', '.join(PROGRAMS[module])}): {len(results)} bad-input cases, {len(failed)} broke the rule"
+          + (f"; no bad value by rule for {', '.join(untried)}" if untried else ""))
     lines = [f"--{flag.name}={value} ({label}): {problem}" for flag, label, value, outcome, problem in failed]
     if os.environ.get("BAD_INPUT_VERBOSE"):
         for flag, label, value, outcome, problem in results:
