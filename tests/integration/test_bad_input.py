@@ -9,7 +9,9 @@ help text:
     number   int/float flags              -1, 0, nan, abc
     numbers  lists or strings of numbers  abc, nan (+ -1 for integer ones)
     range    trial selections ('0-99')    '', '7-3', '1-x'
-    enum     absl enums                   an unknown choice
+    enum     absl enums, and strings or   an unknown choice
+    choice   lists that declare what they
+             accept (a validator, words)
     name     names that become files or   '..' in it (+ an unknown choice where the help lists choices)
              pick from a registry
     path     directories and files        missing, a file for a directory and the reverse, /proc/..., a
@@ -112,9 +114,9 @@ PROGRAMS = discover_programs()
 class Flag:
     """What the matrix needs of one flag, whichever library defined it."""
 
-    def __init__(self, name, kind, help, default, required=False, admits=None, choices=None):
+    def __init__(self, name, kind, help, default, required=False, admits=None, choices=None, declared=False):
         self.name, self.kind, self.help, self.default = name, kind, help or "", default
-        self.required, self.choices = required, choices
+        self.required, self.choices, self.declared = required, choices, declared  # declared: bounds, validators
         self.admits = admits  # value -> True if the flag's own declaration (bounds, validators) accepts it
 
     def __repr__(self):
@@ -174,7 +176,7 @@ def _absl_flag(flag) -> Flag:
     if isinstance(default, list):
         default = ",".join(map(str, default))
     return Flag(flag.name, kind, flag.help, None if default is None else str(default), required, admits,
-                getattr(parser, "enum_values", None))
+                getattr(parser, "enum_values", None), declared)
 
 
 def _argparse_flags(module: str) -> dict:
@@ -260,6 +262,9 @@ def kind_of(flag: Flag, help: str) -> str:
     if flag.kind == "string" and (flag.name == "name" or flag.name.endswith("_name")
                                   or re.search(r"\bname\b|\bprefix\b", help, re.I)):
         return "name"
+    if flag.declared or (flag.kind == "list" and default_items
+                         and all(re.fullmatch(r"[A-Za-z_]\w*", item) for item in default_items)):
+        return "choice"  # it says what it accepts (a validator; a list of words by default): not this
     return "other"
 
 
@@ -329,7 +334,7 @@ def bad_values(flag: Flag, kind: str, help: str, place: Place):
             values.append(("negative", "-1"))
     elif kind == "range":
         values = [("empty range", ""), ("reversed range", "7-3"), ("malformed range", "1-x")]
-    elif kind == "enum":
+    elif kind in ("enum", "choice"):
         values = [("unknown choice", "no_such_choice")]
     elif kind == "name":
         values = [("'..' in a name", "../outside")]
