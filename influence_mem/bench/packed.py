@@ -44,6 +44,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from influence_mem.formats.trial import subset_size
+from influence_mem.models.packed_model import matmul_dtype
 from influence_mem.programs import start
 from influence_mem.train import flags as train_flags
 from influence_mem.train.config import TrainConfig
@@ -119,7 +120,8 @@ def memory_bandwidth(megabytes: int = 256, runs: int = 5) -> float:
 
 def dense_step_floor(config: TrainConfig, dataset, pack: int, parts: int, compute_dtype: str) -> dict:
     """The floor of one packed step of an MLP on this machine: its matmul FLOPs at the batched rate of its
-    widest layer's shapes, plus the SGD update's bytes at the memory bandwidth (both measured here).
+    widest layer's shapes in the dtype the pack runs them in (models.packed_model.matmul_dtype), plus the
+    SGD update's bytes at the memory bandwidth (both measured here).
 
     Training an example costs a forward and a weight-gradient matmul per layer, and an input-gradient
     one for every layer but the first.  The update moves 20 bytes a weight with momentum (12 without):
@@ -130,9 +132,10 @@ def dense_step_floor(config: TrainConfig, dataset, pack: int, parts: int, comput
     flops = pack * config.batch_size * sum(2 * m * n * (2 + (i > 0)) for i, (m, n) in enumerate(kernels))
     update = pack * sum(int(np.prod(v.shape)) for v in weights) * (12 + (8 if config.momentum else 0))
     widest = max(kernels, key=lambda shape: shape[0] * shape[1])
-    rate = batched_matmul_rate(-(-pack // parts), config.batch_size, widest[0], widest[1], compute_dtype)
+    dtype = matmul_dtype(tf.as_dtype(compute_dtype)).name
+    rate = batched_matmul_rate(-(-pack // parts), config.batch_size, widest[0], widest[1], dtype)
     bandwidth = memory_bandwidth()
-    return {"gflop": flops / 1e9, "rate": rate, "megabytes": update / 1e6, "bandwidth": bandwidth,
+    return {"gflop": flops / 1e9, "rate": rate, "dtype": dtype, "megabytes": update / 1e6, "bandwidth": bandwidth,
             "seconds": flops / 1e9 / rate + update / 1e9 / bandwidth, "widest": widest}
 
 
@@ -238,7 +241,7 @@ def main(argv):
             k, (m, n) = -(-pack // parts), floor["widest"]
             print(f"{p}: floor of a packed step (K={pack}, {parts} sub-packs): {floor['gflop']:.2f} GFLOP of "
                   f"matmuls at {floor['rate']:.1f} GFLOP/s ([{k},{base.batch_size},{m}]x[{k},{m},{n}] "
-                  f"{COMPUTE_DTYPES[p]}, one per core) + {floor['megabytes']:.0f} MB of SGD update at "
+                  f"{floor['dtype']}, one per core) + {floor['megabytes']:.0f} MB of SGD update at "
                   f"{floor['bandwidth']:.1f} GB/s = "
                   f"{floor['seconds'] * 1e3:.1f} ms; x {steps} steps / {pack} = {trial:.3f} s/trial; later packs "
                   f"{min(runs[p]):.3f} s/trial, {min(runs[p]) / trial:.2f}x the floor")

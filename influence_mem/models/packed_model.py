@@ -8,6 +8,9 @@ would need per-architecture code) run as a loop inside the same graph step.
 So slice k of a pack computes what the registry model holding slice k's
 weights computes, for every registry architecture.
 """
+import functools
+import platform
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -48,28 +51,64 @@ def dense_chain(template: keras.Model):
     return chain
 
 
-@tf.function(jit_compile=True)
-def _bias_relu(z, bias):
-    """relu(z + bias) for z [K, b, n], bias [K, n]: one fused pass (XLA) instead of two."""
-    return tf.nn.relu(z + bias[:, None, :])
+@functools.lru_cache(maxsize=None)
+def bfloat16_matmuls_in_float32(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether packs run their bfloat16 matmuls as float32 matmuls of the same bfloat16 values: on x86 CPUs
+    without AVX-512 (as `cpuinfo` lists their flags), where TensorFlow's bfloat16 batched matmul runs
+    ~1.3x slower than its float32 one (docs/performance.md).  A product of two bfloat16 values is exact
+    in float32, and a bfloat16 matmul accumulates in float32 too, so only the order of the sums differs.
+    Decided by the CPU alone (not timed), so a machine always takes the same path."""
+    if platform.machine().lower() not in ("x86_64", "amd64") or tf.config.list_physical_devices("GPU"):
+        return False
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), None)
+    except OSError:
+        return False
+    return flags is not None and "avx512f" not in flags
+
+
+def matmul_dtype(dtype: tf.DType) -> tf.DType:
+    """The dtype a pack holds the operands of its `dtype` matmuls in (float32 for bfloat16 where
+    bfloat16_matmuls_in_float32(), else `dtype`)."""
+    return tf.float32 if dtype == tf.bfloat16 and bfloat16_matmuls_in_float32() else dtype
+
+
+def _matmul_input(x, dtype):
+    """x as a layer computing in `dtype` (None: float32) takes it: rounded to `dtype`, held in matmul_dtype."""
+    if dtype is None:
+        return tf.cast(x, tf.float32)
+    return tf.cast(tf.cast(x, dtype), matmul_dtype(dtype))
 
 
 @tf.function(jit_compile=True)
-def _relu_bias_grad(dy, y):
-    """(dz, d bias) of y = relu(z + bias): one fused pass; the bias gradient summed in float32."""
+def _bias_relu(z, bias, dtype):
+    """relu(z + bias) for z [K, b, n], bias [K, n], rounded as in `dtype` (no-ops when z is held in it):
+    one fused pass (XLA) instead of two."""
+    return tf.cast(tf.nn.relu(tf.cast(z, dtype) + tf.cast(bias, dtype)[:, None, :]), z.dtype)
+
+
+@tf.function(jit_compile=True)
+def _relu_bias_grad(dy, y, dtype):
+    """(dz, d bias) of y = relu(z + bias) in `dtype`: one fused pass; the bias gradient summed in float32."""
+    dy = tf.cast(dy, dtype)
     dz = tf.where(y > 0, dy, tf.zeros_like(dy))
-    return dz, tf.cast(tf.reduce_sum(tf.cast(dz, tf.float32), axis=1), dy.dtype)
+    return tf.cast(dz, y.dtype), tf.cast(tf.cast(tf.reduce_sum(tf.cast(dz, tf.float32), axis=1), dtype), y.dtype)
 
 
-@tf.custom_gradient
-def _dense_relu(x, kernel, bias):
-    """relu(x @ kernel + bias) over a pack ([K, b, m] x [K, m, n]); matmuls by oneDNN, the rest fused by XLA."""
-    y = _bias_relu(tf.matmul(x, kernel), bias)
+@functools.lru_cache(maxsize=None)
+def _dense_relu(dtype):
+    """relu(x @ kernel + bias) over a pack ([K, b, m] x [K, m, n]) computing in `dtype`; matmuls by oneDNN
+    (in matmul_dtype), the rest fused by XLA, each output and gradient rounded as in `dtype`."""
+    @tf.custom_gradient
+    def dense_relu(x, kernel, bias):
+        y = _bias_relu(tf.matmul(x, kernel), bias, dtype)
 
-    def grad(dy):
-        dz, dbias = _relu_bias_grad(dy, y)
-        return tf.matmul(dz, kernel, transpose_b=True), tf.matmul(x, dz, transpose_a=True), dbias
-    return y, grad
+        def grad(dy):
+            dz, dbias = _relu_bias_grad(dy, y, dtype)
+            return tf.matmul(dz, kernel, transpose_b=True), tf.matmul(x, dz, transpose_a=True), dbias
+        return y, grad
+    return dense_relu
 
 
 @tf.custom_gradient
@@ -101,17 +140,19 @@ class PackedModel:
         self.trainable = variables(self.template.trainable_variables, stacked[0])
         self.non_trainable = variables(self.template.non_trainable_variables, stacked[1])
         self._infer = tf.function(self.infer)
-        # Mixed precision, Dense chains (mlp, linear): the hidden layers' weights are also kept in their
-        # low compute dtype (`low`), rewritten by `sync_low` after each update (the trainer fuses it into
-        # its XLA update), so a step neither casts the weights nor its gradients in separate passes.
+        # Mixed precision, Dense chains (mlp, linear): the hidden layers' weights are also kept rounded to
+        # their low compute dtype (`low`, held in matmul_dtype), rewritten by `sync_low` after each update
+        # (the trainer fuses it into its XLA update), so a step neither casts the weights nor its gradients
+        # in separate passes.
         chain = dense_chain(template)
         self.chain = chain if chain and any(dtype is not None for _, dtype in chain) else None
-        self.low = {}
+        self.low, self.low_dtype = {}, {}
         if self.chain:
             for i, (_, dtype) in enumerate(self.chain):
                 for j in (2 * i, 2 * i + 1):
                     if dtype is not None:
-                        self.low[j] = keras.Variable(tf.cast(self.trainable[j].value, dtype), dtype=dtype,
+                        self.low_dtype[j], held = dtype, matmul_dtype(dtype)
+                        self.low[j] = keras.Variable(tf.cast(tf.cast(self.trainable[j].value, dtype), held), dtype=held,
                                                      trainable=False, name="packed_low_" + self.trainable[j].name)
 
     def load(self, stacked) -> None:
@@ -125,11 +166,16 @@ class PackedModel:
     def sync_low(self) -> None:
         """Rewrite the low-precision copies from the float32 weights (after any change of the weights)."""
         for j, low in self.low.items():
-            low.assign(tf.cast(self.trainable[j].value, low.dtype))
+            low.assign(self.to_low(j, self.trainable[j].value))
+
+    def to_low(self, j: int, value):
+        """`value` as weight j's low-precision copy holds it: rounded to its compute dtype, in matmul_dtype."""
+        return tf.cast(tf.cast(value, self.low_dtype[j]), self.low[j].dtype)
 
     def train_weights(self) -> list:
         """The tensors a training step differentiates by, one per trainable variable: the low-precision
-        copy where there is one (its gradient is in that dtype), else the variable's value."""
+        copy where there is one (its gradient is in the dtype the copy is held in), else the variable's
+        value."""
         return [self.low[j].value if j in self.low else v.value for j, v in enumerate(self.trainable)]
 
     def forward_weights(self, images, weights):
@@ -149,8 +195,9 @@ class PackedModel:
         """Dense chain layers first, first + 1, ... on x [K, b, m]: float32 logits [K, b, C]."""
         for i, (activation, dtype) in enumerate(self.chain[first:], start=first):
             kernel, bias = weights[2 * i], weights[2 * i + 1]
-            x = tf.cast(x, dtype or tf.float32)
-            x = (_dense_relu if activation == "relu" else _dense_out)(x, kernel, bias)
+            x = _matmul_input(x, dtype)
+            x = _dense_relu(dtype or tf.float32)(x, kernel, bias) if activation == "relu" else \
+                _dense_out(x, kernel, bias)
         return tf.cast(x, tf.float32)
 
     def _infer_chain(self, images):
@@ -162,13 +209,13 @@ class PackedModel:
         """
         weights = self.train_weights()
         (activation, dtype), kernel, bias = self.chain[0], weights[0], weights[1]
-        x = tf.cast(tf.reshape(images, [tf.shape(images)[0], -1]), dtype or tf.float32)
+        x = _matmul_input(tf.reshape(images, [tf.shape(images)[0], -1]), dtype)
         rows, cols = kernel.shape[1], kernel.shape[2]
         wide = tf.reshape(tf.transpose(kernel, [1, 0, 2]), [rows, self.size * cols])
         z = tf.transpose(tf.reshape(tf.matmul(x, wide), [-1, self.size, cols]), [1, 0, 2])  # [K, b, n]
         if len(self.chain) == 1:
             return tf.cast(z + bias[:, None, :], tf.float32)
-        x = _bias_relu(z, bias) if activation == "relu" else z + bias[:, None, :]
+        x = _bias_relu(z, bias, dtype or tf.float32) if activation == "relu" else z + bias[:, None, :]
         return self._chain_layers(x, weights, 1)
 
     def forward(self, images, training: bool):

@@ -33,14 +33,14 @@ def fused_sgd(optimizer, packed: PackedModel):
 
     @tf.function(jit_compile=True)
     def update_low(grads, lr):
-        for j, g in zip(low, grads):
-            w, m, g = variables[j], momentums[j], tf.cast(g, tf.float32)
+        for j, g in zip(low, grads):  # a gradient held in float32 is first rounded to the compute dtype
+            w, m, g = variables[j], momentums[j], tf.cast(tf.cast(g, packed.low_dtype[j]), tf.float32)
             if m is None:
                 w.assign_sub(g * lr)
             else:
                 m.assign(m * optimizer.momentum - g * lr)
                 w.assign_add(m)
-            packed.low[j].assign(tf.cast(w, packed.low[j].dtype))
+            packed.low[j].assign(packed.to_low(j, w))
 
     def apply(grads):
         lr = tf.cast(optimizer.learning_rate, tf.float32)

@@ -26,7 +26,7 @@ def test_the_step_floor_counts_the_packs_matmuls_and_update_bytes(digits, monkey
     assert floor["gflop"] == pytest.approx(flops / 1e9)
     assert floor["megabytes"] == pytest.approx(8 * weights * 20 / 1e6)
     assert floor["seconds"] == pytest.approx(flops / 1e9 / 100.0 + 8 * weights * 20 / 1e9 / 10.0)
-    assert floor["widest"] == (64, 32)
+    assert floor["widest"] == (64, 32) and floor["dtype"] in ("bfloat16", "float32")  # float32 on CPUs without AVX-512
     plain = bench.dense_step_floor(TrainConfig(arch_options={"mlp_hidden": "32"}, momentum=0.0), digits, 8, 2,
                                    "float32")
     assert plain["megabytes"] == pytest.approx(8 * weights * 12 / 1e6)
@@ -51,6 +51,7 @@ def test_main_prints_every_figure(program, capsys):
 def test_main_runs_an_idx_dataset_and_prints_its_floor_without_the_digits_targets(program, capsys, tmp_path):
     import gzip
 
+    import keras
     import numpy as np
 
     for prefix, count in (("train", 200), ("t10k", 40)):  # MNIST's four IDX files: class c lights rows 2c, 2c + 1
@@ -62,9 +63,12 @@ def test_main_runs_an_idx_dataset_and_prints_its_floor_without_the_digits_target
             f.write(np.array([2051, count, 28, 28], ">u4").tobytes() + images.tobytes())
         with gzip.open(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
             f.write(np.array([2049, count], ">u4").tobytes() + labels.tobytes())
-    program.run(bench.define_flags, bench.main, f"--dataset=idx:{tmp_path}", "--mlp_hidden=16", "--epochs=2",
-                "--single_trials=0", "--pack_trials=2", "--packed_trials=2", "--peak_size=64", "--run_trials=10",
-                "--bench_precisions=mixed_bfloat16", "--batch_size=16")
+    try:
+        program.run(bench.define_flags, bench.main, f"--dataset=idx:{tmp_path}", "--mlp_hidden=16", "--epochs=2",
+                    "--single_trials=0", "--pack_trials=2", "--packed_trials=2", "--peak_size=64", "--run_trials=10",
+                    "--bench_precisions=mixed_bfloat16", "--batch_size=16")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # the models it built set Keras's global policy
     out = capsys.readouterr().out
     assert "floor of a packed step (K=2" in out and "x the floor" in out, out
     assert "met (<=" not in out and "JAX recipe" not in out, out

@@ -1,5 +1,6 @@
 """models.packed_model: K models as one packed model; slice k computes the registry model with slice k's weights;
-the mixed-precision Dense chain's own output-layer gradient and one-matmul inference compute the same sums."""
+the mixed-precision Dense chain's own output-layer gradient and one-matmul inference compute the same sums; bfloat16
+matmuls run in float32 on CPUs without AVX-512 only."""
 import keras
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import tensorflow as tf
 
 from influence_mem import models
 from influence_mem.models.initial_weights import weights_of
+from influence_mem.models import packed_model
 from influence_mem.models.packed_model import PackedModel, _dense_out, stack_weights
 
 
@@ -79,3 +81,22 @@ def test_mixed_chain_inference_of_a_shared_batch_is_each_models_own_forward_pass
     assert (wide.argmax(-1) == own.argmax(-1)).mean() >= 0.99
     for k, member in enumerate(members):  # and each is the registry model's (its bfloat16 autocast) up to rounding
         np.testing.assert_allclose(wide[k], member(shared).numpy().astype(np.float32), rtol=0.05, atol=0.05)
+
+
+def test_bfloat16_matmuls_run_in_float32_on_x86_cpus_without_avx512_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(packed_model.tf.config, "list_physical_devices", lambda kind=None: [])
+    cpus = {"zen3": "processor : 0\nflags : fpu sse2 avx avx2 fma bmi2\n",
+            "sapphire": "processor : 0\nflags : fpu sse2 avx avx2 avx512f avx512_bf16 amx_bf16\n",
+            "no_flags": "processor : 0\n"}
+    for name, text in cpus.items():
+        (tmp_path / name).write_text(text)
+    gate = packed_model.bfloat16_matmuls_in_float32.__wrapped__  # uncached
+    for machine, expected in (("x86_64", {"zen3": True, "sapphire": False, "no_flags": False}),
+                              ("arm64", {"zen3": False, "sapphire": False, "no_flags": False})):
+        monkeypatch.setattr(packed_model.platform, "machine", lambda: machine)
+        assert {name: gate(str(tmp_path / name)) for name in cpus} == expected
+        assert gate(str(tmp_path / "missing")) is False
+    monkeypatch.setattr(packed_model, "bfloat16_matmuls_in_float32", lambda: True)
+    assert packed_model.matmul_dtype(tf.bfloat16) == tf.float32 and packed_model.matmul_dtype(tf.float16) == tf.float16
+    monkeypatch.setattr(packed_model, "bfloat16_matmuls_in_float32", lambda: False)
+    assert packed_model.matmul_dtype(tf.bfloat16) == tf.bfloat16

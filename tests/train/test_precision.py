@@ -1,6 +1,7 @@
 """--precision (float32, mixed_bfloat16, mixed_float16) and --jit_compile: float32 variables, loss and logits
 whatever the compute dtype; a packed low-precision step is the Keras step of each model alone up to rounding;
-the estimates of a small bfloat16 run agree with float32 ones; XLA gives the one-model trainer's results."""
+the estimates of a small bfloat16 run agree with float32 ones; XLA gives the one-model trainer's results; bfloat16
+matmuls held in float32 train what bfloat16 matmuls train."""
 import dataclasses
 
 import keras
@@ -11,6 +12,7 @@ import tensorflow as tf
 from influence_mem.analysis.consistency import memorization_consistency
 from influence_mem.data.pipeline import in_memory_split
 from influence_mem.estimate.estimators import estimate_from_arrays
+from influence_mem.models import packed_model
 from influence_mem.models.initial_weights import weights_of
 from influence_mem.models.packed_model import PackedModel, dense_chain, stack_weights
 from influence_mem.train.config import PRECISIONS, TrainConfig, config_from_dict
@@ -85,9 +87,44 @@ def test_packed_low_precision_steps_are_keras_steps_of_each_model_up_to_rounding
     for k, model in enumerate(references):
         for j, (stacked, variable) in enumerate(zip(packed.trainable, model.trainable_variables)):
             np.testing.assert_allclose(stacked.numpy()[k], variable.numpy(), rtol=0.05, atol=2e-3)
-            if j in packed.low:  # the copies follow the updated weights
-                np.testing.assert_array_equal(packed.low[j].numpy()[k],
-                                              tf.cast(stacked[k], packed.low[j].dtype).numpy())
+            if j in packed.low:  # the copies follow the updated weights, rounded to the compute dtype
+                np.testing.assert_array_equal(packed.low[j].numpy()[k], packed.to_low(j, stacked[k]).numpy())
+                np.testing.assert_array_equal(packed.low[j].numpy()[k], tf.cast(tf.cast(
+                    stacked[k], packed.low_dtype[j]), packed.low[j].dtype).numpy())
+
+
+@pytest.mark.slow
+def test_bfloat16_matmuls_held_in_float32_train_what_bfloat16_matmuls_train(digits, monkeypatch):
+    """Where bfloat16 matmuls are slower than float32 ones (packed_model.bfloat16_matmuls_in_float32), a pack
+    holds their operands rounded to bfloat16 in float32: the same steps, up to the order of the sums."""
+    config = TrainConfig(precision="mixed_bfloat16", **SMALL)
+    results = {}
+    for in_float32 in (False, True):
+        monkeypatch.setattr(packed_model, "bfloat16_matmuls_in_float32", lambda: in_float32)
+        members = []
+        for seed in (4, 5):
+            keras.utils.set_random_seed(seed)
+            members.append(build_model(config, digits))
+        packed = PackedModel(members[0], stack_weights([weights_of(m) for m in members]))
+        assert {str(v.dtype) for v in packed.low.values()} == {"float32" if in_float32 else "bfloat16"}
+        optimizer = make_optimizer(config, 3)[1]
+        optimizer.build(packed.trainable)
+        trainer = PackedTrainer(packed, optimizer, {"train": in_memory_split(digits, "train")}, None,
+                                tf.distribute.get_strategy())
+        step = tf.function(trainer.step)
+        rng = np.random.default_rng(1)
+        losses = [step(tf.constant(rng.integers(0, digits.num_train, (2, 16))), tf.zeros((2, 16, 2), tf.int64))
+                  .numpy() for _ in range(6)]
+        results[in_float32] = (np.array(losses), [v.numpy() for v in packed.trainable],
+                               packed(digits.x_test[:300]).numpy(), [low.numpy() for low in packed.low.values()])
+    (losses, weights, logits, _), (losses32, weights32, logits32, lows32) = results[False], results[True]
+    np.testing.assert_allclose(losses32, losses, rtol=5e-3)
+    for a, b in zip(weights32, weights):
+        np.testing.assert_allclose(a, b, rtol=0.02, atol=2e-3)
+    np.testing.assert_allclose(logits32, logits, rtol=0.02, atol=0.02)
+    assert (logits32.argmax(-1) == logits.argmax(-1)).mean() >= 0.99
+    for low in lows32:  # bfloat16 values held in float32
+        np.testing.assert_array_equal(low, tf.cast(tf.cast(low, tf.bfloat16), tf.float32).numpy())
 
 
 def _run(digits, precision, seed, trials=range(24), epochs=4):
