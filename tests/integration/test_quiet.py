@@ -32,4 +32,6 @@ def test_training_output_is_the_programs_own(tmp_path):
 def test_verbose_env_brings_tensorflow_output_back(tmp_path):
     proc = _train(tmp_path / "verbose", INFLUENCE_MEM_VERBOSE="1")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Sharding callback duration" in proc.stderr and "oneDNN" in proc.stderr
+    # TensorFlow's own lines are back (which ones depends on the build and environment: oneDNN's banner
+    # is absent where TF_ENABLE_ONEDNN_OPTS is set, for one)
+    assert sum(marker in proc.stderr for marker in NOISE) >= 2, proc.stderr[-3000:]
